@@ -1,0 +1,1 @@
+//! Brick daemon library: the brick-side translators and the RPC server.

@@ -1,0 +1,1 @@
+//! Graph builder: volfile + registry → linked translator graph.

@@ -1,0 +1,14 @@
+//! The translator engine: the fop model, the `Xlator` trait, volfiles and graphs, the
+//! client-side translators and the brick RPC.
+
+pub mod fop;
+pub mod graph;
+pub mod options;
+pub mod registry;
+pub mod rpc;
+pub mod volfile;
+pub mod xlator;
+pub mod xlators;
+
+pub use fop::*;
+pub use xlator::{Xlator, XlatorBase, XlatorRef};

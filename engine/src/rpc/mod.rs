@@ -1,0 +1,1 @@
+//! Brick RPC: frames, handshake, wire messages.

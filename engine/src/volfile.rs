@@ -1,0 +1,1 @@
+//! Volfile parser and printer (GlusterFS syntax).

@@ -1,0 +1,5 @@
+//! `cluster/*` translators.
+
+use crate::registry::Registry;
+
+pub fn register(_r: &mut Registry) {}

@@ -1,0 +1,1 @@
+//! The gateway: config, state store, volume manager, brick supervisor, REST API.
