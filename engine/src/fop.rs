@@ -257,6 +257,9 @@ pub struct Ctx {
     pub pid: i32,
     /// POSIX lock owner (FUSE's lock_owner); distinct owners conflict.
     pub lk_owner: u64,
+    /// Set by the brick's protocol/server to its connection number, so locks a client held
+    /// can be dropped when its connection goes; ignored on the client side.
+    pub client_id: u64,
 }
 
 impl Ctx {

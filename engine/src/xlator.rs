@@ -89,6 +89,14 @@ pub trait Xlator: Send + Sync + 'static {
     /// Called when the graph is torn down, top-down.
     async fn fini(&self) {}
 
+    /// A client connection of a brick went away: drop what it held (locks), as GlusterFS's
+    /// `client_destroy` callback. The default tells every child.
+    async fn client_disconnect(&self, client_id: u64) {
+        for c in &self.base().children {
+            c.client_disconnect(client_id).await;
+        }
+    }
+
     /// An event from child number `from`. The default passes it on to the parents.
     async fn notify(&self, event: Event, from: usize) {
         let _ = from;

@@ -1,0 +1,3 @@
+//! `features/*` brick-side translators.
+
+pub mod locks;

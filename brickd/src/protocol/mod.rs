@@ -1,0 +1,1 @@
+//! `protocol/server`: the brick end of the brick RPC.

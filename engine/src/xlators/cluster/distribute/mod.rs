@@ -1,0 +1,3 @@
+//! `cluster/distribute` (GlusterFS DHT).
+
+pub mod hash;
