@@ -1,1 +1,103 @@
-fn main() {}
+//! brickd: serves one brick over the brick RPC (GlusterFS's glusterfsd).
+
+use anyhow::{Context, bail};
+use brickd::protocol::server::{Server, ServerConfig};
+use clap::Parser;
+use engine::Gfid;
+use engine::graph::Graph;
+use engine::registry::Registry;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Serve one brick of a volume over the brick RPC")]
+struct Args {
+    /// The brick directory.
+    #[arg(long)]
+    brick: PathBuf,
+    /// Address to listen on (port 0 picks a free port, printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The volume's id; a brick directory holding another id is refused.
+    #[arg(long)]
+    volume_id: String,
+    /// The name clients ask for in the handshake (the volfile's remote-subvolume).
+    #[arg(long)]
+    brick_name: String,
+    /// File holding the volume secret that clients must prove they know.
+    #[arg(long)]
+    secret_file: PathBuf,
+    /// Volume name, for logs.
+    #[arg(long, default_value = "")]
+    volume: String,
+    #[arg(long, default_value = "info", env = "BRICKD_LOG")]
+    log_level: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log_level))
+        .with_writer(std::io::stderr)
+        .init();
+    // Modes of new files come from the client (mode & ~umask), never from our umask.
+    unsafe { libc::umask(0) };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let volume_id = Gfid::parse(&args.volume_id)
+        .with_context(|| format!("--volume-id {:?} is not a uuid", args.volume_id))?;
+    let secret = std::fs::read_to_string(&args.secret_file).with_context(|| {
+        format!(
+            "reading the volume secret from {}",
+            args.secret_file.display()
+        )
+    })?;
+    let secret = secret.trim().as_bytes().to_vec();
+    if secret.is_empty() {
+        bail!("the secret file {} is empty", args.secret_file.display());
+    }
+    let brick = args
+        .brick
+        .canonicalize()
+        .with_context(|| format!("brick directory {}", args.brick.display()))?;
+    brickd::storage::posix::Posix::prepare_brick(&brick, &volume_id).map_err(anyhow::Error::msg)?;
+
+    let mut registry = Registry::empty();
+    brickd::register_all(&mut registry);
+    let volfile =
+        brickd::brick_volfile(&args.brick_name, &brick.to_string_lossy(), &args.volume_id);
+    let graph = Graph::from_text(&volfile, &registry).context("building the brick graph")?;
+    graph.init().await.context("starting the brick graph")?;
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(volume = %args.volume, brick = %args.brick_name, dir = %brick.display(), %addr, "brick serving");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "brickd listening on {addr}")?;
+        out.flush()?;
+    }
+    let server = Server::new(
+        graph.top(),
+        ServerConfig {
+            volume_id,
+            brick_name: args.brick_name.clone(),
+            secret,
+        },
+    );
+    let serve = server.serve(listener);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = serve => r.context("accepting connections")?,
+        _ = term.recv() => tracing::info!(brick = %args.brick_name, "terminated"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(brick = %args.brick_name, "interrupted"),
+    }
+    Ok(())
+}

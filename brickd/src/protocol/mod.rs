@@ -1,1 +1,3 @@
 //! `protocol/server`: the brick end of the brick RPC.
+
+pub mod server;

@@ -1,5 +1,9 @@
-//! `protocol/*` translators.
+//! `protocol/*` translators: the client end of the brick RPC.
+
+pub mod client;
 
 use crate::registry::Registry;
 
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.register(client::xlator_type());
+}

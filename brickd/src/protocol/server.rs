@@ -1,0 +1,388 @@
+//! `protocol/server`: accepts brick RPC connections, authenticates them, and runs each request
+//! in its own task against the brick's graph. A connection's fds and locks die with it.
+
+use bytes::Bytes;
+use engine::rpc::*;
+use engine::*;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+pub struct ServerConfig {
+    pub volume_id: Gfid,
+    pub brick_name: String,
+    pub secret: Vec<u8>,
+}
+
+pub struct Server {
+    top: XlatorRef,
+    cfg: ServerConfig,
+    next_client: AtomicU64,
+}
+
+struct Conn {
+    id: u64,
+    fds: Mutex<HashMap<u64, FdRef>>,
+    next_fd: AtomicU64,
+    tx: mpsc::UnboundedSender<OutFrame>,
+}
+
+impl Server {
+    pub fn new(top: XlatorRef, cfg: ServerConfig) -> Arc<Server> {
+        Arc::new(Server {
+            top,
+            cfg,
+            next_client: AtomicU64::new(1),
+        })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.connection(stream).await {
+                    tracing::warn!(brick = %me.cfg.brick_name, %peer, "connection closed: {e}");
+                }
+            });
+        }
+    }
+
+    async fn connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+    ) -> std::result::Result<(), FrameError> {
+        let (r, w) = stream.into_split();
+        let mut rd = reader(r);
+        let tx = spawn_writer(w);
+        let nonce = random_nonce();
+        let _ = tx.send(hello_frame(&Hello::Challenge { nonce }));
+        let f = tokio::time::timeout(std::time::Duration::from_secs(10), next_frame(&mut rd))
+            .await
+            .map_err(|_| FrameError::Malformed("no handshake within 10s".into()))??;
+        if f.kind != Kind::Hello {
+            return Err(FrameError::Malformed(
+                "first frame is not a handshake".into(),
+            ));
+        }
+        let refuse = |reason: String| {
+            let _ = tx.send(hello_frame(&Hello::Refused {
+                reason: reason.clone(),
+            }));
+            FrameError::Malformed(format!("refused: {reason}"))
+        };
+        match f.decode_header::<Hello>()? {
+            Hello::Auth {
+                version,
+                volume_id,
+                brick,
+                nonce: cnonce,
+                mac,
+            } => {
+                if version != PROTOCOL_VERSION {
+                    return Err(refuse(format!(
+                        "protocol version {version}, this brick speaks {PROTOCOL_VERSION}"
+                    )));
+                }
+                if volume_id != self.cfg.volume_id {
+                    return Err(refuse(format!(
+                        "volume {volume_id} is not this brick's volume"
+                    )));
+                }
+                if brick != self.cfg.brick_name {
+                    return Err(refuse(format!(
+                        "this is brick {:?}, not {brick:?}",
+                        self.cfg.brick_name
+                    )));
+                }
+                if !verify_mac(&self.cfg.secret, &nonce, &cnonce, &volume_id, &brick, &mac) {
+                    return Err(refuse("authentication failed (wrong volume secret)".into()));
+                }
+            }
+            _ => return Err(refuse("expected an authentication message".into())),
+        }
+        let _ = tx.send(hello_frame(&Hello::Accepted));
+        let conn = Arc::new(Conn {
+            id: self.next_client.fetch_add(1, Ordering::Relaxed),
+            fds: Mutex::new(HashMap::new()),
+            next_fd: AtomicU64::new(1),
+            tx: tx.clone(),
+        });
+        tracing::debug!(brick = %self.cfg.brick_name, client = conn.id, "client authenticated");
+        let res = loop {
+            let f = match next_frame(&mut rd).await {
+                Ok(f) => f,
+                Err(FrameError::Closed) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            match f.kind {
+                Kind::Ping => {
+                    let _ = tx.send(encode(f.id, Kind::Pong, &(), Bytes::new()));
+                }
+                Kind::Pong => {}
+                Kind::Request => {
+                    let req: Request = match f.decode_header() {
+                        Ok(r) => r,
+                        Err(e) => break Err(e),
+                    };
+                    let (me, conn) = (self.clone(), conn.clone());
+                    tokio::spawn(async move {
+                        let (reply, payload) = me.dispatch(&conn, req, f.payload).await;
+                        let _ = conn.tx.send(reply_frame(f.id, &reply, payload));
+                    });
+                }
+                k => {
+                    break Err(FrameError::Malformed(format!(
+                        "unexpected {k:?} frame from a client"
+                    )));
+                }
+            }
+        };
+        let fds: Vec<_> = conn.fds.lock().drain().map(|(_, fd)| fd).collect();
+        for fd in fds {
+            self.top.release(&fd).await;
+        }
+        self.top.client_disconnect(conn.id).await;
+        res
+    }
+
+    fn fd(&self, conn: &Conn, w: &WireFd) -> Result<FdRef> {
+        match w.remote {
+            None => Ok(if w.is_dir {
+                Fd::new(w.gfid, libc::O_RDONLY, true)
+            } else {
+                Fd::anonymous(w.gfid)
+            }),
+            Some(n) => conn.fds.lock().get(&n).cloned().ok_or(Errno::EBADF),
+        }
+    }
+
+    fn keep_fd(&self, conn: &Conn, fd: FdRef) -> u64 {
+        let n = conn.next_fd.fetch_add(1, Ordering::Relaxed);
+        conn.fds.lock().insert(n, fd);
+        n
+    }
+
+    async fn dispatch(&self, conn: &Conn, req: Request, payload: Bytes) -> (Reply, Bytes) {
+        let top = &self.top;
+        let cid = conn.id;
+        let with = |mut c: Ctx| {
+            c.client_id = cid;
+            c
+        };
+        let r: Result<(ReplyBody, Bytes)> = async {
+            let body = match req {
+                Request::Lookup { ctx, loc, want } => {
+                    let (i, x) = top.lookup(&with(ctx), &loc, &want).await?;
+                    ReplyBody::Lookup(i, x)
+                }
+                Request::Stat { ctx, loc } => ReplyBody::Iatt(top.stat(&with(ctx), &loc).await?),
+                Request::Fstat { ctx, fd } => {
+                    ReplyBody::Iatt(top.fstat(&with(ctx), &self.fd(conn, &fd)?).await?)
+                }
+                Request::Setattr { ctx, loc, attr } => {
+                    ReplyBody::Iatt(top.setattr(&with(ctx), &loc, &attr).await?)
+                }
+                Request::Access { ctx, loc, mask } => {
+                    top.access(&with(ctx), &loc, mask).await?;
+                    ReplyBody::Unit
+                }
+                Request::Create {
+                    ctx,
+                    loc,
+                    flags,
+                    entry,
+                } => {
+                    let (fd, ia) = top.create(&with(ctx), &loc, flags, &entry).await?;
+                    ReplyBody::Fd(self.keep_fd(conn, fd), Some(ia))
+                }
+                Request::Open { ctx, loc, flags } => {
+                    let fd = top.open(&with(ctx), &loc, flags).await?;
+                    let g = fd.gfid;
+                    ReplyBody::Fd(
+                        self.keep_fd(conn, fd),
+                        Some(Iatt {
+                            gfid: g,
+                            ..Default::default()
+                        }),
+                    )
+                }
+                Request::Read {
+                    ctx,
+                    fd,
+                    offset,
+                    size,
+                } => {
+                    let data = top
+                        .read(&with(ctx), &self.fd(conn, &fd)?, offset, size)
+                        .await?;
+                    return Ok((ReplyBody::Data, data));
+                }
+                Request::Write { ctx, fd, offset } => ReplyBody::Iatt(
+                    top.write(&with(ctx), &self.fd(conn, &fd)?, offset, payload)
+                        .await?,
+                ),
+                Request::Truncate { ctx, loc, size } => {
+                    ReplyBody::Iatt(top.truncate(&with(ctx), &loc, size).await?)
+                }
+                Request::Ftruncate { ctx, fd, size } => ReplyBody::Iatt(
+                    top.ftruncate(&with(ctx), &self.fd(conn, &fd)?, size)
+                        .await?,
+                ),
+                Request::Flush { ctx, fd } => {
+                    top.flush(&with(ctx), &self.fd(conn, &fd)?).await?;
+                    ReplyBody::Unit
+                }
+                Request::Fsync { ctx, fd, datasync } => {
+                    top.fsync(&with(ctx), &self.fd(conn, &fd)?, datasync)
+                        .await?;
+                    ReplyBody::Unit
+                }
+                Request::Release { fd } => {
+                    let f = conn.fds.lock().remove(&fd);
+                    if let Some(f) = f {
+                        top.release(&f).await;
+                    }
+                    ReplyBody::Unit
+                }
+                Request::Mkdir { ctx, loc, entry } => {
+                    ReplyBody::Iatt(top.mkdir(&with(ctx), &loc, &entry).await?)
+                }
+                Request::Mknod { ctx, loc, entry } => {
+                    ReplyBody::Iatt(top.mknod(&with(ctx), &loc, &entry).await?)
+                }
+                Request::Symlink {
+                    ctx,
+                    loc,
+                    target,
+                    entry,
+                } => ReplyBody::Iatt(top.symlink(&with(ctx), &loc, &target, &entry).await?),
+                Request::Readlink { ctx, loc } => {
+                    ReplyBody::Text(top.readlink(&with(ctx), &loc).await?)
+                }
+                Request::Link { ctx, old, new } => {
+                    ReplyBody::Iatt(top.link(&with(ctx), &old, &new).await?)
+                }
+                Request::Unlink { ctx, loc } => {
+                    top.unlink(&with(ctx), &loc).await?;
+                    ReplyBody::Unit
+                }
+                Request::Rmdir { ctx, loc } => {
+                    top.rmdir(&with(ctx), &loc).await?;
+                    ReplyBody::Unit
+                }
+                Request::Rename { ctx, old, new } => {
+                    ReplyBody::Iatt(top.rename(&with(ctx), &old, &new).await?)
+                }
+                Request::Opendir { ctx, loc } => {
+                    let fd = top.opendir(&with(ctx), &loc).await?;
+                    let g = fd.gfid;
+                    ReplyBody::Fd(
+                        self.keep_fd(conn, fd),
+                        Some(Iatt {
+                            gfid: g,
+                            ..Default::default()
+                        }),
+                    )
+                }
+                Request::Readdir {
+                    ctx,
+                    fd,
+                    offset,
+                    size,
+                } => ReplyBody::Dirents(
+                    top.readdir(&with(ctx), &self.fd(conn, &fd)?, offset, size)
+                        .await?,
+                ),
+                Request::Readdirp {
+                    ctx,
+                    fd,
+                    offset,
+                    size,
+                    want,
+                } => ReplyBody::Dirents(
+                    top.readdirp(&with(ctx), &self.fd(conn, &fd)?, offset, size, &want)
+                        .await?,
+                ),
+                Request::Statfs { ctx, loc } => {
+                    ReplyBody::Statfs(top.statfs(&with(ctx), &loc).await?)
+                }
+                Request::Getxattr { ctx, loc, name } => {
+                    ReplyBody::Xattrs(top.getxattr(&with(ctx), &loc, name.as_deref()).await?)
+                }
+                Request::Setxattr {
+                    ctx,
+                    loc,
+                    xattrs,
+                    flags,
+                } => {
+                    top.setxattr(&with(ctx), &loc, &xattrs, flags).await?;
+                    ReplyBody::Unit
+                }
+                Request::Removexattr { ctx, loc, name } => {
+                    top.removexattr(&with(ctx), &loc, &name).await?;
+                    ReplyBody::Unit
+                }
+                Request::Xattrop {
+                    ctx,
+                    loc,
+                    op,
+                    xattrs,
+                } => ReplyBody::Xattrs(top.xattrop(&with(ctx), &loc, op, &xattrs).await?),
+                Request::Inodelk {
+                    ctx,
+                    domain,
+                    loc,
+                    cmd,
+                    lock,
+                } => ReplyBody::Flock(top.inodelk(&with(ctx), &domain, &loc, cmd, &lock).await?),
+                Request::Entrylk {
+                    ctx,
+                    domain,
+                    loc,
+                    basename,
+                    cmd,
+                    typ,
+                } => {
+                    top.entrylk(&with(ctx), &domain, &loc, basename.as_deref(), cmd, typ)
+                        .await?;
+                    ReplyBody::Unit
+                }
+                Request::Lk { ctx, fd, cmd, lock } => {
+                    ReplyBody::Flock(top.lk(&with(ctx), &self.fd(conn, &fd)?, cmd, &lock).await?)
+                }
+                Request::Fallocate {
+                    ctx,
+                    fd,
+                    mode,
+                    offset,
+                    len,
+                } => {
+                    top.fallocate(&with(ctx), &self.fd(conn, &fd)?, mode, offset, len)
+                        .await?;
+                    ReplyBody::Unit
+                }
+                Request::Discard {
+                    ctx,
+                    fd,
+                    offset,
+                    len,
+                } => {
+                    top.discard(&with(ctx), &self.fd(conn, &fd)?, offset, len)
+                        .await?;
+                    ReplyBody::Unit
+                }
+            };
+            Ok((body, Bytes::new()))
+        }
+        .await;
+        match r {
+            Ok((b, p)) => (Ok(b), p),
+            Err(e) => (Err(e), Bytes::new()),
+        }
+    }
+}
