@@ -4,4 +4,8 @@ pub mod distribute;
 
 use crate::registry::Registry;
 
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.register(distribute::xlator_type("cluster/distribute"));
+    // GlusterFS volfiles name it either way.
+    r.register(distribute::xlator_type("cluster/dht"));
+}
