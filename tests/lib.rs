@@ -68,21 +68,20 @@ pub fn bin_dir() -> &'static Path {
                 "cargo build of gatewayd/gwctl/brickd failed"
             );
         }
-        for b in ["gatewayd", "gwctl", "brickd"] {
-            assert!(
-                dir.join(b).is_file(),
-                "{} is missing (built binaries expected in {})",
-                b,
-                dir.display()
-            );
-        }
         dir
     })
 }
 
 /// Path of one of the workspace's binaries.
 pub fn bin(name: &str) -> PathBuf {
-    bin_dir().join(name)
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing (built binaries expected in {})",
+        name,
+        bin_dir().display()
+    );
+    p
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,11 +613,7 @@ impl Gateway {
     /// Stop gatewayd (SIGTERM; SIGKILL after 30 s), kill leftover brickds, detach the mount.
     /// Returns gatewayd's exit status.
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        let st = self
-            .child
-            .as_mut()
-            .and_then(|c| terminate_child(c, Duration::from_secs(30)));
-        self.child = None;
+        let st = self.terminate();
         let data = self.data.to_string_lossy().into_owned();
         for pid in pids_matching(|argv| {
             argv.first().is_some_and(|a| a.ends_with("brickd"))
@@ -629,6 +624,16 @@ impl Gateway {
         if let Some(m) = &self.mount {
             lazy_unmount(m);
         }
+        st
+    }
+
+    /// Stop only gatewayd (SIGTERM; SIGKILL after 30 s) and reap it; what it leaves behind stays.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let st = self
+            .child
+            .as_mut()
+            .and_then(|c| terminate_child(c, Duration::from_secs(30)));
+        self.child = None;
         st
     }
 
@@ -1792,25 +1797,31 @@ pub fn write_stream(w: &mut impl Write, len: u64, seed: u64) -> Result<String> {
 }
 
 /// Read lines from a child's stdout until one satisfies `pred` (used for `brickd listening on`).
+/// The reader keeps draining the pipe afterwards, so the child never writes into a closed pipe.
 pub fn read_line_matching(
     r: impl Read + Send + 'static,
     timeout: Duration,
     pred: impl Fn(&str) -> bool + Send + 'static,
 ) -> Result<String> {
-    let (v, _) = timed(timeout, move || {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
         let mut br = BufReader::new(r);
         let mut line = String::new();
+        let mut sent = false;
         loop {
             line.clear();
             match br.read_line(&mut line) {
-                Ok(0) | Err(_) => return None,
-                Ok(_) if pred(line.trim()) => return Some(line.trim().to_string()),
+                Ok(0) | Err(_) => return,
+                Ok(_) if !sent && pred(line.trim()) => {
+                    sent = true;
+                    let _ = tx.send(line.trim().to_string());
+                }
                 Ok(_) => {}
             }
         }
     });
-    v.flatten()
-        .ok_or_else(|| anyhow!("no matching line within {timeout:?}"))
+    rx.recv_timeout(timeout)
+        .map_err(|_| anyhow!("no matching line within {timeout:?}"))
 }
 
 /// Run named sub-checks, each isolated with catch_unwind, print PASS/FAIL per check, and panic at
