@@ -1,1 +1,8 @@
 //! The gateway: config, state store, volume manager, brick supervisor, REST API.
+
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod manager;
+pub mod store;
+pub mod volume;

@@ -1,1 +1,264 @@
-fn main() {}
+//! gatewayd: the management daemon and data gateway.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use engine::graph::Graph;
+use engine::registry::Registry;
+use gateway::config::GatewayConfig;
+use gateway::daemon::{Daemon, terminated};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "GlusterFS-style multi-protocol storage gateway")]
+struct Cli {
+    #[arg(long, global = true, default_value = "info", env = "GATEWAYD_LOG")]
+    log_level: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Set up (first run) and run the embedded default: volume `vol` over local bricks.
+    Up {
+        /// Where state, secrets, logs and the bricks live.
+        #[arg(long, default_value = "/var/lib/gatewayd")]
+        data: PathBuf,
+        /// FUSE-mount the volume here.
+        #[arg(long)]
+        mount: Option<PathBuf>,
+        /// REST API address (port 0 picks a free one; see DATA/api.url).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        api: SocketAddr,
+        /// Number of bricks of a new default volume.
+        #[arg(long, default_value_t = 4)]
+        bricks: usize,
+        /// Seconds without an answer before a brick counts as down.
+        #[arg(long)]
+        ping_timeout: Option<u64>,
+    },
+    /// Run the daemon from a configuration file.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Native client: fetch a volume's volfile from a gateway and FUSE-mount it.
+    Mount {
+        #[arg(long, env = "GWCTL_API")]
+        server: Option<String>,
+        #[arg(long, env = "GWCTL_TOKEN")]
+        token: Option<String>,
+        /// Data directory of the gateway, to find api.url and admin.token.
+        #[arg(long, env = "GWCTL_DATA", default_value = "/var/lib/gatewayd")]
+        data: PathBuf,
+        volume: String,
+        dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log_level))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Up {
+            data,
+            mount,
+            api,
+            bricks,
+            ping_timeout,
+        } => rt.block_on(up(data, mount, api, bricks, ping_timeout)),
+        Cmd::Serve { config } => rt.block_on(serve(config)),
+        Cmd::Mount {
+            server,
+            token,
+            data,
+            volume,
+            dir,
+        } => rt.block_on(native_mount(server, token, data, volume, dir)),
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fuse_opts(cfg: &GatewayConfig, name: &str) -> protocols_fuse::MountOptions {
+    protocols_fuse::MountOptions {
+        fsname: format!("gatewayd:{name}"),
+        attr_timeout: Duration::from_secs_f64(cfg.fuse_attr_timeout),
+        entry_timeout: Duration::from_secs_f64(cfg.fuse_attr_timeout),
+        threads: cfg.fuse_threads,
+        allow_other: true,
+    }
+}
+
+async fn up(
+    data: PathBuf,
+    mount: Option<PathBuf>,
+    api: SocketAddr,
+    bricks: usize,
+    ping: Option<u64>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let data = data.canonicalize()?;
+    let mut cfg = GatewayConfig {
+        data_dir: data.clone(),
+        api_listen: api,
+        ..Default::default()
+    };
+    if let Some(p) = ping {
+        cfg.ping_timeout = p;
+    }
+    let cfg_for_mount = cfg.clone();
+    let d = Daemon::start(cfg).await?;
+    let m = d.manager.clone();
+    if m.get("vol").is_err() {
+        if bricks == 0 {
+            bail!("--bricks must be at least 1");
+        }
+        let specs: Vec<String> = (1..=bricks)
+            .map(|i| {
+                format!(
+                    "127.0.0.1:{}",
+                    data.join("bricks").join(format!("b{i}")).display()
+                )
+            })
+            .collect();
+        m.create("vol", &specs)
+            .await
+            .context("creating the default volume")?;
+        say(&format!(
+            "created volume vol over {bricks} bricks in {}",
+            data.join("bricks").display()
+        ));
+    }
+    m.start("vol").await.context("starting volume vol")?;
+    let graph = m.graph("vol").context("volume vol has no graph")?;
+    let mut handle = None;
+    if let Some(mp) = &mount {
+        std::fs::create_dir_all(mp)
+            .with_context(|| format!("creating mount point {}", mp.display()))?;
+        let h = protocols_fuse::mount(
+            graph.top(),
+            mp,
+            fuse_opts(&cfg_for_mount, "vol"),
+            tokio::runtime::Handle::current(),
+        )
+        .with_context(|| format!("FUSE-mounting vol at {}", mp.display()))?;
+        say(&format!("volume vol mounted at {}", mp.display()));
+        handle = Some(h);
+    }
+    say(&format!(
+        "console and REST API: {}/  (admin token in {})",
+        d.api_url,
+        d.token_file.display()
+    ));
+    say(&format!(
+        "gwctl --data {} volume status vol",
+        data.display()
+    ));
+    say("gatewayd: ready");
+    terminated().await;
+    say("gatewayd: stopping");
+    if let Some(h) = handle {
+        let r = tokio::task::spawn_blocking(move || h.unmount()).await?;
+        if let Err(e) = r {
+            tracing::warn!("unmount: {e}");
+        }
+    }
+    d.shutdown().await;
+    Ok(())
+}
+
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let cfg = match &config {
+        Some(p) => GatewayConfig::load(p)?,
+        None => GatewayConfig::default(),
+    };
+    let d = Daemon::start(cfg).await?;
+    d.manager.start_recorded().await?;
+    say(&format!(
+        "REST API: {}/  (admin token in {})",
+        d.api_url,
+        d.token_file.display()
+    ));
+    say("gatewayd: ready");
+    terminated().await;
+    d.shutdown().await;
+    Ok(())
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+async fn native_mount(
+    server: Option<String>,
+    token: Option<String>,
+    data: PathBuf,
+    volume: String,
+    dir: PathBuf,
+) -> anyhow::Result<()> {
+    let server = server
+        .or_else(|| read_trim(&data.join("api.url")))
+        .unwrap_or_else(|| "http://127.0.0.1:7070".into());
+    let token = token
+        .or_else(|| read_trim(&data.join("admin.token")))
+        .context("no API token: pass --token, set GWCTL_TOKEN, or --data pointing at the gateway's data directory")?;
+    let url = format!(
+        "{}/api/v1/volumes/{volume}/volfile",
+        server.trim_end_matches('/')
+    );
+    let text = tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|e| match e {
+                ureq::Error::Status(code, r) => anyhow::anyhow!(
+                    "{url}: HTTP {code}: {}",
+                    r.into_string().unwrap_or_default()
+                ),
+                e => anyhow::anyhow!("{url}: {e}"),
+            })?
+            .into_string()
+            .context("reading the volfile")
+    })
+    .await??;
+    let graph = Graph::from_text(&text, &Registry::client_side())
+        .context("the gateway sent a volfile we cannot build")?;
+    graph.init().await?;
+    if !graph.wait_up(Duration::from_secs(20)).await {
+        tracing::warn!(volume = %volume, "no brick answered within 20s; mounting anyway");
+    }
+    let cfg = GatewayConfig::default();
+    let h = protocols_fuse::mount(
+        graph.top(),
+        &dir,
+        fuse_opts(&cfg, &volume),
+        tokio::runtime::Handle::current(),
+    )?;
+    say(&format!("volume {volume} mounted at {}", dir.display()));
+    let waiter = tokio::task::spawn_blocking(move || h.wait());
+    tokio::select! {
+        _ = terminated() => {
+            let _ = std::process::Command::new("umount").arg(&dir).status();
+        }
+        _ = waiter => {}
+    }
+    graph.fini().await;
+    Ok(())
+}

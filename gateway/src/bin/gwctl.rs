@@ -1,1 +1,320 @@
-fn main() {}
+//! gwctl: the command line of the gateway (GlusterFS's `gluster`), a client of its REST API.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Manage a gatewayd: volumes, bricks, status")]
+struct Cli {
+    /// API URL; else GWCTL_API, else DATA/api.url, else http://127.0.0.1:7070.
+    #[arg(long, env = "GWCTL_API", global = true)]
+    api: Option<String>,
+    /// API token; else GWCTL_TOKEN, else DATA/admin.token.
+    #[arg(long, env = "GWCTL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// The gateway's data directory.
+    #[arg(
+        long,
+        env = "GWCTL_DATA",
+        global = true,
+        default_value = "/var/lib/gatewayd"
+    )]
+    data: PathBuf,
+    /// Print the API's JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Volumes.
+    #[command(subcommand)]
+    Volume(Vol),
+    /// The log of management actions.
+    Log,
+}
+
+#[derive(Subcommand)]
+enum Vol {
+    /// Create a distribute volume over HOST:/PATH bricks.
+    Create {
+        name: String,
+        #[arg(required = true)]
+        bricks: Vec<String>,
+        /// Accepted for GlusterFS habits; bricks on the root file system are fine here.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Adopt existing GlusterFS bricks (stop GlusterFS first).
+    Import {
+        name: String,
+        #[arg(required = true)]
+        bricks: Vec<String>,
+    },
+    Start {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    Info {
+        name: Option<String>,
+    },
+    Status {
+        name: String,
+    },
+    List,
+    /// Print the client volfile.
+    Volfile {
+        name: String,
+    },
+}
+
+struct Client {
+    base: String,
+    token: String,
+}
+
+fn read_trim(p: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+impl Client {
+    fn new(cli: &Cli) -> anyhow::Result<Client> {
+        let base = cli
+            .api
+            .clone()
+            .or_else(|| read_trim(&cli.data.join("api.url")))
+            .unwrap_or_else(|| "http://127.0.0.1:7070".into());
+        let token = cli.token.clone().or_else(|| read_trim(&cli.data.join("admin.token"))).with_context(|| {
+            format!(
+                "no API token: pass --token, set GWCTL_TOKEN, or point --data at the gateway's data directory (looked in {})",
+                cli.data.display()
+            )
+        })?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<ureq::Response> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let req =
+            ureq::request(method, &url).set("Authorization", &format!("Bearer {}", self.token));
+        let r = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match r {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(code, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let msg = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
+                    .unwrap_or(text);
+                bail!("{msg} (HTTP {code})")
+            }
+            Err(e) => bail!("cannot reach gatewayd at {}: {e}", self.base),
+        }
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        Ok(self.call(method, path, body)?.into_json()?)
+    }
+}
+
+fn print_volume(v: &Value) {
+    println!("Volume Name: {}", v["name"].as_str().unwrap_or(""));
+    println!("Volume ID: {}", v["id"].as_str().unwrap_or(""));
+    println!("Type: {}", v["kind"].as_str().unwrap_or(""));
+    println!(
+        "Status: {}",
+        if v["started"].as_bool() == Some(true) {
+            "Started"
+        } else {
+            "Stopped"
+        }
+    );
+    let bricks = v["bricks"].as_array().cloned().unwrap_or_default();
+    println!("Number of Bricks: {}", bricks.len());
+    for (i, b) in bricks.iter().enumerate() {
+        println!(
+            "Brick{}: {}:{} (port {})",
+            i + 1,
+            b["host"].as_str().unwrap_or(""),
+            b["path"].as_str().unwrap_or(""),
+            b["port"]
+        );
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli) {
+        eprintln!("gwctl: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let c = Client::new(cli)?;
+    let out = |v: &Value| println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    match &cli.cmd {
+        Top::Log => {
+            let v = c.json("GET", "/actions", None)?;
+            if cli.json {
+                out(&v);
+            } else {
+                for a in v.as_array().cloned().unwrap_or_default() {
+                    println!("{}  {}", a["at"], a["what"].as_str().unwrap_or(""));
+                }
+            }
+        }
+        Top::Volume(cmd) => match cmd {
+            Vol::Create {
+                name,
+                bricks,
+                force: _,
+            } => {
+                let v = c.json(
+                    "POST",
+                    "/volumes",
+                    Some(json!({ "name": name, "bricks": bricks })),
+                )?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    println!(
+                        "volume create: {name}: success: please start the volume to access data"
+                    )
+                }
+            }
+            Vol::Import { name, bricks } => {
+                let v = c.json(
+                    "POST",
+                    "/volumes/import",
+                    Some(json!({ "name": name, "bricks": bricks })),
+                )?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    println!(
+                        "volume import: {name}: success (volume id {})",
+                        v["id"].as_str().unwrap_or("")
+                    )
+                }
+            }
+            Vol::Start { name } => {
+                let v = c.json("POST", &format!("/volumes/{name}/start"), None)?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    println!("volume start: {name}: success")
+                }
+            }
+            Vol::Stop { name } => {
+                let v = c.json("POST", &format!("/volumes/{name}/stop"), None)?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    println!("volume stop: {name}: success")
+                }
+            }
+            Vol::Delete { name } => {
+                let v = c.json("DELETE", &format!("/volumes/{name}"), None)?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    println!("volume delete: {name}: success")
+                }
+            }
+            Vol::Info { name } => {
+                let vols = match name {
+                    Some(n) => vec![c.json("GET", &format!("/volumes/{n}"), None)?],
+                    None => c
+                        .json("GET", "/volumes", None)?
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                if cli.json {
+                    out(&Value::Array(vols))
+                } else {
+                    for v in &vols {
+                        print_volume(v);
+                        println!();
+                    }
+                }
+            }
+            Vol::List => {
+                let v = c.json("GET", "/volumes", None)?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    for v in v.as_array().cloned().unwrap_or_default() {
+                        println!("{}", v["name"].as_str().unwrap_or(""));
+                    }
+                }
+            }
+            Vol::Status { name } => {
+                let v = c.json("GET", &format!("/volumes/{name}/status"), None)?;
+                if cli.json {
+                    out(&v)
+                } else {
+                    println!("Status of volume: {name}");
+                    println!(
+                        "{:<40} {:>6} {:>7} {:>8} {:>8}",
+                        "Brick", "Port", "Online", "Pid", "Restarts"
+                    );
+                    for b in v["bricks"].as_array().cloned().unwrap_or_default() {
+                        let brick = format!(
+                            "{}:{}",
+                            b["host"].as_str().unwrap_or(""),
+                            b["path"].as_str().unwrap_or("")
+                        );
+                        println!(
+                            "{:<40} {:>6} {:>7} {:>8} {:>8}",
+                            brick,
+                            b["port"],
+                            if b["online"].as_bool() == Some(true) {
+                                "Y"
+                            } else {
+                                "N"
+                            },
+                            b["pid"]
+                                .as_u64()
+                                .map(|p| p.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            b["restarts"]
+                        );
+                    }
+                }
+            }
+            Vol::Volfile { name } => {
+                print!(
+                    "{}",
+                    c.call("GET", &format!("/volumes/{name}/volfile"), None)?
+                        .into_string()?
+                );
+            }
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The REST API under /api/v1. Every route needs the admin token as a bearer token.
+
+use crate::manager::{Manager, ManagerError};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        ApiError(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.to_string(),
+        )
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Compares in time independent of where the strings differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn auth(
+    State(m): State<Arc<Manager>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let expected = m.store.admin_token_hash().ok().flatten();
+    match (given, expected) {
+        (Some(t), Some(h)) if same(&token_hash(t), &h) => next.run(req).await,
+        (None, _) => ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (gwctl --token, GWCTL_TOKEN or DATA/admin.token)".into(),
+        )
+        .into_response(),
+        _ => ApiError(StatusCode::UNAUTHORIZED, "invalid token".into()).into_response(),
+    }
+}
+
+pub fn router(m: Arc<Manager>) -> Router {
+    let api = Router::new()
+        .route("/volumes", get(list).post(create))
+        .route("/volumes/import", post(import))
+        .route("/volumes/{name}", get(info).delete(delete))
+        .route("/volumes/{name}/start", post(start))
+        .route("/volumes/{name}/stop", post(stop))
+        .route("/volumes/{name}/status", get(status))
+        .route("/volumes/{name}/volfile", get(volfile))
+        .route("/actions", get(actions))
+        .layer(middleware::from_fn_with_state(m.clone(), auth))
+        .with_state(m);
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    bricks: Vec<String>,
+}
+
+async fn list(State(m): State<Arc<Manager>>) -> ApiResult {
+    let v: Vec<_> = m.list()?.iter().map(|v| v.public()).collect();
+    Ok(Json(v).into_response())
+}
+
+async fn create(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
+    let v = m.create(&b.name, &b.bricks).await?;
+    Ok((StatusCode::CREATED, Json(v.public())).into_response())
+}
+
+async fn import(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
+    let v = m.import(&b.name, &b.bricks).await?;
+    Ok((StatusCode::CREATED, Json(v.public())).into_response())
+}
+
+async fn info(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(m.get(&name)?.public()).into_response())
+}
+
+async fn delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    m.delete(&name).await?;
+    Ok(Json(json!({ "deleted": name })).into_response())
+}
+
+async fn start(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(m.start(&name).await?.public()).into_response())
+}
+
+async fn stop(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(m.stop(&name).await?.public()).into_response())
+}
+
+async fn status(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(m.status(&name).await?).into_response())
+}
+
+async fn volfile(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        m.volfile(&name)?,
+    )
+        .into_response())
+}
+
+async fn actions(State(m): State<Arc<Manager>>) -> ApiResult {
+    let a = m.store.actions(200).map_err(ManagerError::from)?;
+    Ok(Json(a).into_response())
+}

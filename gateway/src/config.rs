@@ -1,0 +1,81 @@
+//! gateway.toml: where the daemon keeps its state and where it listens.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// State (RocksDB), volume secrets, logs and, for `gatewayd up`, the bricks.
+    pub data_dir: PathBuf,
+    /// The REST API. Loopback unless configured otherwise.
+    pub api_listen: SocketAddr,
+    /// Address bricks listen on; loopback keeps them private to this host.
+    pub brick_listen_host: String,
+    /// The brickd binary; empty means next to gatewayd, then $PATH.
+    pub brickd_path: Option<PathBuf>,
+    /// Seconds without an answer before a brick is declared down.
+    pub ping_timeout: u64,
+    /// FUSE attribute and entry cache lifetime, seconds.
+    pub fuse_attr_timeout: f64,
+    pub fuse_threads: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            data_dir: PathBuf::from("/var/lib/gatewayd"),
+            api_listen: "127.0.0.1:7070".parse().expect("valid address"),
+            brick_listen_host: "127.0.0.1".into(),
+            brickd_path: None,
+            ping_timeout: 10,
+            fuse_attr_timeout: 1.0,
+            fuse_threads: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+}
+
+impl GatewayConfig {
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+    }
+
+    pub fn brickd(&self) -> PathBuf {
+        if let Some(p) = &self.brickd_path {
+            return p.clone();
+        }
+        if let Ok(me) = std::env::current_exe()
+            && let Some(dir) = me.parent()
+        {
+            let p = dir.join("brickd");
+            if p.exists() {
+                return p;
+            }
+        }
+        PathBuf::from("brickd")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_parses_and_unknown_keys_are_errors() {
+        let text = include_str!("../../config/gateway.toml");
+        let c: GatewayConfig = toml::from_str(text).unwrap();
+        assert_eq!(c.api_listen.ip().to_string(), "127.0.0.1");
+        assert!(toml::from_str::<GatewayConfig>("bogus = 1").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! What `gatewayd up` and `gatewayd serve` share: opening the state, the admin token, the API
+//! listener, and an orderly shutdown.
+
+use crate::api;
+use crate::config::GatewayConfig;
+use crate::manager::Manager;
+use crate::store::Store;
+use anyhow::Context;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct Daemon {
+    pub manager: Arc<Manager>,
+    pub api_url: String,
+    pub token_file: PathBuf,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The admin token: made on first start and written to DATA/admin.token; a token file that
+/// went missing is replaced (its old token stops working).
+fn ensure_token(store: &Store, data: &Path) -> anyhow::Result<(PathBuf, bool)> {
+    let file = data.join("admin.token");
+    let known = store.admin_token_hash()?;
+    if let (Some(h), Ok(t)) = (&known, std::fs::read_to_string(&file))
+        && api::token_hash(t.trim()) == *h
+    {
+        return Ok((file, false));
+    }
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    store.set_admin_token_hash(&api::token_hash(&token))?;
+    write_private(&file, &format!("{token}\n"))?;
+    Ok((file, true))
+}
+
+impl Daemon {
+    pub async fn start(cfg: GatewayConfig) -> anyhow::Result<Daemon> {
+        let data = cfg.data_dir.clone();
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("creating the data directory {}", data.display()))?;
+        let store = Store::open(&data.join("state")).with_context(|| {
+            format!(
+                "opening the state in {} (is another gatewayd using it?)",
+                data.display()
+            )
+        })?;
+        let (token_file, fresh) = ensure_token(&store, &data)?;
+        if fresh {
+            tracing::info!(file = %token_file.display(), "new admin token written");
+        }
+        let listener = tokio::net::TcpListener::bind(cfg.api_listen)
+            .await
+            .with_context(|| format!("listening for the API on {}", cfg.api_listen))?;
+        let addr = listener.local_addr()?;
+        let api_url = format!("http://{addr}");
+        let manager = Manager::new(cfg, store);
+        let app = api::router(manager.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("API server stopped: {e}");
+            }
+        });
+        write_private(&data.join("api.url"), &format!("{api_url}\n"))?;
+        tracing::info!(api = %api_url, "API listening");
+        Ok(Daemon {
+            manager,
+            api_url,
+            token_file,
+            server,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.server.abort();
+        self.manager.shutdown().await;
+        let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("api.url"));
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

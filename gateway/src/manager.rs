@@ -1,0 +1,557 @@
+//! The volume manager (GlusterFS's glusterd): creates, starts, stops, imports and deletes
+//! volumes, supervises the local brickd processes, and keeps a client graph per started volume.
+
+use crate::config::GatewayConfig;
+use crate::store::{Store, StoreError};
+use crate::volume::{self, BrickRecord, SpecError, VolumeRecord, is_local_host};
+use engine::graph::{Graph, GraphError};
+use engine::registry::Registry;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+use tokio::sync::Notify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("volume {0} does not exist")]
+    NoSuchVolume(String),
+    #[error("volume {0} already exists")]
+    Exists(String),
+    #[error("volume {0} is started; stop it first")]
+    Started(String),
+    #[error("volume {0} is not started")]
+    NotStarted(String),
+    #[error("{0}")]
+    Brick(String),
+    #[error("volume {0}: {1}")]
+    Graph(String, GraphError),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+impl ManagerError {
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ManagerError::NoSuchVolume(_) => 404,
+            ManagerError::Exists(_) | ManagerError::Started(_) | ManagerError::NotStarted(_) => 409,
+            ManagerError::Spec(_) | ManagerError::Brick(_) => 400,
+            _ => 500,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ManagerError>;
+
+struct BrickProc {
+    name: String,
+    path: String,
+    pid: AtomicU32,
+    restarts: AtomicU32,
+    stopping: AtomicBool,
+    stop: Notify,
+    done: Notify,
+    exited: AtomicBool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BrickStatus {
+    pub name: String,
+    pub host: String,
+    pub path: String,
+    pub port: u16,
+    pub local: bool,
+    pub online: bool,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VolumeStatus {
+    pub name: String,
+    pub id: String,
+    pub started: bool,
+    /// True when the gateway's client graph reaches the volume.
+    pub mounted_graph_up: bool,
+    pub bricks: Vec<BrickStatus>,
+}
+
+pub struct Manager {
+    pub cfg: GatewayConfig,
+    pub store: Store,
+    procs: Mutex<HashMap<String, Vec<Arc<BrickProc>>>>,
+    graphs: Mutex<HashMap<String, Arc<Graph>>>,
+    /// Serialises management operations (create/start/stop/delete), as glusterd's big lock
+    /// does; the data path never takes it.
+    op_lock: tokio::sync::Mutex<()>,
+}
+
+fn free_port(host: &str) -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind((host, 0))?;
+    Ok(l.local_addr()?.port())
+}
+
+fn read_volume_id(path: &Path) -> std::result::Result<Option<String>, String> {
+    match brickd::storage::xattr::get(path, engine::fop::keys::VOLUME_ID) {
+        Ok(Some(v)) => match engine::Gfid::from_slice(&v) {
+            Some(g) => Ok(Some(g.to_string())),
+            None => Err(format!(
+                "{}: trusted.glusterfs.volume-id is not 16 bytes",
+                path.display()
+            )),
+        },
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!(
+            "{}: reading trusted.glusterfs.volume-id: {e}",
+            path.display()
+        )),
+    }
+}
+
+impl Manager {
+    pub fn new(cfg: GatewayConfig, store: Store) -> Arc<Manager> {
+        Arc::new(Manager {
+            cfg,
+            store,
+            procs: Mutex::new(HashMap::new()),
+            graphs: Mutex::new(HashMap::new()),
+            op_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn vol_dir(&self, name: &str) -> PathBuf {
+        self.cfg.data_dir.join("vols").join(name)
+    }
+
+    fn secret_file(&self, name: &str) -> PathBuf {
+        self.vol_dir(name).join("secret")
+    }
+
+    fn write_secret(&self, v: &VolumeRecord) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = self.vol_dir(&v.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ManagerError::Io(dir.display().to_string(), e))?;
+        let p = self.secret_file(&v.name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(|e| ManagerError::Io(p.display().to_string(), e))?;
+        std::io::Write::write_all(&mut f, v.secret.as_bytes())
+            .map_err(|e| ManagerError::Io(p.display().to_string(), e))
+    }
+
+    pub fn get(&self, name: &str) -> Result<VolumeRecord> {
+        self.store
+            .volume(name)?
+            .ok_or_else(|| ManagerError::NoSuchVolume(name.to_string()))
+    }
+
+    pub fn list(&self) -> Result<Vec<VolumeRecord>> {
+        Ok(self.store.volumes()?)
+    }
+
+    fn brick_records(&self, specs: &[String]) -> Result<Vec<BrickRecord>> {
+        let parsed = volume::parse_bricks(specs)?;
+        let mut out = Vec::new();
+        for (i, (host, path)) in parsed.into_iter().enumerate() {
+            let port = if is_local_host(&host) {
+                free_port(&self.cfg.brick_listen_host)
+                    .map_err(|e| ManagerError::Io("choosing a brick port".into(), e))?
+            } else {
+                // A remote brick is served by a brickd an operator starts on that host, on
+                // GlusterFS's brick port range.
+                49152 + i as u16
+            };
+            out.push(BrickRecord { host, path, port });
+        }
+        Ok(out)
+    }
+
+    pub async fn create(&self, name: &str, specs: &[String]) -> Result<VolumeRecord> {
+        let _g = self.op_lock.lock().await;
+        volume::check_name(name)?;
+        if specs.is_empty() {
+            return Err(ManagerError::Brick(
+                "a volume needs at least one brick".into(),
+            ));
+        }
+        if self.store.volume(name)?.is_some() {
+            return Err(ManagerError::Exists(name.to_string()));
+        }
+        let bricks = self.brick_records(specs)?;
+        self.check_not_in_use(&bricks)?;
+        for b in bricks.iter().filter(|b| is_local_host(&b.host)) {
+            let p = Path::new(&b.path);
+            std::fs::create_dir_all(p)
+                .map_err(|e| ManagerError::Io(format!("creating brick {}", b.path), e))?;
+            match read_volume_id(p).map_err(ManagerError::Brick)? {
+                Some(id) => {
+                    return Err(ManagerError::Brick(format!(
+                        "brick {}:{} is already part of volume {id}; use `volume import` to adopt it",
+                        b.host, b.path
+                    )));
+                }
+                None => {}
+            }
+        }
+        let v = VolumeRecord::new(name, bricks);
+        self.write_secret(&v)?;
+        self.store
+            .put_volume(&v, &format!("volume create {name}"))?;
+        tracing::info!(volume = %name, id = %v.id, bricks = v.bricks.len(), "volume created");
+        Ok(v)
+    }
+
+    fn check_not_in_use(&self, bricks: &[BrickRecord]) -> Result<()> {
+        for other in self.store.volumes()? {
+            for b in bricks {
+                if other
+                    .bricks
+                    .iter()
+                    .any(|o| o.host == b.host && o.path == b.path)
+                {
+                    return Err(ManagerError::Brick(format!(
+                        "brick {}:{} is already a brick of volume {}",
+                        b.host, b.path, other.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adopts existing GlusterFS bricks: the volume id comes from the bricks, and every brick
+    /// must carry the same one.
+    pub async fn import(&self, name: &str, specs: &[String]) -> Result<VolumeRecord> {
+        let _g = self.op_lock.lock().await;
+        volume::check_name(name)?;
+        if self.store.volume(name)?.is_some() {
+            return Err(ManagerError::Exists(name.to_string()));
+        }
+        let bricks = self.brick_records(specs)?;
+        self.check_not_in_use(&bricks)?;
+        let mut id: Option<String> = None;
+        for b in &bricks {
+            if !is_local_host(&b.host) {
+                return Err(ManagerError::Brick(format!(
+                    "import reads bricks on this host; {} is not local",
+                    b.host
+                )));
+            }
+            let p = Path::new(&b.path);
+            if !p.is_dir() {
+                return Err(ManagerError::Brick(format!(
+                    "brick {} is not a directory",
+                    b.path
+                )));
+            }
+            let this = read_volume_id(p)
+                .map_err(ManagerError::Brick)?
+                .ok_or_else(|| {
+                    ManagerError::Brick(format!(
+                        "brick {} has no trusted.glusterfs.volume-id: not a GlusterFS brick",
+                        b.path
+                    ))
+                })?;
+            match &id {
+                None => id = Some(this),
+                Some(first) if *first != this => {
+                    return Err(ManagerError::Brick(format!(
+                        "brick {} belongs to volume {this}, the others to {first}",
+                        b.path
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut v = VolumeRecord::new(name, bricks);
+        v.id = id.expect("at least one brick");
+        self.write_secret(&v)?;
+        self.store
+            .put_volume(&v, &format!("volume import {name}"))?;
+        tracing::info!(volume = %name, id = %v.id, "volume imported");
+        Ok(v)
+    }
+
+    pub async fn start(&self, name: &str) -> Result<VolumeRecord> {
+        let _g = self.op_lock.lock().await;
+        let mut v = self.get(name)?;
+        if self.graphs.lock().contains_key(name) {
+            return Ok(v);
+        }
+        self.write_secret(&v)?;
+        self.spawn_bricks(&v);
+        let text = v.client_volfile(self.cfg.ping_timeout);
+        let graph = Graph::from_text(&text, &Registry::client_side())
+            .map_err(|e| ManagerError::Graph(name.into(), e))?;
+        graph
+            .init()
+            .await
+            .map_err(|e| ManagerError::Graph(name.into(), e))?;
+        if !graph.wait_up(Duration::from_secs(20)).await {
+            tracing::warn!(volume = %name, "no brick answered within 20s; the volume stays started and will come up with them");
+        }
+        // Touch the root so a fresh volume gets its layout before the first client arrives.
+        let _ = graph
+            .top()
+            .lookup(
+                &engine::Ctx::root(),
+                &engine::Loc::root(),
+                &engine::Xattrs::new(),
+            )
+            .await;
+        self.graphs.lock().insert(name.to_string(), Arc::new(graph));
+        if !v.started {
+            v.started = true;
+            self.store.put_volume(&v, &format!("volume start {name}"))?;
+        }
+        tracing::info!(volume = %name, "volume started");
+        Ok(v)
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<VolumeRecord> {
+        let _g = self.op_lock.lock().await;
+        let mut v = self.get(name)?;
+        self.stop_running(name).await;
+        if v.started {
+            v.started = false;
+            self.store.put_volume(&v, &format!("volume stop {name}"))?;
+        }
+        Ok(v)
+    }
+
+    async fn stop_running(&self, name: &str) {
+        let graph = self.graphs.lock().remove(name);
+        if let Some(g) = graph {
+            g.fini().await;
+        }
+        let procs = self.procs.lock().remove(name).unwrap_or_default();
+        for p in &procs {
+            p.stopping.store(true, Ordering::SeqCst);
+            p.stop.notify_one();
+        }
+        for p in &procs {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !p.exited.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let _ = tokio::time::timeout(Duration::from_millis(200), p.done.notified()).await;
+            }
+        }
+    }
+
+    /// Stops every running volume's bricks and graphs without changing what is recorded, so
+    /// the next start of the daemon brings them back.
+    pub async fn shutdown(&self) {
+        let names: Vec<String> = self
+            .procs
+            .lock()
+            .keys()
+            .cloned()
+            .chain(self.graphs.lock().keys().cloned())
+            .collect();
+        for n in names {
+            self.stop_running(&n).await;
+        }
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let _g = self.op_lock.lock().await;
+        let v = self.get(name)?;
+        if v.started || self.graphs.lock().contains_key(name) {
+            return Err(ManagerError::Started(name.to_string()));
+        }
+        self.store
+            .delete_volume(name, &format!("volume delete {name}"))?;
+        let _ = std::fs::remove_dir_all(self.vol_dir(name));
+        Ok(())
+    }
+
+    pub fn graph(&self, name: &str) -> Option<Arc<Graph>> {
+        self.graphs.lock().get(name).cloned()
+    }
+
+    pub fn volfile(&self, name: &str) -> Result<String> {
+        Ok(self.get(name)?.client_volfile(self.cfg.ping_timeout))
+    }
+
+    /// Starts every volume recorded as started (after a restart of the daemon).
+    pub async fn start_recorded(&self) -> Result<()> {
+        for v in self.store.volumes()? {
+            if v.started
+                && let Err(e) = self.start(&v.name).await
+            {
+                tracing::error!(volume = %v.name, "could not start: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn status(&self, name: &str) -> Result<VolumeStatus> {
+        let v = self.get(name)?;
+        let procs = self.procs.lock().get(name).cloned().unwrap_or_default();
+        let mut bricks = Vec::new();
+        for (i, b) in v.bricks.iter().enumerate() {
+            let local = is_local_host(&b.host);
+            let p = procs.iter().find(|p| p.name == v.client_name(i));
+            let host = if local {
+                self.cfg.brick_listen_host.clone()
+            } else {
+                b.host.clone()
+            };
+            let online = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect((host.as_str(), b.port)),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok());
+            let pid = p.map(|p| p.pid.load(Ordering::SeqCst)).filter(|p| *p != 0);
+            bricks.push(BrickStatus {
+                name: v.client_name(i),
+                host: b.host.clone(),
+                path: b.path.clone(),
+                port: b.port,
+                local,
+                online: online && (!local || pid.is_some()),
+                pid,
+                restarts: p.map(|p| p.restarts.load(Ordering::SeqCst)).unwrap_or(0),
+            });
+        }
+        let up = self.graph(name).is_some_and(|g| *g.events().borrow());
+        Ok(VolumeStatus {
+            name: v.name,
+            id: v.id,
+            started: v.started,
+            mounted_graph_up: up,
+            bricks,
+        })
+    }
+
+    fn spawn_bricks(&self, v: &VolumeRecord) {
+        let mut started = Vec::new();
+        for (i, b) in v.bricks.iter().enumerate() {
+            if !is_local_host(&b.host) {
+                continue;
+            }
+            let p = Arc::new(BrickProc {
+                name: v.client_name(i),
+                path: b.path.clone(),
+                pid: AtomicU32::new(0),
+                restarts: AtomicU32::new(0),
+                stopping: AtomicBool::new(false),
+                stop: Notify::new(),
+                done: Notify::new(),
+                exited: AtomicBool::new(false),
+            });
+            let args = BrickArgs {
+                brickd: self.cfg.brickd(),
+                listen: format!("{}:{}", self.cfg.brick_listen_host, b.port),
+                volume: v.name.clone(),
+                volume_id: v.id.clone(),
+                secret_file: self.secret_file(&v.name),
+                log: self
+                    .cfg
+                    .data_dir
+                    .join("logs")
+                    .join(format!("{}.log", p.name)),
+            };
+            tokio::spawn(supervise(p.clone(), args));
+            started.push(p);
+        }
+        self.procs.lock().insert(v.name.clone(), started);
+    }
+}
+
+struct BrickArgs {
+    brickd: PathBuf,
+    listen: String,
+    volume: String,
+    volume_id: String,
+    secret_file: PathBuf,
+    log: PathBuf,
+}
+
+/// Keeps one brickd running: restarts it when it dies (1 s, doubling to 10 s between tries,
+/// back to 1 s after a good run), stops it with SIGTERM then SIGKILL.
+async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
+    let mut backoff = Duration::from_secs(1);
+    if let Some(dir) = a.log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    while !p.stopping.load(Ordering::SeqCst) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&a.log);
+        let mut cmd = Command::new(&a.brickd);
+        cmd.arg("--brick")
+            .arg(&p.path)
+            .arg("--listen")
+            .arg(&a.listen)
+            .arg("--volume-id")
+            .arg(&a.volume_id)
+            .arg("--brick-name")
+            .arg(&p.name)
+            .arg("--secret-file")
+            .arg(&a.secret_file)
+            .arg("--volume")
+            .arg(&a.volume)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        match log {
+            Ok(f) => cmd.stderr(f),
+            Err(_) => cmd.stderr(std::process::Stdio::null()),
+        };
+        let began = Instant::now();
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(brick = %p.name, brickd = %a.brickd.display(), "cannot start brickd: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        p.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+        tracing::info!(brick = %p.name, pid = child.id().unwrap_or(0), listen = %a.listen, "brickd started");
+        tokio::select! {
+            status = child.wait() => {
+                p.pid.store(0, Ordering::SeqCst);
+                if p.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                if began.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_secs(1);
+                }
+                p.restarts.fetch_add(1, Ordering::SeqCst);
+                tracing::warn!(brick = %p.name, "brickd exited ({}); restarting in {backoff:?}",
+                    status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            _ = p.stop.notified() => {
+                if let Some(pid) = child.id() {
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+                p.pid.store(0, Ordering::SeqCst);
+                break;
+            }
+        }
+    }
+    p.exited.store(true, Ordering::SeqCst);
+    p.done.notify_waiters();
+}
