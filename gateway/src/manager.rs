@@ -294,6 +294,7 @@ impl Manager {
         }
         self.write_secret(&v)?;
         self.spawn_bricks(&v);
+        self.wait_for_local_bricks(&v, Duration::from_secs(10)).await;
         let text = v.client_volfile(self.cfg.ping_timeout);
         let graph = Graph::from_text(&text, &Registry::client_side())
             .map_err(|e| ManagerError::Graph(name.into(), e))?;
@@ -320,6 +321,21 @@ impl Manager {
         }
         tracing::info!(volume = %name, "volume started");
         Ok(v)
+    }
+
+    /// Gives freshly spawned bricks a moment to listen, so the graph's first connection
+    /// attempts find them instead of logging them down.
+    async fn wait_for_local_bricks(&self, v: &VolumeRecord, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        for b in v.bricks.iter().filter(|b| is_local_host(&b.host)) {
+            let addr = (self.cfg.brick_listen_host.clone(), b.port);
+            while Instant::now() < deadline {
+                if tokio::net::TcpStream::connect(addr.clone()).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 
     pub async fn stop(&self, name: &str) -> Result<VolumeRecord> {

@@ -61,9 +61,12 @@ impl Server {
         let tx = spawn_writer(w);
         let nonce = random_nonce();
         let _ = tx.send(hello_frame(&Hello::Challenge { nonce }));
-        let f = tokio::time::timeout(std::time::Duration::from_secs(10), next_frame(&mut rd))
-            .await
-            .map_err(|_| FrameError::Malformed("no handshake within 10s".into()))??;
+        let f = match tokio::time::timeout(std::time::Duration::from_secs(10), next_frame(&mut rd)).await {
+            Err(_) => return Err(FrameError::Malformed("no handshake within 10s".into())),
+            // A port probe (health check) that hangs up before speaking is not an error.
+            Ok(Err(FrameError::Closed)) => return Ok(()),
+            Ok(r) => r?,
+        };
         if f.kind != Kind::Hello {
             return Err(FrameError::Malformed(
                 "first frame is not a handshake".into(),
