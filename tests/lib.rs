@@ -589,7 +589,7 @@ impl Gateway {
                 && (argv
                     .windows(2)
                     .any(|w| w[0] == "--brick" && w[1].trim_end_matches('/') == want)
-                    || argv.iter().any(|a| *a == eq))
+                    || argv.contains(&eq))
         })
         .into_iter()
         .next()
@@ -1269,6 +1269,9 @@ pub fn names_on_brick(
     bail!("could not find {n} names on brick {want}")
 }
 
+/// One brick's entry for a name: (is a directory, linkto target if it is a linkto file).
+type Slot = (bool, Option<String>);
+
 /// What [`check_placement`] saw.
 #[derive(Debug, Default)]
 pub struct Placement {
@@ -1323,8 +1326,7 @@ pub fn check_placement(bricks: &[PathBuf], volume: &str, allow_linkto: bool) -> 
             problems.push(format!("dir /{}: layouts {layouts:?}: {e}", rel.display()));
         }
         // name -> per brick (is_dir, is_linkto, linkto target)
-        let mut entries: BTreeMap<std::ffi::OsString, Vec<Option<(bool, Option<String>)>>> =
-            BTreeMap::new();
+        let mut entries: BTreeMap<std::ffi::OsString, Vec<Option<Slot>>> = BTreeMap::new();
         let mut dir_gfids: BTreeMap<std::ffi::OsString, BTreeSet<Vec<u8>>> = BTreeMap::new();
         for (i, b) in bricks.iter().enumerate() {
             for (name, meta) in list_dir(&b.join(&rel), rel.as_os_str().is_empty()) {

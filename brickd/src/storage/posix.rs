@@ -263,6 +263,14 @@ impl Ctl {
         }
         let h = self.ensure_handle_dir(&g)?;
         if fs::symlink_metadata(&h).is_ok() {
+            // Distribute makes one linkto per name of a hard-linked file; on a brick that
+            // already holds a linkto for the gfid the new name joins it, as GlusterFS's posix
+            // does (posix_create_link_if_gfid_exists).
+            if entry.xattrs.contains_key(keys::DHT_LINKTO) {
+                io(fs::hard_link(&h, &path))?;
+                let _ = xattr::set(&path, &gfid2path_key(&pg, &name), format!("{pg}/{name}").as_bytes(), 0);
+                return Ok((path, g, None));
+            }
             // The gfid names a live inode already (a retried create, or a replica that has it).
             return Err(Errno::EEXIST);
         }
