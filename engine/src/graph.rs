@@ -243,7 +243,7 @@ mod tests {
             min_children: 0,
             max_children: 0,
             build: Arc::new(|base, o| {
-                assert_eq!(o.get("size").is_some(), true);
+                assert!(o.get("size").is_some());
                 Ok(Arc::new(Leaf { base }))
             }),
         });

@@ -197,14 +197,11 @@ impl Manager {
             let p = Path::new(&b.path);
             std::fs::create_dir_all(p)
                 .map_err(|e| ManagerError::Io(format!("creating brick {}", b.path), e))?;
-            match read_volume_id(p).map_err(ManagerError::Brick)? {
-                Some(id) => {
-                    return Err(ManagerError::Brick(format!(
-                        "brick {}:{} is already part of volume {id}; use `volume import` to adopt it",
-                        b.host, b.path
-                    )));
-                }
-                None => {}
+            if let Some(id) = read_volume_id(p).map_err(ManagerError::Brick)? {
+                return Err(ManagerError::Brick(format!(
+                    "brick {}:{} is already part of volume {id}; use `volume import` to adopt it",
+                    b.host, b.path
+                )));
             }
         }
         let v = VolumeRecord::new(name, bricks);
@@ -294,7 +291,8 @@ impl Manager {
         }
         self.write_secret(&v)?;
         self.spawn_bricks(&v);
-        self.wait_for_local_bricks(&v, Duration::from_secs(10)).await;
+        self.wait_for_local_bricks(&v, Duration::from_secs(10))
+            .await;
         let text = v.client_volfile(self.cfg.ping_timeout);
         let graph = Graph::from_text(&text, &Registry::client_side())
             .map_err(|e| ManagerError::Graph(name.into(), e))?;

@@ -61,7 +61,9 @@ impl Server {
         let tx = spawn_writer(w);
         let nonce = random_nonce();
         let _ = tx.send(hello_frame(&Hello::Challenge { nonce }));
-        let f = match tokio::time::timeout(std::time::Duration::from_secs(10), next_frame(&mut rd)).await {
+        let f = match tokio::time::timeout(std::time::Duration::from_secs(10), next_frame(&mut rd))
+            .await
+        {
             Err(_) => return Err(FrameError::Malformed("no handshake within 10s".into())),
             // A port probe (health check) that hangs up before speaking is not an error.
             Ok(Err(FrameError::Closed)) => return Ok(()),

@@ -71,14 +71,10 @@ pub struct Posix {
 
 const ANON_CACHE: usize = 512;
 
-fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> impl Future<Output = Result<T>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|_| Errno::EIO)?
-    }
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Errno::EIO)?
 }
 
 fn io<T>(r: std::io::Result<T>) -> Result<T> {
@@ -268,7 +264,12 @@ impl Ctl {
             // does (posix_create_link_if_gfid_exists).
             if entry.xattrs.contains_key(keys::DHT_LINKTO) {
                 io(fs::hard_link(&h, &path))?;
-                let _ = xattr::set(&path, &gfid2path_key(&pg, &name), format!("{pg}/{name}").as_bytes(), 0);
+                let _ = xattr::set(
+                    &path,
+                    &gfid2path_key(&pg, &name),
+                    format!("{pg}/{name}").as_bytes(),
+                    0,
+                );
                 return Ok((path, g, None));
             }
             // The gfid names a live inode already (a retried create, or a replica that has it).
@@ -1299,7 +1300,7 @@ fn combine(op: XattropOp, old: &[u8], add: &[u8]) -> Result<Vec<u8>> {
         XattropOp::AddArray | XattropOp::OrArray => 4,
         XattropOp::AddArray64 => 8,
     };
-    if add.len() % word != 0 || old.len() % word != 0 {
+    if !add.len().is_multiple_of(word) || !old.len().is_multiple_of(word) {
         return Err(Errno::EINVAL);
     }
     let mut out = vec![0u8; n];
