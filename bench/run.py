@@ -17,6 +17,7 @@ Not part of the test command.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -164,18 +165,18 @@ class Ours:
         self.mnt = os.path.join(base, "ours")
         os.makedirs(self.mnt)
         self.log = open(os.path.join(base, "gatewayd.log"), "w")
+        out_path = os.path.join(base, "gatewayd.stdout")
         gatewayd = os.path.join(REPO, "target", "release", "gatewayd")
-        self.proc = subprocess.Popen(
-            [gatewayd, "up", "--data", self.data, "--mount", self.mnt, "--api", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
-        deadline = time.time() + 120
-        for line in self.proc.stdout:
-            if line.strip() == "gatewayd: ready":
-                break
-            if time.time() > deadline:
-                raise RuntimeError("gatewayd not ready")
-        else:
-            raise RuntimeError("gatewayd exited before it was ready; see gatewayd.log")
+        with open(out_path, "w") as out:
+            self.proc = subprocess.Popen(
+                [gatewayd, "up", "--data", self.data, "--mount", self.mnt, "--api", "127.0.0.1:0"],
+                stdout=out, stderr=self.log, stdin=subprocess.DEVNULL)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gatewayd exited ({self.proc.returncode}); see {base}")
+            return "gatewayd: ready" in open(out_path).read().splitlines()
+        wait_for("gatewayd: ready", 120, ready)
         wait_for("our mount", 30, lambda: is_mounted(self.mnt))
 
     def close(self):
@@ -193,6 +194,9 @@ class Ours:
 class Gluster:
     def __init__(self, base):
         self.base = base
+        # One glusterd per machine (port 24007): the end-to-end tests take the same lock.
+        self.lock = open("/tmp/e2e-glusterd.lock", "w")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
         self.mnt = os.path.join(base, "gluster")
         os.makedirs(self.mnt)
         wd = os.path.join(base, "glusterd")

@@ -204,7 +204,10 @@ impl Manager {
                 )));
             }
         }
-        let v = VolumeRecord::new(name, bricks);
+        let mut v = VolumeRecord::new(name, bricks);
+        // Every file of a volume we lay out sits at its hashed brick or has a linkto there.
+        v.options
+            .insert("cluster.lookup-unhashed".into(), "auto".into());
         self.write_secret(&v)?;
         self.store
             .put_volume(&v, &format!("volume create {name}"))?;
@@ -276,6 +279,10 @@ impl Manager {
         }
         let mut v = VolumeRecord::new(name, bricks);
         v.id = id.expect("at least one brick");
+        // GlusterFS may have left files off their hashed brick (an add-brick without a
+        // rebalance): look everywhere on a miss.
+        v.options
+            .insert("cluster.lookup-unhashed".into(), "on".into());
         self.write_secret(&v)?;
         self.store
             .put_volume(&v, &format!("volume import {name}"))?;
@@ -293,7 +300,7 @@ impl Manager {
         self.spawn_bricks(&v);
         self.wait_for_local_bricks(&v, Duration::from_secs(10))
             .await;
-        let text = v.client_volfile(self.cfg.ping_timeout);
+        let text = v.client_volfile(self.cfg.ping_timeout, &self.cfg.brick_listen_host);
         let graph = Graph::from_text(&text, &Registry::client_side())
             .map_err(|e| ManagerError::Graph(name.into(), e))?;
         graph
@@ -397,7 +404,9 @@ impl Manager {
     }
 
     pub fn volfile(&self, name: &str) -> Result<String> {
-        Ok(self.get(name)?.client_volfile(self.cfg.ping_timeout))
+        Ok(self
+            .get(name)?
+            .client_volfile(self.cfg.ping_timeout, &self.cfg.brick_listen_host))
     }
 
     /// Starts every volume recorded as started (after a restart of the daemon).

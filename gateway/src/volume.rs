@@ -120,12 +120,13 @@ impl VolumeRecord {
         format!("{}-client-{i}", self.name)
     }
 
-    /// The client-side volfile: protocol/client per brick, distribute over them.
-    pub fn client_volfile(&self, ping_timeout: u64) -> String {
+    /// The client-side volfile: protocol/client per brick, distribute over them. Bricks of this
+    /// host are reached at `local_host`, the address they listen on.
+    pub fn client_volfile(&self, ping_timeout: u64, local_host: &str) -> String {
         let mut out = String::new();
         for (i, b) in self.bricks.iter().enumerate() {
             let host = if is_local_host(&b.host) {
-                "127.0.0.1"
+                local_host
             } else {
                 b.host.as_str()
             };
@@ -144,10 +145,22 @@ impl VolumeRecord {
                 .map(|i| self.client_name(i))
                 .collect();
             out += &format!(
-                "volume {}-dht\n    type cluster/distribute\n    subvolumes {}\nend-volume\n",
+                "volume {}-dht\n    type cluster/distribute\n{}    subvolumes {}\nend-volume\n",
                 self.name,
+                self.dht_options(),
                 subs.join(" ")
             );
+        }
+        out
+    }
+
+    /// Distribute options kept with the volume (`cluster.lookup-unhashed` and the like).
+    fn dht_options(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in &self.options {
+            if let Some(key) = k.strip_prefix("cluster.") {
+                out += &format!("    option {key} {v}\n");
+            }
         }
         out
     }
@@ -205,7 +218,7 @@ mod tests {
                 })
                 .collect(),
         );
-        let text = v.client_volfile(10);
+        let text = v.client_volfile(10, "127.0.0.1");
         let g = engine::graph::Graph::from_text(&text, &engine::registry::Registry::client_side())
             .unwrap();
         assert_eq!(g.top().name(), "gv-dht");

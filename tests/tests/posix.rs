@@ -192,6 +192,22 @@ fn posix_semantics_on_the_fuse_mount() {
             "data lost with one name"
         );
         ensure!(fs::metadata(m.join(&b))?.nlink() == 2, "nlink after unlink");
+        // Many names for one file: some bricks then hold two linkto names of the same gfid, which
+        // GlusterFS stores as hard links of one linkto inode.
+        fs::create_dir_all(m.join("hl-many"))?;
+        for i in 0..16 {
+            let x = m.join(format!("hl-many/x{i}"));
+            fs::write(&x, b"d")?;
+            fs::hard_link(&x, m.join(format!("hl-many/y{i}")))
+                .with_context(|| format!("link x{i} y{i}"))?;
+            fs::hard_link(&x, m.join(format!("hl-dir/z{i}")))
+                .with_context(|| format!("link x{i} hl-dir/z{i}"))?;
+            ensure!(
+                fs::metadata(&x)?.nlink() == 3,
+                "x{i} nlink {}",
+                fs::metadata(&x)?.nlink()
+            );
+        }
         let e = errno_of(fs::hard_link(m.join("hl-dir"), m.join("hl-dir-link")));
         ensure!(e == Some(libc::EPERM), "link of a directory gave {e:?}");
         Ok(())

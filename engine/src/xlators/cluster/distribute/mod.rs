@@ -29,9 +29,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     ),
     OptionSpec::new(
         "lookup-unhashed",
-        OptKind::Str,
+        OptKind::Enum(&["on", "off", "auto"]),
         Some("on"),
-        "accepted for GlusterFS volfiles",
+        "on: a name missing on its hashed subvolume is looked for everywhere; auto: not when the directory's layout is complete and every subvolume is up (GlusterFS's lookup-optimize)",
     ),
     OptionSpec::new(
         "lookup-optimize",
@@ -53,7 +53,11 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
         options: OPTIONS,
         min_children: 1,
         max_children: usize::MAX,
-        build: Arc::new(|base, _| Ok(Arc::new(Distribute::new(base)))),
+        build: Arc::new(|base, o| {
+            let mut d = Distribute::new(base);
+            d.unhashed_always = o.get("lookup-unhashed") == Some("on");
+            Ok(Arc::new(d))
+        }),
     }
 }
 
@@ -79,6 +83,8 @@ pub struct Distribute {
     /// File gfid → subvolume holding its data.
     cached: DashMap<Gfid, usize>,
     notify_lock: Mutex<()>,
+    /// Look for a name everywhere when its hashed subvolume lacks it (`lookup-unhashed on`).
+    unhashed_always: bool,
 }
 
 fn is_linkto(ia: &Iatt, x: &Xattrs) -> bool {
@@ -124,6 +130,7 @@ impl Distribute {
             layouts: DashMap::new(),
             cached: DashMap::new(),
             notify_lock: Mutex::new(()),
+            unhashed_always: true,
         }
     }
 
@@ -311,7 +318,20 @@ impl Distribute {
                 self.cached.insert(ia.gfid, hashed);
                 Ok((ia, strip_dht_keys(x, want)))
             }
-            Err(Errno::ENOENT) => self.lookup_everywhere(ctx, loc, want, Some(hashed)).await,
+            Err(Errno::ENOENT) => {
+                // Every file this layout placed is at its hashed subvolume or has a linkto
+                // there, so a miss is final unless the layout is broken or a subvolume away.
+                if !self.unhashed_always
+                    && self.all_up()
+                    && self
+                        .layouts
+                        .get(&loc.parent()?)
+                        .is_some_and(|l| l.is_complete())
+                {
+                    return Err(Errno::ENOENT);
+                }
+                self.lookup_everywhere(ctx, loc, want, Some(hashed)).await
+            }
             Err(e) => Err(e),
         }
     }
