@@ -637,6 +637,19 @@ impl Gateway {
         st
     }
 
+    /// `kill -9` of gatewayd alone, reaped; its mount and children are left as a crash leaves them.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start gatewayd again on the same data dir and mount point, without cleaning up first.
+    pub fn start_again(&mut self) -> Result<()> {
+        self.spawn()
+    }
+
     /// Stop and start again on the same data dir (and mount point).
     pub fn restart(&mut self) -> Result<()> {
         self.stop();

@@ -532,6 +532,14 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
             .arg(&a.volume)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
+        // A brickd must not outlive a gatewayd killed with -9: the next gatewayd would find its
+        // port taken. The kernel sends SIGTERM when the spawning (runtime worker) thread dies.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         match log {
             Ok(f) => cmd.stderr(f),
             Err(_) => cmd.stderr(std::process::Stdio::null()),

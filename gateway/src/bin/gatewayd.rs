@@ -147,6 +147,7 @@ async fn up(
     let graph = m.graph("vol").context("volume vol has no graph")?;
     let mut handle = None;
     if let Some(mp) = &mount {
+        clear_stale_mount(mp);
         std::fs::create_dir_all(mp)
             .with_context(|| format!("creating mount point {}", mp.display()))?;
         let h = protocols_fuse::mount(
@@ -199,6 +200,26 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A gatewayd that was killed leaves its FUSE mount behind, answering ENOTCONN; detach it so
+/// the mount point can be used again.
+fn clear_stale_mount(mp: &Path) {
+    if let Err(e) = std::fs::metadata(mp)
+        && e.raw_os_error() == Some(libc::ENOTCONN)
+    {
+        tracing::warn!(mountpoint = %mp.display(), "detaching a stale mount left by a previous gatewayd");
+        let _ = std::process::Command::new("fusermount3")
+            .arg("-uz")
+            .arg(mp)
+            .status();
+        if std::fs::metadata(mp).is_err() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(mp)
+                .status();
+        }
+    }
+}
+
 fn read_trim(p: &Path) -> Option<String> {
     std::fs::read_to_string(p)
         .ok()
@@ -245,6 +266,7 @@ async fn native_mount(
         tracing::warn!(volume = %volume, "no brick answered within 20s; mounting anyway");
     }
     let cfg = GatewayConfig::default();
+    clear_stale_mount(&dir);
     let h = protocols_fuse::mount(
         graph.top(),
         &dir,
