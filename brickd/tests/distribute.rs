@@ -218,3 +218,56 @@ async fn rmdir_refuses_a_non_empty_directory_and_removes_it_everywhere() {
         assert!(!br.join("dir").exists());
     }
 }
+
+#[tokio::test]
+async fn unlink_after_another_client_replaced_the_name_removes_what_is_there() {
+    let v = volume().await;
+    let c = v.g.top();
+    let ctx = Ctx::root();
+    c.lookup(&ctx, &Loc::root(), &Xattrs::new()).await.unwrap();
+    let a = entry(0o644);
+    c.create(&ctx, &Loc::child(Gfid::ROOT, "x"), libc::O_RDWR, &a)
+        .await
+        .unwrap();
+    // This client looks the name up (and remembers where it is)...
+    let (ia, _) = c
+        .lookup(&ctx, &Loc::child(Gfid::ROOT, "x"), &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!(ia.gfid, a.gfid);
+    // ...then another client replaces the file behind its back.
+    let vid = brickd::storage::xattr::get(&v.bricks[0], keys::VOLUME_ID)
+        .unwrap()
+        .unwrap();
+    let vid = Gfid::from_slice(&vid).unwrap();
+    let mut text = String::new();
+    for (i, d) in v.bricks.iter().enumerate() {
+        text += &format!(
+            "volume gv-client-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n",
+            d.display()
+        );
+    }
+    text += "volume gv-dht\n type cluster/distribute\n subvolumes gv-client-0 gv-client-1 gv-client-2 gv-client-3\nend-volume\n";
+    let mut r = Registry::client_side();
+    brickd::register_all(&mut r);
+    let other = Graph::from_text(&text, &r).unwrap();
+    other.init().await.unwrap();
+    assert!(other.wait_up(std::time::Duration::from_secs(5)).await);
+    let o = other.top();
+    o.unlink(&ctx, &Loc::child(Gfid::ROOT, "x")).await.unwrap();
+    let b = entry(0o644);
+    o.create(&ctx, &Loc::child(Gfid::ROOT, "x"), libc::O_RDWR, &b)
+        .await
+        .unwrap();
+    // The first client's unlink removes the file the name holds now, not nothing.
+    c.unlink(&ctx, &Loc::child(Gfid::ROOT, "x")).await.unwrap();
+    assert_eq!(
+        o.lookup(&ctx, &Loc::child(Gfid::ROOT, "x"), &Xattrs::new())
+            .await
+            .err(),
+        Some(Errno::ENOENT)
+    );
+    for br in &v.bricks {
+        assert!(!br.join("x").exists());
+    }
+}

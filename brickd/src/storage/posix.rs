@@ -944,6 +944,12 @@ impl Xlator for Posix {
                 return Err(Errno::EISDIR);
             }
             let g = c.read_gfid(&path)?;
+            if let Some(expect) = loc.gfid
+                && g != Some(expect)
+            {
+                // The caller means another inode than the one this name holds now.
+                return Err(Errno::ESTALE);
+            }
             let _ = xattr::remove(&path, &gfid2path_key(&pg, &name));
             io(fs::remove_file(&path))?;
             if let Some(g) = g {

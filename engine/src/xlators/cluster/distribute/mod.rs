@@ -65,6 +65,9 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
 const OFF_BITS: u32 = 48;
 const OFF_MASK: u64 = (1 << OFF_BITS) - 1;
 
+/// Entries of the name hint cache before it starts over.
+const NAME_CACHE_MAX: usize = 65536;
+
 struct DhtFd {
     /// For a file: the one subvolume holding it and its fd there.
     file: Option<(usize, FdRef)>,
@@ -82,6 +85,10 @@ pub struct Distribute {
     layouts: DashMap<Gfid, Arc<Layout>>,
     /// File gfid → subvolume holding its data.
     cached: DashMap<Gfid, usize>,
+    /// (directory, name) → (gfid, data subvolume) of files lately looked up, so an unlink
+    /// right after the kernel's lookup needs no second one. Only a hint: the brick checks the
+    /// gfid, and a stale entry falls back to a full lookup.
+    name_hints: DashMap<(Gfid, String), (Gfid, usize)>,
     notify_lock: Mutex<()>,
     /// Look for a name everywhere when its hashed subvolume lacks it (`lookup-unhashed on`).
     unhashed_always: bool,
@@ -129,8 +136,24 @@ impl Distribute {
             announced: AtomicBool::new(false),
             layouts: DashMap::new(),
             cached: DashMap::new(),
+            name_hints: DashMap::new(),
             notify_lock: Mutex::new(()),
             unhashed_always: true,
+        }
+    }
+
+    fn remember_name(&self, loc: &Loc, gfid: Gfid, subvol: usize) {
+        if let (Some(p), Some(n)) = (loc.parent, &loc.name) {
+            if self.name_hints.len() >= NAME_CACHE_MAX {
+                self.name_hints.clear();
+            }
+            self.name_hints.insert((p, n.clone()), (gfid, subvol));
+        }
+    }
+
+    fn forget_name(&self, loc: &Loc) {
+        if let (Some(p), Some(n)) = (loc.parent, &loc.name) {
+            self.name_hints.remove(&(p, n.clone()));
         }
     }
 
@@ -307,6 +330,7 @@ impl Distribute {
                     match self.sub(t).lookup(ctx, loc, &w).await {
                         Ok((tia, tx)) if !is_linkto(&tia, &tx) && tia.gfid == ia.gfid => {
                             self.cached.insert(tia.gfid, t);
+                            self.remember_name(loc, tia.gfid, t);
                             return Ok((tia, strip_dht_keys(tx, want)));
                         }
                         _ => {}
@@ -316,6 +340,7 @@ impl Distribute {
             }
             Ok((ia, x)) => {
                 self.cached.insert(ia.gfid, hashed);
+                self.remember_name(loc, ia.gfid, hashed);
                 Ok((ia, strip_dht_keys(x, want)))
             }
             Err(Errno::ENOENT) => {
@@ -363,6 +388,7 @@ impl Distribute {
                 continue;
             }
             self.cached.insert(ia.gfid, i);
+            self.remember_name(loc, ia.gfid, i);
             if let Some(h) = hashed
                 && loc.name.is_some()
                 && self.is_up(h)
@@ -871,6 +897,41 @@ impl Xlator for Distribute {
     }
 
     async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+        let hint = match (loc.parent, &loc.name) {
+            (Some(p), Some(n)) => self.name_hints.remove(&(p, n.clone())).map(|(_, v)| v),
+            _ => None,
+        };
+        if let Some((gfid, data)) = hint
+            && self.is_up(data)
+        {
+            let hashed = self.hashed(ctx, loc).await?;
+            // The brick refuses (ESTALE) if the name now holds another inode.
+            match self
+                .sub(data)
+                .unlink(
+                    ctx,
+                    &Loc {
+                        gfid: Some(gfid),
+                        ..loc.clone()
+                    },
+                )
+                .await
+            {
+                Ok(()) => {
+                    if hashed != data && self.is_up(hashed) {
+                        match self.sub(hashed).unlink(ctx, loc).await {
+                            Ok(()) | Err(Errno::ENOENT) => {}
+                            Err(e) => {
+                                tracing::warn!(xlator = %self.base.name, "could not remove a linkto file: {e}")
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(Errno::ESTALE) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let (ia, _) = self.lookup_named(ctx, loc, &Xattrs::new()).await?;
         if ia.is_dir() {
             return Err(Errno::EISDIR);
@@ -951,6 +1012,8 @@ impl Xlator for Distribute {
     }
 
     async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+        self.forget_name(oldloc);
+        self.forget_name(newloc);
         let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new()).await?;
         if src_ia.is_dir() {
             if !self.all_up() {
