@@ -738,17 +738,34 @@ impl Xlator for Posix {
     async fn read(&self, _ctx: &Ctx, fd: &FdRef, offset: u64, size: u32) -> Result<Bytes> {
         let f = self.open_file(fd)?;
         blocking(move || {
-            let mut buf = BytesMut::zeroed(size as usize);
-            let mut done = 0usize;
-            while done < buf.len() {
-                match f.read_at(&mut buf[done..], offset + done as u64) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Errno::from_io(&e)),
+            use std::os::fd::AsRawFd;
+            // pread straight into the buffer's spare capacity: zero-filling a 1 MiB buffer
+            // first would cost as much as a copy of the data.
+            let want = size as usize;
+            let mut buf = BytesMut::with_capacity(want);
+            while buf.len() < want {
+                let spare = buf.spare_capacity_mut();
+                let n = unsafe {
+                    libc::pread(
+                        f.as_raw_fd(),
+                        spare.as_mut_ptr().cast(),
+                        want - buf.len(),
+                        (offset + buf.len() as u64) as libc::off_t,
+                    )
+                };
+                if n == 0 {
+                    break;
                 }
+                if n < 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(Errno::from_io(&e));
+                }
+                // SAFETY: pread initialised the first n bytes of the spare capacity.
+                unsafe { buf.set_len(buf.len() + n as usize) };
             }
-            buf.truncate(done);
             Ok(buf.freeze())
         })
         .await
