@@ -452,6 +452,10 @@ pub mod keys {
     pub const DHT_LINKTO: &str = "trusted.glusterfs.dht.linkto";
     pub const AFR_DIRTY: &str = "trusted.afr.dirty";
     pub const GFID2PATH_PREFIX: &str = "trusted.gfid2path.";
+    /// The S3 frontend's stored ETag; the brick drops it on every write so it cannot go stale.
+    pub const S3_ETAG: &str = "user.s3.etag";
+    /// Volume-root directory where the S3 frontend stages uploads; frontends hide it.
+    pub const S3_STAGING_DIR: &str = ".s3-staging";
     /// Mode of a distribute linkto file: sticky bit only, as GlusterFS's DHT_LINKFILE_MODE.
     pub const DHT_LINKFILE_MODE: u32 = libc::S_IFREG | 0o1000;
 }

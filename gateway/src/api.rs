@@ -77,6 +77,8 @@ pub fn router(m: Arc<Manager>) -> Router {
         .route("/volumes/{name}/status", get(status))
         .route("/volumes/{name}/volfile", get(volfile))
         .route("/actions", get(actions))
+        .route("/s3/keys", get(s3_keys).post(s3_key_create))
+        .route("/s3/keys/{name}", axum::routing::delete(s3_key_delete))
         .layer(middleware::from_fn_with_state(m.clone(), auth))
         .with_state(m);
     Router::new()
@@ -137,4 +139,30 @@ async fn volfile(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> Api
 async fn actions(State(m): State<Arc<Manager>>) -> ApiResult {
     let a = m.store.actions(200).map_err(ManagerError::from)?;
     Ok(Json(a).into_response())
+}
+
+#[derive(Deserialize)]
+struct KeyBody {
+    name: String,
+}
+
+async fn s3_keys(State(m): State<Arc<Manager>>) -> ApiResult {
+    let keys = m.store.s3_keys().map_err(ManagerError::from)?;
+    let v: Vec<_> = keys.iter().map(crate::s3::public).collect();
+    Ok(Json(v).into_response())
+}
+
+/// The only answer that carries the secret: it is shown once, as AWS does.
+async fn s3_key_create(State(m): State<Arc<Manager>>, Json(b): Json<KeyBody>) -> ApiResult {
+    let k = crate::s3::create_key(&m.store, &b.name)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": k.name, "access_key": k.access_key, "secret_key": k.secret_key, "created": k.created })),
+    )
+        .into_response())
+}
+
+async fn s3_key_delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    let k = crate::s3::delete_key(&m.store, &name)?;
+    Ok(Json(json!({ "deleted": k.name, "access_key": k.access_key })).into_response())
 }

@@ -20,6 +20,14 @@ pub struct GatewayConfig {
     /// FUSE attribute and entry cache lifetime, seconds.
     pub fuse_attr_timeout: f64,
     pub fuse_threads: usize,
+    /// The S3 endpoint; none means S3 is off.
+    pub s3_listen: Option<SocketAddr>,
+    /// The volume whose top-level directories are the S3 buckets.
+    pub s3_volume: String,
+    /// Base domain for virtual-host-style requests (`bucket.<domain>`).
+    pub s3_domain: Option<String>,
+    /// Region S3 clients sign for and GetBucketLocation reports.
+    pub s3_region: String,
 }
 
 impl Default for GatewayConfig {
@@ -32,6 +40,10 @@ impl Default for GatewayConfig {
             ping_timeout: 10,
             fuse_attr_timeout: 1.0,
             fuse_threads: 4,
+            s3_listen: Some("127.0.0.1:9000".parse().expect("valid address")),
+            s3_volume: "vol".into(),
+            s3_domain: None,
+            s3_region: "us-east-1".into(),
         }
     }
 }

@@ -15,7 +15,9 @@ pub struct Daemon {
     pub manager: Arc<Manager>,
     pub api_url: String,
     pub token_file: PathBuf,
+    pub s3_url: Option<String>,
     server: tokio::task::JoinHandle<()>,
+    s3: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -75,18 +77,31 @@ impl Daemon {
         });
         write_private(&data.join("api.url"), &format!("{api_url}\n"))?;
         tracing::info!(api = %api_url, "API listening");
+        let (s3_url, s3) = match crate::s3::start(&manager).await? {
+            Some((url, task)) => {
+                write_private(&data.join("s3.url"), &format!("{url}\n"))?;
+                (Some(url), Some(task))
+            }
+            None => (None, None),
+        };
         Ok(Daemon {
             manager,
             api_url,
             token_file,
+            s3_url,
             server,
+            s3,
         })
     }
 
     pub async fn shutdown(self) {
         self.server.abort();
+        if let Some(s3) = &self.s3 {
+            s3.abort();
+        }
         self.manager.shutdown().await;
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("api.url"));
+        let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("s3.url"));
     }
 }
 

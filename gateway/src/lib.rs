@@ -4,5 +4,6 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod manager;
+pub mod s3;
 pub mod store;
 pub mod volume;

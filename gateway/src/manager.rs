@@ -24,6 +24,8 @@ pub enum ManagerError {
     Spec(#[from] SpecError),
     #[error("volume {0} does not exist")]
     NoSuchVolume(String),
+    #[error("S3 key {0} does not exist")]
+    NoSuchKey(String),
     #[error("volume {0} already exists")]
     Exists(String),
     #[error("volume {0} is started; stop it first")]
@@ -42,7 +44,7 @@ impl ManagerError {
     /// The HTTP status the API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            ManagerError::NoSuchVolume(_) => 404,
+            ManagerError::NoSuchVolume(_) | ManagerError::NoSuchKey(_) => 404,
             ManagerError::Exists(_) | ManagerError::Started(_) | ManagerError::NotStarted(_) => 409,
             ManagerError::Spec(_) | ManagerError::Brick(_) => 400,
             _ => 500,

@@ -27,6 +27,16 @@ pub struct Action {
 const VOL: &str = "vol/";
 const LOG: &str = "log/";
 const TOKEN: &str = "meta/admin-token-sha256";
+/// S3 keys by access key id. The secret is kept as it is: SigV4 needs it to check signatures.
+const S3KEY: &str = "s3key/";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct S3Key {
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub created: u64,
+}
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -118,6 +128,42 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    pub fn s3_key(&self, access_key: &str) -> Result<Option<S3Key>, StoreError> {
+        self.get_json(&format!("{S3KEY}{access_key}"))
+    }
+
+    pub fn s3_keys(&self) -> Result<Vec<S3Key>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator(S3KEY) {
+            let (k, v) = item?;
+            if !k.starts_with(S3KEY.as_bytes()) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k).into_owned();
+            out.push(serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })?);
+        }
+        Ok(out)
+    }
+
+    pub fn put_s3_key(&self, k: &S3Key, what: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put(
+            format!("{S3KEY}{}", k.access_key),
+            serde_json::to_vec(k).expect("records serialize"),
+        );
+        self.log_into(&mut b, what);
+        self.db.write(b)?;
+        Ok(())
+    }
+
+    pub fn delete_s3_key(&self, access_key: &str, what: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.delete(format!("{S3KEY}{access_key}"));
+        self.log_into(&mut b, what);
+        self.db.write(b)?;
+        Ok(())
     }
 
     pub fn admin_token_hash(&self) -> Result<Option<String>, StoreError> {

@@ -649,10 +649,9 @@ impl Xlator for Posix {
                 if md.is_dir() {
                     return Err(Errno::EISDIR);
                 }
-                io(OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|f| f.set_len(s)))?;
+                let f = io(OpenOptions::new().write(true).open(&path))?;
+                io(f.set_len(s))?;
+                drop_s3_etag(&f);
             }
             if attr.atime.is_some() || attr.mtime.is_some() {
                 utimens(&path, attr.atime, attr.mtime)?;
@@ -776,6 +775,7 @@ impl Xlator for Posix {
         let g = fd.gfid;
         blocking(move || {
             io(f.write_all_at(&data, offset))?;
+            drop_s3_etag(&f);
             Ok(iatt_from(&io(f.metadata())?, g))
         })
         .await
@@ -798,6 +798,7 @@ impl Xlator for Posix {
         let g = fd.gfid;
         blocking(move || {
             io(f.set_len(size))?;
+            drop_s3_etag(&f);
             Ok(iatt_from(&io(f.metadata())?, g))
         })
         .await
@@ -1196,6 +1197,7 @@ impl Xlator for Posix {
             if r < 0 {
                 Err(Errno::from_io(&std::io::Error::last_os_error()))
             } else {
+                drop_s3_etag(&f);
                 Ok(())
             }
         })
@@ -1353,4 +1355,15 @@ fn combine(op: XattropOp, old: &[u8], add: &[u8]) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// The S3 frontend stores an object's MD5 in `user.s3.etag`; any write through any frontend
+/// makes it wrong, so the brick drops it here, where every write passes. One syscall, and
+/// ENODATA (the usual case) costs nothing more.
+fn drop_s3_etag(f: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd and a NUL-terminated name.
+    unsafe {
+        libc::fremovexattr(f.as_raw_fd(), c"user.s3.etag".as_ptr());
+    }
 }

@@ -39,6 +39,9 @@ enum Cmd {
         /// Seconds without an answer before a brick counts as down.
         #[arg(long)]
         ping_timeout: Option<u64>,
+        /// S3 endpoint address (port 0 picks a free one; see DATA/s3.url); `off` disables S3.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        s3: String,
     },
     /// Run the daemon from a configuration file.
     Serve {
@@ -75,7 +78,8 @@ fn main() -> anyhow::Result<()> {
             api,
             bricks,
             ping_timeout,
-        } => rt.block_on(up(data, mount, api, bricks, ping_timeout)),
+            s3,
+        } => rt.block_on(up(data, mount, api, bricks, ping_timeout, s3)),
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::Mount {
             server,
@@ -109,12 +113,22 @@ async fn up(
     api: SocketAddr,
     bricks: usize,
     ping: Option<u64>,
+    s3: String,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let data = data.canonicalize()?;
+    let s3_listen = match s3.as_str() {
+        "off" | "" => None,
+        a => Some(
+            a.parse::<SocketAddr>()
+                .with_context(|| format!("--s3 {a}: not an address like 127.0.0.1:9000"))?,
+        ),
+    };
     let mut cfg = GatewayConfig {
         data_dir: data.clone(),
         api_listen: api,
+        s3_listen,
+        s3_volume: "vol".into(),
         ..Default::default()
     };
     if let Some(p) = ping {
@@ -165,6 +179,17 @@ async fn up(
         d.api_url,
         d.token_file.display()
     ));
+    if let Some(url) = &d.s3_url {
+        let keys = m.store.s3_keys()?;
+        let key = match keys.into_iter().find(|k| k.name == "admin") {
+            Some(k) => k,
+            None => gateway::s3::create_key(&m.store, "admin")?,
+        };
+        say(&format!(
+            "S3: {url}  buckets = top-level directories of vol\n  aws configure set aws_access_key_id {}\n  aws configure set aws_secret_access_key {}",
+            key.access_key, key.secret_key
+        ));
+    }
     say(&format!(
         "gwctl --data {} volume status vol",
         data.display()
@@ -194,6 +219,12 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         d.api_url,
         d.token_file.display()
     ));
+    if let Some(url) = &d.s3_url {
+        say(&format!(
+            "S3: {url} (volume {}; keys: gwctl s3 key create NAME)",
+            d.manager.cfg.s3_volume
+        ));
+    }
     say("gatewayd: ready");
     terminated().await;
     d.shutdown().await;

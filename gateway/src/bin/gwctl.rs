@@ -34,8 +34,31 @@ enum Top {
     /// Volumes.
     #[command(subcommand)]
     Volume(Vol),
+    /// S3 access keys.
+    #[command(subcommand)]
+    S3(S3Cmd),
     /// The log of management actions.
     Log,
+}
+
+#[derive(Subcommand)]
+enum S3Cmd {
+    /// Access keys for the S3 endpoint.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Make a key; its secret is shown this once.
+    Create {
+        name: String,
+    },
+    List,
+    /// Delete a key by name or access key id; requests signed with it fail from then on.
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +210,43 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Top::S3(S3Cmd::Key(cmd)) => match cmd {
+            KeyCmd::Create { name } => {
+                let v = c.json("POST", "/s3/keys", Some(json!({ "name": name })))?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("name:       {}", v["name"].as_str().unwrap_or(""));
+                    println!("access key: {}", v["access_key"].as_str().unwrap_or(""));
+                    println!("secret key: {}", v["secret_key"].as_str().unwrap_or(""));
+                    println!("(the secret is not shown again)");
+                }
+            }
+            KeyCmd::List => {
+                let v = c.json("GET", "/s3/keys", None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("{:<24} {:<22} CREATED", "NAME", "ACCESS KEY");
+                    for k in v.as_array().cloned().unwrap_or_default() {
+                        println!(
+                            "{:<24} {:<22} {}",
+                            k["name"].as_str().unwrap_or(""),
+                            k["access_key"].as_str().unwrap_or(""),
+                            k["created"]
+                        );
+                    }
+                }
+            }
+            KeyCmd::Delete { name } => {
+                let v = c.json("DELETE", &format!("/s3/keys/{name}"), None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("deleted S3 key {}", v["deleted"].as_str().unwrap_or(""));
+                }
+            }
+        },
         Top::Volume(cmd) => match cmd {
             Vol::Create {
                 name,

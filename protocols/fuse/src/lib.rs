@@ -326,6 +326,12 @@ impl Fs {
     }
 }
 
+/// Names the volume keeps for itself: the S3 frontend's staging area at the root (uploads in
+/// progress must not appear as files).
+fn hidden(parent: u64, name: &str) -> bool {
+    parent == fuser::INodeNo::ROOT.0 && name == engine::fop::keys::S3_STAGING_DIR
+}
+
 fn new_entry(mode: u32, umask: u32, rdev: u64) -> NewEntry {
     NewEntry {
         gfid: Gfid::random(),
@@ -387,6 +393,9 @@ impl Filesystem for Fs {
         self.spawn(|s| async move {
             let r = async {
                 let name = name_of(&name)?;
+                if hidden(parent.0, &name) {
+                    return Err(Errno::ENOENT);
+                }
                 let loc = s.child_loc(parent.0, &name)?;
                 let (ia, _) = s.top.lookup(&ctx, &loc, &Xattrs::new()).await?;
                 s.remember(parent.0, &name, &ia);
@@ -831,7 +840,7 @@ impl Filesystem for Fs {
     fn readdir(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
@@ -841,6 +850,9 @@ impl Filesystem for Fs {
             match async { s.top.readdir(&ctx, &s.fd(fh)?.fd, offset, 32 * 1024).await }.await {
                 Ok(ents) => {
                     for e in ents {
+                        if hidden(ino.0, &e.name) {
+                            continue;
+                        }
                         let kind = attr::kind_of_dtype(e.d_type);
                         if reply.add(INodeNo(e.ino), e.d_off, kind, &e.name) {
                             break;
@@ -873,6 +885,9 @@ impl Filesystem for Fs {
                 Ok(ents) => {
                     for e in ents {
                         let Some(ia) = &e.iatt else { continue };
+                        if hidden(ino.0, &e.name) {
+                            continue;
+                        }
                         if reply.add(
                             INodeNo(ia.gfid.ino()),
                             e.d_off,

@@ -1,0 +1,139 @@
+//! S3 frontend: buckets are the top-level directories of one volume, keys are paths below them,
+//! so an object PUT here is a file over FUSE, NFS and SMB, and the reverse.
+//!
+//! Built on `s3s`: it parses every S3 operation from the AWS model, checks SigV4 (headers,
+//! presigned URLs, `aws-chunked` bodies with or without trailers, clock skew) against the keys
+//! gatewayd keeps, and writes S3 XML errors. What it leaves to us — the storage semantics — lives
+//! in `ops.rs` (objects and buckets), `multipart.rs` and `list.rs`, over the path layer in
+//! `vfs.rs`. Everything runs as root on the volume: S3 access control is by key, not by uid.
+
+mod error;
+pub mod list;
+pub mod meta;
+mod multipart;
+mod ops;
+pub mod vfs;
+
+use axum::body::Body as AxumBody;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use engine::xlator::XlatorRef;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::{S3Host, VirtualHost};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3Result, s3_error};
+use std::sync::Arc;
+
+pub use ops::GatewayS3;
+
+/// The volume S3 serves, looked up per request: a volume that is stopped and started again gets
+/// a new graph, and S3 follows it.
+pub type VolumeSource = Arc<dyn Fn() -> Option<XlatorRef> + Send + Sync>;
+
+/// Where the secret of an access key comes from (gatewayd's state store).
+pub trait KeySource: Send + Sync + 'static {
+    fn secret(&self, access_key: &str) -> Option<String>;
+}
+
+struct Auth(Arc<dyn KeySource>);
+
+#[async_trait::async_trait]
+impl S3Auth for Auth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.0.secret(access_key) {
+            Some(s) => Ok(SecretKey::from(s)),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
+/// Path-style requests by default; `BUCKET.<domain>` hosts are virtual-host style.
+struct Hosts {
+    domain: Option<String>,
+}
+
+impl S3Host for Hosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        if let Some(d) = &self.domain
+            && let Some(bucket) = name
+                .strip_suffix(d.as_str())
+                .and_then(|b| b.strip_suffix('.'))
+            && !bucket.is_empty()
+        {
+            return Ok(VirtualHost::new(d.as_str()).with_bucket(bucket));
+        }
+        Ok(VirtualHost::new(name))
+    }
+}
+
+pub struct Config {
+    pub volume: VolumeSource,
+    pub keys: Arc<dyn KeySource>,
+    /// Base domain for virtual-host-style requests (`bucket.<domain>`), if any.
+    pub domain: Option<String>,
+    /// Region reported by GetBucketLocation and accepted in signatures.
+    pub region: String,
+}
+
+pub fn service(cfg: Config) -> S3Service {
+    let mut b = S3ServiceBuilder::new(GatewayS3::new(cfg.volume, cfg.region));
+    b.set_auth(Auth(cfg.keys));
+    b.set_host(Hosts { domain: cfg.domain });
+    b.build()
+}
+
+/// An axum app serving S3 on every path, with a request id on every answer (in the header and,
+/// for errors, in the XML body where S3 clients look for it).
+pub fn router(svc: S3Service) -> axum::Router {
+    axum::Router::new().fallback(move |req: Request| {
+        let svc = svc.clone();
+        async move { handle(svc, req).await }
+    })
+}
+
+async fn handle(svc: S3Service, req: Request) -> Response {
+    let id = hex::encode_upper(rand::random::<[u8; 8]>());
+    let req = req.map(s3s::Body::http_body_unsync);
+    let resp = match svc.call(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(request_id = %id, "S3 request failed: {e:?}");
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            )
+                .into_response();
+        }
+    };
+    let (mut parts, mut body) = resp.into_parts();
+    parts.headers.insert(
+        "x-amz-request-id",
+        id.parse().expect("hex is a header value"),
+    );
+    if parts.status.is_client_error() || parts.status.is_server_error() {
+        if let Some(b) = body.take_bytes() {
+            let text = String::from_utf8_lossy(&b);
+            if let Some(at) = text.rfind("</Error>")
+                && !text.contains("<RequestId>")
+            {
+                let with_id = format!("{}<RequestId>{id}</RequestId>{}", &text[..at], &text[at..]);
+                parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+                return Response::from_parts(parts, AxumBody::from(with_id));
+            }
+            return Response::from_parts(parts, AxumBody::from(b));
+        }
+    }
+    Response::from_parts(parts, AxumBody::new(body))
+}
+
+/// Serves S3 on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, svc: S3Service) -> std::io::Result<()> {
+    axum::serve(listener, router(svc)).await
+}

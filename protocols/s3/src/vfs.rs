@@ -1,0 +1,353 @@
+//! Paths over the translator graph: what the S3 frontend needs of a file system (walk a key to
+//! its inode, make parent directories, stream a file in and out), built from the same fops the
+//! FUSE frontend sends. Every call goes through the graph's top translator, so distribute and
+//! whatever sits below it see S3 traffic exactly as they see FUSE traffic.
+
+use bytes::{Bytes, BytesMut};
+use engine::fop::{Ctx, Errno, FdRef, Gfid, Iatt, Loc, NewEntry, Result, Xattrs};
+use engine::xlator::XlatorRef;
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// Size of the writes and reads sent to the graph: large enough that a brick round trip is
+/// amortised over a lot of data, and the size FUSE and NFS (rtmax/wtmax) use too.
+pub const IO_BLOCK: usize = 1 << 20;
+/// Writes or reads of one object in flight at once.
+const IO_DEPTH: usize = 4;
+/// The volume-root directory that holds uploads in progress. The FUSE frontend hides it, and
+/// listings skip it, so staged data is never seen as a file or an object.
+pub const STAGING_DIR: &str = engine::fop::keys::S3_STAGING_DIR;
+
+#[derive(Clone)]
+pub struct Vfs {
+    pub top: XlatorRef,
+    pub ctx: Ctx,
+}
+
+/// An open file that is released (asynchronously) when the last user drops it.
+pub struct OpenFile {
+    pub fd: FdRef,
+    top: XlatorRef,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        let top = self.top.clone();
+        let fd = self.fd.clone();
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move { top.release(&fd).await });
+        }
+    }
+}
+
+pub fn new_entry(mode: u32, xattrs: Xattrs) -> NewEntry {
+    NewEntry {
+        gfid: Gfid::random(),
+        mode,
+        umask: 0o022,
+        rdev: 0,
+        xattrs,
+    }
+}
+
+impl Vfs {
+    pub fn new(top: XlatorRef) -> Vfs {
+        Vfs {
+            top,
+            ctx: Ctx::root(),
+        }
+    }
+
+    pub async fn lookup(&self, parent: Gfid, name: &str, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
+        self.top
+            .lookup(&self.ctx, &Loc::child(parent, name), want)
+            .await
+    }
+
+    pub async fn lookup_gfid(&self, gfid: Gfid, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
+        self.top.lookup(&self.ctx, &Loc::gfid(gfid), want).await
+    }
+
+    /// Walks `names` below `start`; ENOTDIR when a non-final component is a file.
+    pub async fn walk(&self, start: Gfid, names: &[&str], want: &Xattrs) -> Result<(Iatt, Xattrs)> {
+        let empty = Xattrs::new();
+        let mut cur = start;
+        for (i, n) in names.iter().enumerate() {
+            let last = i + 1 == names.len();
+            let (ia, x) = self
+                .lookup(cur, n, if last { want } else { &empty })
+                .await?;
+            if last {
+                return Ok((ia, x));
+            }
+            if !ia.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            cur = ia.gfid;
+        }
+        self.lookup_gfid(start, want).await
+    }
+
+    /// Makes every missing directory of `names` below `start` and returns the last one's gfid;
+    /// ENOTDIR when one of them is a file. Concurrent makers of the same directory both win.
+    pub async fn mkdir_p(&self, start: Gfid, names: &[&str]) -> Result<Gfid> {
+        let mut cur = start;
+        for n in names {
+            let ia = match self.lookup(cur, n, &Xattrs::new()).await {
+                Ok((ia, _)) => ia,
+                Err(Errno::ENOENT) => {
+                    let loc = Loc::child(cur, *n);
+                    match self
+                        .top
+                        .mkdir(
+                            &self.ctx,
+                            &loc,
+                            &new_entry(libc::S_IFDIR | 0o755, Xattrs::new()),
+                        )
+                        .await
+                    {
+                        Ok(ia) => ia,
+                        Err(Errno::EEXIST) => self.lookup(cur, n, &Xattrs::new()).await?.0,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            if !ia.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            cur = ia.gfid;
+        }
+        Ok(cur)
+    }
+
+    pub async fn create(
+        &self,
+        parent: Gfid,
+        name: &str,
+        xattrs: Xattrs,
+    ) -> Result<(OpenFile, Iatt)> {
+        let (fd, ia) = self
+            .top
+            .create(
+                &self.ctx,
+                &Loc::child(parent, name),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                &new_entry(libc::S_IFREG | 0o644, xattrs),
+            )
+            .await?;
+        Ok((
+            OpenFile {
+                fd,
+                top: self.top.clone(),
+            },
+            ia,
+        ))
+    }
+
+    pub async fn open(&self, gfid: Gfid, flags: i32) -> Result<OpenFile> {
+        let fd = self.top.open(&self.ctx, &Loc::gfid(gfid), flags).await?;
+        Ok(OpenFile {
+            fd,
+            top: self.top.clone(),
+        })
+    }
+
+    /// Writes a stream of chunks from offset 0, coalesced into IO_BLOCK writes with a few in
+    /// flight; `seen` gets every chunk in order (for the MD5). Returns the bytes written.
+    ///
+    /// Coalescing copies each chunk once: HTTP bodies arrive in pieces of a few KiB, and one
+    /// brick round trip per piece would cost far more than the copy.
+    pub async fn write_stream<S, E>(
+        &self,
+        f: &OpenFile,
+        mut body: S,
+        mut seen: impl FnMut(&[u8]),
+    ) -> std::result::Result<u64, WriteError<E>>
+    where
+        S: futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    {
+        let mut inflight = futures::stream::FuturesOrdered::new();
+        let mut buf = BytesMut::new();
+        let mut queued = 0u64;
+        let send = |data: Bytes, at: u64| {
+            let top = self.top.clone();
+            let ctx = self.ctx.clone();
+            let fd = f.fd.clone();
+            async move { top.write(&ctx, &fd, at, data).await }
+        };
+        loop {
+            let chunk = match body.next().await {
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => return Err(WriteError::Body(e)),
+                None => None,
+            };
+            let end = chunk.is_none();
+            if let Some(c) = chunk {
+                seen(&c);
+                // A chunk that is already a whole block goes as it is, without a copy.
+                if buf.is_empty() && c.len() == IO_BLOCK {
+                    inflight.push_back(send(c, queued));
+                    queued += IO_BLOCK as u64;
+                } else {
+                    buf.extend_from_slice(&c);
+                }
+            }
+            while buf.len() >= IO_BLOCK || (end && !buf.is_empty()) {
+                let n = buf.len().min(IO_BLOCK);
+                let data = buf.split_to(n).freeze();
+                inflight.push_back(send(data, queued));
+                queued += n as u64;
+            }
+            while inflight.len() > IO_DEPTH || (end && !inflight.is_empty()) {
+                if let Some(r) = inflight.next().await {
+                    r.map_err(WriteError::Fs)?;
+                }
+            }
+            if end {
+                return Ok(queued);
+            }
+        }
+    }
+
+    /// Reads `[start, end)` of an open file into a channel of blocks, a few reads ahead.
+    pub fn read_range(
+        &self,
+        f: Arc<OpenFile>,
+        start: u64,
+        end: u64,
+    ) -> tokio::sync::mpsc::Receiver<std::io::Result<Bytes>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(IO_DEPTH);
+        let vfs = self.clone();
+        tokio::spawn(async move {
+            let mut reads = futures::stream::iter((start..end).step_by(IO_BLOCK).map(|at| {
+                let vfs = vfs.clone();
+                let f = f.clone();
+                let n = (end - at).min(IO_BLOCK as u64) as u32;
+                async move { (n, vfs.top.read(&vfs.ctx, &f.fd, at, n).await) }
+            }))
+            .buffered(IO_DEPTH);
+            while let Some((want, r)) = reads.next().await {
+                let item = match r {
+                    // A file that shrank under us must not give a short body after its length
+                    // was promised in the headers.
+                    Ok(b) if (b.len() as u32) < want => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file shrank while it was read",
+                    )),
+                    Ok(b) => Ok(b),
+                    Err(e) => Err(std::io::Error::from_raw_os_error(e.code())),
+                };
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Every entry of a directory: name and whether it is a directory, unsorted.
+    pub async fn list_dir(&self, gfid: Gfid) -> Result<Vec<(String, bool)>> {
+        let fd = self.top.opendir(&self.ctx, &Loc::gfid(gfid)).await?;
+        let f = OpenFile {
+            fd,
+            top: self.top.clone(),
+        };
+        let mut out = Vec::new();
+        let mut off = 0u64;
+        loop {
+            let ents = self.top.readdir(&self.ctx, &f.fd, off, 64 * 1024).await?;
+            let Some(last) = ents.last() else { break };
+            off = last.d_off;
+            for e in ents {
+                if e.name == "." || e.name == ".." {
+                    continue;
+                }
+                let is_dir = match e.d_type {
+                    libc::DT_DIR => true,
+                    libc::DT_UNKNOWN => match self.lookup(gfid, &e.name, &Xattrs::new()).await {
+                        Ok((ia, _)) => ia.is_dir(),
+                        Err(_) => continue,
+                    },
+                    _ => false,
+                };
+                out.push((e.name, is_dir));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn unlink(&self, parent: Gfid, name: &str) -> Result<()> {
+        self.top.unlink(&self.ctx, &Loc::child(parent, name)).await
+    }
+
+    pub async fn rmdir(&self, parent: Gfid, name: &str) -> Result<()> {
+        self.top.rmdir(&self.ctx, &Loc::child(parent, name)).await
+    }
+
+    pub async fn mkdir(&self, parent: Gfid, name: &str, xattrs: Xattrs) -> Result<Iatt> {
+        self.top
+            .mkdir(
+                &self.ctx,
+                &Loc::child(parent, name),
+                &new_entry(libc::S_IFDIR | 0o755, xattrs),
+            )
+            .await
+    }
+
+    pub async fn rename(&self, from: (Gfid, &str), to: (Gfid, &str)) -> Result<Iatt> {
+        self.top
+            .rename(
+                &self.ctx,
+                &Loc::child(from.0, from.1),
+                &Loc::child(to.0, to.1),
+            )
+            .await
+    }
+
+    pub async fn getxattr(&self, gfid: Gfid, name: Option<&str>) -> Result<Xattrs> {
+        self.top.getxattr(&self.ctx, &Loc::gfid(gfid), name).await
+    }
+
+    pub async fn setxattrs(&self, gfid: Gfid, x: &Xattrs) -> Result<()> {
+        if x.is_empty() {
+            return Ok(());
+        }
+        self.top.setxattr(&self.ctx, &Loc::gfid(gfid), x, 0).await
+    }
+
+    pub async fn removexattr(&self, gfid: Gfid, name: &str) -> Result<()> {
+        match self
+            .top
+            .removexattr(&self.ctx, &Loc::gfid(gfid), name)
+            .await
+        {
+            Ok(()) | Err(Errno::ENODATA) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a directory tree (staged uploads). Best effort on the contents; the result is
+    /// the final rmdir's.
+    pub async fn remove_tree(&self, parent: Gfid, name: &str) -> Result<()> {
+        let (ia, _) = self.lookup(parent, name, &Xattrs::new()).await?;
+        if !ia.is_dir() {
+            return self.unlink(parent, name).await;
+        }
+        for (n, is_dir) in self.list_dir(ia.gfid).await? {
+            if is_dir {
+                let _ = Box::pin(self.remove_tree(ia.gfid, &n)).await;
+            } else {
+                let _ = self.unlink(ia.gfid, &n).await;
+            }
+        }
+        self.rmdir(parent, name).await
+    }
+}
+
+#[derive(Debug)]
+pub enum WriteError<E> {
+    Body(E),
+    Fs(Errno),
+}
