@@ -465,6 +465,28 @@ impl Gateway {
         Ok(gw)
     }
 
+    /// The S3 endpoint of the running gatewayd (DATA/s3.url).
+    pub fn s3_url(&self) -> Result<String> {
+        let p = self.data.join("s3.url");
+        Ok(fs::read_to_string(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .trim()
+            .to_string())
+    }
+
+    /// A new S3 key made with `gwctl s3 key create NAME --json`: (access key, secret key).
+    pub fn s3_key(&self, name: &str) -> Result<(String, String)> {
+        let out = self.gwctl_ok(&["s3", "key", "create", name, "--json"])?;
+        let v: serde_json::Value = serde_json::from_str(&out)
+            .with_context(|| format!("gwctl s3 key create --json printed {out:?}"))?;
+        let get = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("no {k} in {out}"))
+        };
+        Ok((get("access_key")?, get("secret_key")?))
+    }
+
     /// The temp dir holding data/, mnt/ and the logs.
     pub fn root(&self) -> &Path {
         self.root.as_ref().expect("root").path()
@@ -486,8 +508,12 @@ impl Gateway {
         if let Some(m) = &self.mount {
             cmd.arg("--mount").arg(m);
         }
-        cmd.args(["--api", "127.0.0.1:0"])
-            .args(&self.opts.extra)
+        cmd.args(["--api", "127.0.0.1:0"]);
+        // Tests run side by side: S3 on a free port unless the test chose one.
+        if !self.opts.extra.iter().any(|a| a == "--s3") {
+            cmd.args(["--s3", "127.0.0.1:0"]);
+        }
+        cmd.args(&self.opts.extra)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);

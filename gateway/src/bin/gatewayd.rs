@@ -42,6 +42,9 @@ enum Cmd {
         /// S3 endpoint address (port 0 picks a free one; see DATA/s3.url); `off` disables S3.
         #[arg(long, default_value = "127.0.0.1:9000")]
         s3: String,
+        /// Base domain for virtual-host-style S3 requests (BUCKET.<domain>).
+        #[arg(long, default_value = "localhost")]
+        s3_domain: String,
     },
     /// Run the daemon from a configuration file.
     Serve {
@@ -79,7 +82,8 @@ fn main() -> anyhow::Result<()> {
             bricks,
             ping_timeout,
             s3,
-        } => rt.block_on(up(data, mount, api, bricks, ping_timeout, s3)),
+            s3_domain,
+        } => rt.block_on(up(data, mount, api, bricks, ping_timeout, s3, s3_domain)),
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::Mount {
             server,
@@ -114,6 +118,7 @@ async fn up(
     bricks: usize,
     ping: Option<u64>,
     s3: String,
+    s3_domain: String,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let data = data.canonicalize()?;
@@ -129,6 +134,7 @@ async fn up(
         api_listen: api,
         s3_listen,
         s3_volume: "vol".into(),
+        s3_domain: (!s3_domain.is_empty()).then_some(s3_domain),
         ..Default::default()
     };
     if let Some(p) = ping {
