@@ -15,6 +15,7 @@ import sys
 import time
 
 import boto3
+import botocore
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -367,6 +368,16 @@ def auth():
     unknown = boto3.client("s3", endpoint_url=URL, region_name="us-east-1", aws_access_key_id="GKNOSUCHKEY000000000",
                            aws_secret_access_key="x" * 40, config=cfg)
     check(code(unknown.list_buckets)[0] == "InvalidAccessKeyId", "an unknown access key: InvalidAccessKeyId")
+    import botocore.auth as signer
+    real_now = signer.get_current_datetime
+    signer.get_current_datetime = lambda *a, **kw: real_now(*a, **kw) + datetime.timedelta(minutes=20)
+    try:
+        check(code(s3.list_buckets)[0] == "RequestTimeTooSkewed", "a clock 20 minutes ahead: RequestTimeTooSkewed")
+    finally:
+        signer.get_current_datetime = real_now
+    anon = boto3.client("s3", endpoint_url=URL, region_name="us-east-1",
+                        config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
+    check(code(anon.list_objects_v2, Bucket="ops")[0] == "AccessDenied", "an unsigned request: AccessDenied")
     try:
         s3.head_object(Bucket="ops", Key="missing")
     except ClientError as e:

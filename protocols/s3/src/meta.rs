@@ -163,12 +163,15 @@ pub fn to_system_time(t: Timespec) -> SystemTime {
     }
 }
 
+/// Full precision: listings carry milliseconds, and `aws s3 sync` compares them with local
+/// mtimes (a file uploaded in the same second as it was written must not look older).
 pub fn timestamp(t: Timespec) -> Timestamp {
-    // HTTP dates have whole seconds; listings and headers must agree on the same value.
-    Timestamp::from(to_system_time(Timespec {
-        sec: t.sec,
-        nsec: 0,
-    }))
+    Timestamp::from(to_system_time(t))
+}
+
+/// Whole seconds, to compare with HTTP dates (If-Modified-Since and friends).
+pub fn timestamp_secs(t: Timespec) -> Timestamp {
+    Timestamp::from(to_system_time(Timespec { sec: t.sec, nsec: 0 }))
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ fn check_conditions(
         ETagCondition::Any => true,
         ETagCondition::ETag(e) => e.value() == etag,
     };
-    let mtime = time::OffsetDateTime::from(timestamp(ia.mtime));
+    let mtime = time::OffsetDateTime::from(meta::timestamp_secs(ia.mtime));
     if let Some(c) = if_match {
         if !matches(c) {
             return Err(s3_error!(
