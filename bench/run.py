@@ -169,7 +169,8 @@ class Ours:
         gatewayd = os.path.join(REPO, "target", "release", "gatewayd")
         with open(out_path, "w") as out:
             self.proc = subprocess.Popen(
-                [gatewayd, "up", "--data", self.data, "--mount", self.mnt, "--api", "127.0.0.1:0"],
+                [gatewayd, "up", "--data", self.data, "--mount", self.mnt, "--api", "127.0.0.1:0",
+                 "--s3", "127.0.0.1:0"],
                 stdout=out, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():

@@ -43,8 +43,7 @@ impl S3Env {
         if args.first() == Some(&"s3") && matches!(args.get(1), Some(&("cp" | "sync" | "mv"))) {
             c.arg("--no-progress");
         }
-        c
-            .env("AWS_ACCESS_KEY_ID", &self.access)
+        c.env("AWS_ACCESS_KEY_ID", &self.access)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_CONFIG_FILE", &self.config)
@@ -74,7 +73,11 @@ impl S3Env {
 
 fn md5_hex(path: &Path) -> Result<String> {
     let out = run_ok(Command::new("md5sum").arg(path))?;
-    Ok(out.split_whitespace().next().unwrap_or_default().to_string())
+    Ok(out
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }
 
 fn random_file(path: &Path, len: usize, seed: u64) -> Result<()> {
@@ -136,14 +139,24 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
     // Up through S3, read through FUSE.
     let small = w.join("small.txt");
     fs::write(&small, b"small object\n")?;
-    env.aws_ok(&["s3", "cp", small.to_str().unwrap(), "s3://media/docs/small.txt"])?;
+    env.aws_ok(&[
+        "s3",
+        "cp",
+        small.to_str().unwrap(),
+        "s3://media/docs/small.txt",
+    ])?;
     ensure!(fs::read(gw.mnt().join("media/docs/small.txt"))? == fs::read(&small)?);
 
     // 200 MiB: aws-cli switches to multipart (8 MiB parts, several in flight).
     let big = w.join("big.bin");
     random_file(&big, 200 << 20, 7)?;
     let t = Instant::now();
-    env.aws_ok(&["s3", "cp", big.to_str().unwrap(), "s3://media/video/big.bin"])?;
+    env.aws_ok(&[
+        "s3",
+        "cp",
+        big.to_str().unwrap(),
+        "s3://media/video/big.bin",
+    ])?;
     eprintln!("200 MiB multipart upload: {:?}", t.elapsed());
     ensure!(
         sha256_file(&big)? == sha256_file(&gw.mnt().join("media/video/big.bin"))?,
@@ -157,17 +170,32 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
         "--key",
         "video/big.bin",
     ])?)?;
-    let etag = head["ETag"].as_str().unwrap_or_default().trim_matches('"').to_string();
+    let etag = head["ETag"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
     ensure!(etag.ends_with("-25"), "a 25-part upload's ETag, got {etag}");
     let listed = env.aws_ok(&["s3api", "list-multipart-uploads", "--bucket", "media"])?;
-    ensure!(!listed.contains("UploadId"), "no upload left behind: {listed}");
+    ensure!(
+        !listed.contains("UploadId"),
+        "no upload left behind: {listed}"
+    );
 
     // Written through FUSE, down through S3, ETag = MD5.
     let from_fuse = gw.mnt().join("media/docs/from-fuse.bin");
     random_file(&from_fuse, 3 << 20, 9)?;
     let down = w.join("down.bin");
-    env.aws_ok(&["s3", "cp", "s3://media/docs/from-fuse.bin", down.to_str().unwrap()])?;
-    ensure!(fs::read(&down)? == fs::read(&from_fuse)?, "download differs");
+    env.aws_ok(&[
+        "s3",
+        "cp",
+        "s3://media/docs/from-fuse.bin",
+        down.to_str().unwrap(),
+    ])?;
+    ensure!(
+        fs::read(&down)? == fs::read(&from_fuse)?,
+        "download differs"
+    );
     let head: serde_json::Value = serde_json::from_str(&env.aws_ok(&[
         "s3api",
         "head-object",
@@ -182,16 +210,30 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
     );
     // Download of the multipart object too.
     let big_down = w.join("big.down");
-    env.aws_ok(&["s3", "cp", "s3://media/video/big.bin", big_down.to_str().unwrap()])?;
-    ensure!(sha256_file(&big)? == sha256_file(&big_down)?, "200 MiB download differs");
+    env.aws_ok(&[
+        "s3",
+        "cp",
+        "s3://media/video/big.bin",
+        big_down.to_str().unwrap(),
+    ])?;
+    ensure!(
+        sha256_file(&big)? == sha256_file(&big_down)?,
+        "200 MiB download differs"
+    );
     fs::remove_file(&big_down)?;
     fs::remove_file(&big)?;
 
     // sync a tree up and down.
     let tree = w.join("tree");
-    for (i, p) in ["a.txt", "b/c.txt", "b/d/e.txt", "name with spaces.txt", "ünïcödé.txt"]
-        .iter()
-        .enumerate()
+    for (i, p) in [
+        "a.txt",
+        "b/c.txt",
+        "b/d/e.txt",
+        "name with spaces.txt",
+        "ünïcödé.txt",
+    ]
+    .iter()
+    .enumerate()
     {
         let f = tree.join(p);
         fs::create_dir_all(f.parent().unwrap())?;
@@ -201,9 +243,19 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
     let back = w.join("back");
     env.aws_ok(&["s3", "sync", "s3://media/tree", back.to_str().unwrap()])?;
     let diff = run(Command::new("diff").arg("-r").arg(&tree).arg(&back))?;
-    ensure!(diff.status.success(), "sync round trip differs: {}", String::from_utf8_lossy(&diff.stdout));
-    let diff = run(Command::new("diff").arg("-r").arg(&tree).arg(gw.mnt().join("media/tree")))?;
-    ensure!(diff.status.success(), "the synced tree on the mount differs");
+    ensure!(
+        diff.status.success(),
+        "sync round trip differs: {}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    let diff = run(Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(gw.mnt().join("media/tree")))?;
+    ensure!(
+        diff.status.success(),
+        "the synced tree on the mount differs"
+    );
     // A second sync uploads nothing (sizes and mtimes agree).
     let again = env.aws_ok(&["s3", "sync", tree.to_str().unwrap(), "s3://media/tree"])?;
     ensure!(again.trim().is_empty(), "second sync re-uploaded: {again}");
@@ -211,17 +263,26 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
     let ls = env.aws_ok(&["s3", "ls", "s3://media/tree/"])?;
     ensure!(ls.contains("PRE b/") && ls.contains("a.txt"), "ls: {ls}");
     let ls = env.aws_ok(&["s3", "ls", "--recursive", "s3://media"])?;
-    ensure!(ls.lines().count() == 8, "recursive ls lists 8 objects:\n{ls}");
+    ensure!(
+        ls.lines().count() == 8,
+        "recursive ls lists 8 objects:\n{ls}"
+    );
 
     env.aws_ok(&["s3", "rm", "--recursive", "s3://media/tree"])?;
-    ensure!(gone(&gw.mnt().join("media/tree")), "rm --recursive leaves directories behind");
+    ensure!(
+        gone(&gw.mnt().join("media/tree")),
+        "rm --recursive leaves directories behind"
+    );
     let out = run(&mut env.aws(&["s3", "rb", "s3://media"]))?;
     ensure!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("BucketNotEmpty"),
         "rb of a non-empty bucket must fail with BucketNotEmpty"
     );
     env.aws_ok(&["s3", "rb", "--force", "s3://media"])?;
-    ensure!(gone(&gw.mnt().join("media")), "rb --force removes the bucket directory");
+    ensure!(
+        gone(&gw.mnt().join("media")),
+        "rb --force removes the bucket directory"
+    );
 
     // A deleted key stops working at once.
     gw.gwctl_ok(&["s3", "key", "delete", "cli"])?;
@@ -231,7 +292,10 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
         "a deleted key is refused with InvalidAccessKeyId"
     );
     let keys = gw.gwctl_ok(&["s3", "key", "list", "--json"])?;
-    ensure!(!keys.contains("secret"), "key listings never show secrets: {keys}");
+    ensure!(
+        !keys.contains("secret"),
+        "key listings never show secrets: {keys}"
+    );
     Ok(())
 }
 
@@ -253,24 +317,41 @@ fn presigned_urls_work_with_curl_and_bad_ones_are_refused() -> Result<()> {
     env.aws_ok(&["s3", "mb", "s3://share"])?;
     fs::write(gw.mnt().join("share/hello.txt"), b"hello from fuse\n")?;
 
-    let url = env.aws_ok(&["s3", "presign", "s3://share/hello.txt", "--expires-in", "300"])?;
+    let url = env.aws_ok(&[
+        "s3",
+        "presign",
+        "s3://share/hello.txt",
+        "--expires-in",
+        "300",
+    ])?;
     let url = url.trim();
     let (code, body) = curl(&[url])?;
-    ensure!(code == 200 && body == "hello from fuse\n", "presigned GET: {code} {body}");
+    ensure!(
+        code == 200 && body == "hello from fuse\n",
+        "presigned GET: {code} {body}"
+    );
 
-    ensure!(url.contains("X-Amz-Signature="), "a SigV4 presigned URL: {url}");
+    ensure!(
+        url.contains("X-Amz-Signature="),
+        "a SigV4 presigned URL: {url}"
+    );
     // The same URL with the last hex digit of its signature changed.
     let at = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len() + 63;
     let flipped = if &url[at..at + 1] == "0" { "1" } else { "0" };
     let tampered = format!("{}{flipped}{}", &url[..at], &url[at + 1..]);
     let (code, body) = curl(&[&tampered])?;
     ensure!(
-        code == 403 && body.contains("<Code>SignatureDoesNotMatch</Code>") && body.contains("<RequestId>"),
+        code == 403
+            && body.contains("<Code>SignatureDoesNotMatch</Code>")
+            && body.contains("<RequestId>"),
         "a wrong signature: {code} {body}"
     );
     let other_key = url.replace("hello.txt", "other.txt");
     let (code, _) = curl(&[&other_key])?;
-    ensure!(code == 403, "a URL signed for one key does not open another");
+    ensure!(
+        code == 403,
+        "a URL signed for one key does not open another"
+    );
 
     let short = env.aws_ok(&["s3", "presign", "s3://share/hello.txt", "--expires-in", "1"])?;
     std::thread::sleep(Duration::from_millis(2500));
@@ -281,20 +362,56 @@ fn presigned_urls_work_with_curl_and_bad_ones_are_refused() -> Result<()> {
     );
 
     // Presigned PUT, made with boto3 (aws-cli presigns GET only).
-    let put = run_ok(&mut env.python(gw.mnt(), "presign_put.py", &["share", "uploaded/by-curl.txt"]))?;
-    let (code, body) = curl(&["-X", "PUT", "-H", "Content-Type:", "--data-binary", "curl body", put.trim()])?;
+    let put = run_ok(&mut env.python(
+        gw.mnt(),
+        "presign_put.py",
+        &["share", "uploaded/by-curl.txt"],
+    ))?;
+    let (code, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type:",
+        "--data-binary",
+        "curl body",
+        put.trim(),
+    ])?;
     ensure!(code == 200, "presigned PUT: {code} {body}");
     ensure!(fs::read(gw.mnt().join("share/uploaded/by-curl.txt"))? == b"curl body");
-    let (code, _) = curl(&["-X", "PUT", "--data-binary", "x", &put.trim().replace("by-curl", "elsewhere")])?;
-    ensure!(code == 403, "a presigned PUT for one key does not write another");
-    ensure!(!gw.mnt().join("share/uploaded/elsewhere.txt").exists(), "…and wrote nothing");
+    let (code, _) = curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "x",
+        &put.trim().replace("by-curl", "elsewhere"),
+    ])?;
+    ensure!(
+        code == 403,
+        "a presigned PUT for one key does not write another"
+    );
+    ensure!(
+        !gw.mnt().join("share/uploaded/elsewhere.txt").exists(),
+        "…and wrote nothing"
+    );
 
     // Plain unsigned requests are refused.
     let (code, body) = curl(&[&format!("{}/share/hello.txt", env.url)])?;
-    ensure!(code == 403 && body.contains("AccessDenied"), "anonymous GET: {code} {body}");
-    let (code, _) = curl(&["-X", "PUT", "--data-binary", "x", &format!("{}/share/anon.txt", env.url)])?;
+    ensure!(
+        code == 403 && body.contains("AccessDenied"),
+        "anonymous GET: {code} {body}"
+    );
+    let (code, _) = curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "x",
+        &format!("{}/share/anon.txt", env.url),
+    ])?;
     ensure!(code == 403, "anonymous PUT refused");
-    ensure!(!gw.mnt().join("share/anon.txt").exists(), "…and wrote nothing");
+    ensure!(
+        !gw.mnt().join("share/anon.txt").exists(),
+        "…and wrote nothing"
+    );
     Ok(())
 }
 
@@ -364,7 +481,10 @@ fn list_100k_objects_under_one_prefix_in_order_with_bounded_memory() -> Result<(
     let out = out?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        bail!("listing failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "listing failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let elapsed = t.elapsed();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
@@ -374,9 +494,18 @@ fn list_100k_objects_under_one_prefix_in_order_with_bounded_memory() -> Result<(
     );
     let v: serde_json::Value = serde_json::from_str(text.trim())?;
     ensure!(v["count"] == n, "every object listed once: {v}");
-    ensure!(v["sorted"] == true && v["unique"] == true, "in order, no repeats: {v}");
-    ensure!(v["pages"].as_u64() == Some(n.div_ceil(1000) as u64), "pages of 1000: {v}");
-    ensure!(v["etags_ok"] == true, "every ETag is the MD5 of its content: {v}");
+    ensure!(
+        v["sorted"] == true && v["unique"] == true,
+        "in order, no repeats: {v}"
+    );
+    ensure!(
+        v["pages"].as_u64() == Some(n.div_ceil(1000) as u64),
+        "pages of 1000: {v}"
+    );
+    ensure!(
+        v["etags_ok"] == true,
+        "every ETag is the MD5 of its content: {v}"
+    );
     // 100,000 names are a few MiB; the bound is for the gateway not holding listings or
     // per-object state beyond a page.
     ensure!(

@@ -117,8 +117,10 @@ async fn handle(svc: S3Service, req: Request) -> Response {
         "x-amz-request-id",
         id.parse().expect("hex is a header value"),
     );
-    if parts.status.is_client_error() || parts.status.is_server_error() {
-        if let Some(b) = body.take_bytes() {
+    if (parts.status.is_client_error() || parts.status.is_server_error())
+        && let Some(b) = body.take_bytes()
+    {
+        {
             let text = String::from_utf8_lossy(&b);
             if let Some(at) = text.rfind("</Error>")
                 && !text.contains("<RequestId>")

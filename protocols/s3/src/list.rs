@@ -139,7 +139,7 @@ impl Walk<'_> {
                 format!("{path}{name}")
             };
             let inside = full.starts_with(prefix);
-            if !inside && !(is_dir && prefix.starts_with(&full)) {
+            if !(inside || is_dir && prefix.starts_with(&full)) {
                 // Entries are in key order: past the prefix, nothing further can match.
                 if full.as_str() > prefix {
                     return Ok(());
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn directories_sort_by_their_key() {
-        let mut v = vec![
+        let mut v = [
             ("a".to_string(), true),
             ("a.txt".to_string(), false),
             ("a0".to_string(), false),

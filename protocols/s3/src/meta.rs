@@ -171,7 +171,10 @@ pub fn timestamp(t: Timespec) -> Timestamp {
 
 /// Whole seconds, to compare with HTTP dates (If-Modified-Since and friends).
 pub fn timestamp_secs(t: Timespec) -> Timestamp {
-    Timestamp::from(to_system_time(Timespec { sec: t.sec, nsec: 0 }))
+    Timestamp::from(to_system_time(Timespec {
+        sec: t.sec,
+        nsec: 0,
+    }))
 }
 
 #[cfg(test)]

@@ -379,7 +379,14 @@ pub async fn complete(
         .map(|r| r.map_err(|e| e.to_string()))
         .boxed();
     let (etag, _) = s
-        .store(&vfs, bucket, &i.key, &m, body, None, Some(etag))
+        .store(
+            &vfs,
+            bucket,
+            &i.key,
+            &m,
+            body,
+            crate::ops::EtagFrom::Given(etag),
+        )
         .await?;
     if let Err(e) = vfs.remove_tree(uploads, &i.upload_id).await {
         tracing::warn!(upload = %i.upload_id, "completed upload's staging directory not removed: {e}");

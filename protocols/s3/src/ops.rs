@@ -127,6 +127,14 @@ fn check_conditions(
     Ok(())
 }
 
+/// Where a stored object's ETag comes from.
+pub(crate) enum EtagFrom<'a> {
+    /// The MD5 of the bytes written, checked against Content-MD5 when the client sent one.
+    Md5 { content_md5: Option<&'a str> },
+    /// Decided by the caller (a multipart object's, or a copy's source's).
+    Given(String),
+}
+
 /// An object found by key: its attributes, xattrs and (valid) ETag.
 pub(crate) struct Found1 {
     pub ia: Iatt,
@@ -252,8 +260,7 @@ impl GatewayS3 {
         key: &str,
         meta: &ObjectMeta,
         body: S,
-        content_md5: Option<&str>,
-        etag_override: Option<String>,
+        etag_from: EtagFrom<'_>,
     ) -> S3Result<(String, Iatt)>
     where
         S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
@@ -301,7 +308,10 @@ impl GatewayS3 {
             .await;
         }
         let digest = h.finalize();
-        if let Some(want) = content_md5 {
+        if let EtagFrom::Md5 {
+            content_md5: Some(want),
+        } = &etag_from
+        {
             use base64::Engine;
             let got = base64::engine::general_purpose::STANDARD.encode(digest);
             if got != want.trim() {
@@ -313,7 +323,10 @@ impl GatewayS3 {
                 .await;
             }
         }
-        let etag = etag_override.unwrap_or_else(|| hex::encode(digest));
+        let etag = match etag_from {
+            EtagFrom::Given(e) => e,
+            EtagFrom::Md5 { .. } => hex::encode(digest),
+        };
         let ia = match vfs.top.fstat(&vfs.ctx, &f.fd).await {
             Ok(ia) => ia,
             Err(e) => {
@@ -428,18 +441,12 @@ impl GatewayS3 {
         &self,
         vfs: &Vfs,
         bucket: Gfid,
-        prefix: &str,
-        delimiter: Option<&str>,
-        after: Option<&str>,
-        max: usize,
-        continuation: bool,
+        q: Query<'_>,
     ) -> S3Result<(Vec<Object>, Vec<CommonPrefix>, bool, Option<String>)> {
         let q = Query {
-            prefix,
-            delimiter: delimiter.filter(|d| !d.is_empty()),
-            after,
-            max: max.min(MAX_KEYS_PER_PAGE),
-            continuation,
+            delimiter: q.delimiter.filter(|d| !d.is_empty()),
+            max: q.max.min(MAX_KEYS_PER_PAGE),
+            ..q
         };
         let (found, truncated) = list::walk(vfs, &self.dirs, bucket, &q)
             .await
@@ -669,7 +676,6 @@ impl S3 for GatewayS3 {
         match vfs.mkdir(Gfid::ROOT, name, Xattrs::new()).await {
             Ok(_) => Ok(S3Response::new(CreateBucketOutput {
                 location: Some(format!("/{name}")),
-                ..Default::default()
             })),
             Err(Errno::EEXIST) => Err(s3_error!(
                 BucketAlreadyOwnedByYou,
@@ -794,8 +800,9 @@ impl S3 for GatewayS3 {
                 &i.key,
                 &m,
                 body,
-                i.content_md5.as_deref(),
-                None,
+                EtagFrom::Md5 {
+                    content_md5: i.content_md5.as_deref(),
+                },
             )
             .await?;
         Ok(S3Response::new(PutObjectOutput {
@@ -1024,10 +1031,12 @@ impl S3 for GatewayS3 {
         let body = self.body(&vfs, src.ia.gfid, 0, src.ia.size).await?;
         // A plain copy keeps the source's ETag (a multipart "-N" one included), as S3 does for
         // copies it makes in one piece only when the source was not multipart; MD5 otherwise.
-        let keep = (!src.etag.contains('-')).then(|| src.etag.clone());
-        let (etag, ia) = self
-            .store(&vfs, bucket, &i.key, &m, body, None, keep)
-            .await?;
+        let keep = if src.etag.contains('-') {
+            EtagFrom::Md5 { content_md5: None }
+        } else {
+            EtagFrom::Given(src.etag.clone())
+        };
+        let (etag, ia) = self.store(&vfs, bucket, &i.key, &m, body, keep).await?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag_of(&etag)),
@@ -1102,11 +1111,13 @@ impl S3 for GatewayS3 {
             .list_page(
                 &vfs,
                 bucket,
-                &prefix,
-                i.delimiter.as_deref(),
-                marker.as_deref(),
-                max,
-                marker.is_some(),
+                Query {
+                    prefix: &prefix,
+                    delimiter: i.delimiter.as_deref(),
+                    after: marker.as_deref(),
+                    max,
+                    continuation: marker.is_some(),
+                },
             )
             .await?;
         let url = is_url(&i.encoding_type);
@@ -1142,11 +1153,13 @@ impl S3 for GatewayS3 {
             .list_page(
                 &vfs,
                 bucket,
-                &prefix,
-                i.delimiter.as_deref(),
-                after.as_deref(),
-                max,
-                i.continuation_token.is_some(),
+                Query {
+                    prefix: &prefix,
+                    delimiter: i.delimiter.as_deref(),
+                    after: after.as_deref(),
+                    max,
+                    continuation: i.continuation_token.is_some(),
+                },
             )
             .await?;
         let url = is_url(&i.encoding_type);
@@ -1186,11 +1199,13 @@ impl S3 for GatewayS3 {
             .list_page(
                 &vfs,
                 bucket,
-                &prefix,
-                i.delimiter.as_deref(),
-                marker.as_deref(),
-                max,
-                marker.is_some(),
+                Query {
+                    prefix: &prefix,
+                    delimiter: i.delimiter.as_deref(),
+                    after: marker.as_deref(),
+                    max,
+                    continuation: marker.is_some(),
+                },
             )
             .await?;
         let url = is_url(&i.encoding_type);
