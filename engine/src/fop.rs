@@ -456,6 +456,11 @@ pub mod keys {
     pub const S3_ETAG: &str = "user.s3.etag";
     /// Volume-root directory where the S3 frontend stages uploads; frontends hide it.
     pub const S3_STAGING_DIR: &str = ".s3-staging";
+
+    /// An S3 PUT's staging file next to its key (`.NAME.s3tmp-ID`): frontends hide it.
+    pub fn is_s3_staging_name(name: &str) -> bool {
+        name.starts_with('.') && name.contains(".s3tmp-")
+    }
     /// Mode of a distribute linkto file: sticky bit only, as GlusterFS's DHT_LINKFILE_MODE.
     pub const DHT_LINKFILE_MODE: u32 = libc::S_IFREG | 0o1000;
 }

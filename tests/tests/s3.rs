@@ -260,6 +260,34 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
     let again = env.aws_ok(&["s3", "sync", tree.to_str().unwrap(), "s3://media/tree"])?;
     ensure!(again.trim().is_empty(), "second sync re-uploaded: {again}");
 
+    // Uploads are staged on the brick their key hashes to: no linkto files, no staging names.
+    let mut stack: Vec<std::path::PathBuf> =
+        gw.brick_dirs().iter().map(|b| b.join("media")).collect();
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let md = fs::symlink_metadata(e.path())?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            ensure!(
+                !name.contains(".s3tmp-"),
+                "a staging file was left behind: {}",
+                e.path().display()
+            );
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                ensure!(
+                    !is_linkto(&e.path(), &md),
+                    "an S3 upload left a linkto file: {}",
+                    e.path().display()
+                );
+                files += 1;
+            }
+        }
+    }
+    ensure!(files == 8, "8 objects on the bricks, found {files}");
+
     let ls = env.aws_ok(&["s3", "ls", "s3://media/tree/"])?;
     ensure!(ls.contains("PRE b/") && ls.contains("a.txt"), "ls: {ls}");
     let ls = env.aws_ok(&["s3", "ls", "--recursive", "s3://media"])?;

@@ -326,10 +326,11 @@ impl Fs {
     }
 }
 
-/// Names the volume keeps for itself: the S3 frontend's staging area at the root (uploads in
-/// progress must not appear as files).
+/// Names the volume keeps for itself: the S3 frontend's staging area at the root and its
+/// in-progress PUTs next to their keys (uploads must not appear as files).
 fn hidden(parent: u64, name: &str) -> bool {
-    parent == fuser::INodeNo::ROOT.0 && name == engine::fop::keys::S3_STAGING_DIR
+    (parent == fuser::INodeNo::ROOT.0 && name == engine::fop::keys::S3_STAGING_DIR)
+        || engine::fop::keys::is_s3_staging_name(name)
 }
 
 fn new_entry(mode: u32, umask: u32, rdev: u64) -> NewEntry {

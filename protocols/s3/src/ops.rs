@@ -14,6 +14,14 @@ use s3s::dto::*;
 use s3s::{S3, S3Error, S3Request, S3Response, S3Result, s3_error};
 use std::sync::Arc;
 
+/// What `tmp_name` adds to a name.
+const TMP_EXTRA: usize = 1 + ".s3tmp-".len() + 32;
+
+/// A PUT's staging name next to its key: hidden, and hashed by distribute as the key itself.
+fn tmp_name(name: &str) -> String {
+    format!(".{name}.s3tmp-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// Longest key S3 accepts, in bytes.
 const MAX_KEY: usize = 1024;
 const MAX_KEYS_PER_PAGE: usize = 1000;
@@ -201,12 +209,7 @@ impl GatewayS3 {
         if let Some(e) = stored_etag(x, ia) {
             return Ok(e);
         }
-        let f = Arc::new(
-            vfs.open(ia.gfid, libc::O_RDONLY)
-                .await
-                .map_err(|e| fs_error(e, On::Object))?,
-        );
-        let mut rx = vfs.read_range(f, 0, ia.size);
+        let mut rx = vfs.read_range(Arc::new(vfs.anonymous(ia.gfid)), 0, ia.size);
         let mut h = Md5::new();
         while let Some(b) = rx.recv().await {
             let b = b.map_err(|e| {
@@ -277,14 +280,20 @@ impl GatewayS3 {
             .mkdir_p(bucket, &k.dirs)
             .await
             .map_err(|e| fs_error(e, On::Object))?;
-        if let Ok((ia, _)) = vfs.lookup(parent, name, &Xattrs::new()).await
-            && ia.is_dir()
-        {
-            return Err(clash());
-        }
-        let tmp_dir = self.staging(vfs, "tmp").await?;
-        let tmp = format!("put-{}", uuid::Uuid::new_v4().simple());
-        let (f, _) = match vfs.create(tmp_dir, &tmp, meta.to_xattrs()).await {
+        // The staging file sits next to its key under a name distribute hashes as the key's
+        // (GlusterFS's rsync-hash-regex: `.NAME.XXXX` hashes as NAME), so it is created on the
+        // brick the key belongs to and the final rename moves no data and leaves no linkto.
+        // FUSE and listings hide these names. A name too long for the prefix stages in
+        // STAGING_DIR instead.
+        let (tmp_dir, tmp) = if name.len() + TMP_EXTRA <= 255 {
+            (parent, tmp_name(name))
+        } else {
+            (
+                self.staging(vfs, "tmp").await?,
+                format!("put-{}", uuid::Uuid::new_v4().simple()),
+            )
+        };
+        let (f, created) = match vfs.create(tmp_dir, &tmp, meta.to_xattrs()).await {
             Ok(r) => r,
             Err(e) => {
                 self.forget_staging();
@@ -297,7 +306,11 @@ impl GatewayS3 {
             let _ = vfs.unlink(tmp_dir, &tmp).await;
             Err(err)
         };
-        if let Err(e) = written {
+        if let Err(e) = &written {
+            let e = match e {
+                WriteError::Body(e) => WriteError::Body(e.to_string()),
+                WriteError::Fs(e) => WriteError::Fs(*e),
+            };
             drop(f);
             return fail(match e {
                 WriteError::Body(e) => {
@@ -327,12 +340,9 @@ impl GatewayS3 {
             EtagFrom::Given(e) => e,
             EtagFrom::Md5 { .. } => hex::encode(digest),
         };
-        let ia = match vfs.top.fstat(&vfs.ctx, &f.fd).await {
-            Ok(ia) => ia,
-            Err(e) => {
-                drop(f);
-                return fail(fs_error(e, On::Object)).await;
-            }
+        let ia = match written {
+            Ok((_, Some(ia))) => ia,
+            _ => created,
         };
         drop(f);
         if let Err(e) = vfs.setxattrs(ia.gfid, &etag_xattr(&etag, &ia)).await {
@@ -371,7 +381,9 @@ impl GatewayS3 {
             }
         }
         for i in (0..dirs.len()).rev() {
-            if vfs.rmdir(chain[i], dirs[i]).await.is_err() {
+            if !matches!(vfs.has_entries(chain[i + 1]).await, Ok(false))
+                || vfs.rmdir(chain[i], dirs[i]).await.is_err()
+            {
                 return;
             }
         }
@@ -425,11 +437,7 @@ impl GatewayS3 {
         start: u64,
         end: u64,
     ) -> S3Result<StreamingBlob> {
-        let f: Arc<OpenFile> = Arc::new(
-            vfs.open(gfid, libc::O_RDONLY)
-                .await
-                .map_err(|e| fs_error(e, On::Object))?,
-        );
+        let f: Arc<OpenFile> = Arc::new(vfs.anonymous(gfid));
         let rx = vfs.read_range(f, start, end);
         Ok(StreamingBlob::wrap(
             tokio_stream::wrappers::ReceiverStream::new(rx),

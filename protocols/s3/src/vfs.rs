@@ -32,6 +32,9 @@ pub struct OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        if self.fd.anonymous {
+            return;
+        }
         let top = self.top.clone();
         let fd = self.fd.clone();
         if let Ok(h) = tokio::runtime::Handle::try_current() {
@@ -153,6 +156,15 @@ impl Vfs {
         })
     }
 
+    /// An anonymous fd: reads by gfid with no OPEN or RELEASE round trip (the brick keeps a
+    /// cache of such fds), as GlusterFS's NFS server and open-behind do.
+    pub fn anonymous(&self, gfid: Gfid) -> OpenFile {
+        OpenFile {
+            fd: engine::fop::Fd::anonymous(gfid),
+            top: self.top.clone(),
+        }
+    }
+
     /// Writes a stream of chunks from offset 0, coalesced into IO_BLOCK writes with a few in
     /// flight; `seen` gets every chunk in order (for the MD5). Returns the bytes written.
     ///
@@ -163,13 +175,23 @@ impl Vfs {
         f: &OpenFile,
         mut body: S,
         mut seen: impl FnMut(&[u8]),
-    ) -> std::result::Result<u64, WriteError<E>>
+    ) -> std::result::Result<(u64, Option<Iatt>), WriteError<E>>
     where
         S: futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     {
         let mut inflight = futures::stream::FuturesOrdered::new();
         let mut buf = BytesMut::new();
         let mut queued = 0u64;
+        // The file as the last write to land left it: the greatest (mtime, size) any write
+        // reported, so the caller needs no extra stat.
+        let mut last: Option<Iatt> = None;
+        let mut keep = |ia: Iatt| {
+            if last.as_ref().is_none_or(|l| {
+                (l.mtime.sec, l.mtime.nsec, l.size) <= (ia.mtime.sec, ia.mtime.nsec, ia.size)
+            }) {
+                last = Some(ia);
+            }
+        };
         let send = |data: Bytes, at: u64| {
             let top = self.top.clone();
             let ctx = self.ctx.clone();
@@ -201,11 +223,11 @@ impl Vfs {
             }
             while inflight.len() > IO_DEPTH || (end && !inflight.is_empty()) {
                 if let Some(r) = inflight.next().await {
-                    r.map_err(WriteError::Fs)?;
+                    keep(r.map_err(WriteError::Fs)?);
                 }
             }
             if end {
-                return Ok(queued);
+                return Ok((queued, last));
             }
         }
     }
@@ -261,7 +283,8 @@ impl Vfs {
             let Some(last) = ents.last() else { break };
             off = last.d_off;
             for e in ents {
-                if e.name == "." || e.name == ".." {
+                if e.name == "." || e.name == ".." || engine::fop::keys::is_s3_staging_name(&e.name)
+                {
                     continue;
                 }
                 let is_dir = match e.d_type {
@@ -276,6 +299,17 @@ impl Vfs {
             }
         }
         Ok(out)
+    }
+
+    /// Whether a directory shows any entry in its first readdir: a cheap look before an rmdir
+    /// that would otherwise read every brick's copy of it to find out.
+    pub async fn has_entries(&self, gfid: Gfid) -> Result<bool> {
+        let f = OpenFile {
+            fd: self.top.opendir(&self.ctx, &Loc::gfid(gfid)).await?,
+            top: self.top.clone(),
+        };
+        let ents = self.top.readdir(&self.ctx, &f.fd, 0, 4096).await?;
+        Ok(ents.iter().any(|e| e.name != "." && e.name != ".."))
     }
 
     pub async fn unlink(&self, parent: Gfid, name: &str) -> Result<()> {
