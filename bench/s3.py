@@ -44,10 +44,35 @@ def key_for(gw):
     return url, k["access_key"], k["secret_key"]
 
 
-def rate(n, fn):
+CPU = {}
+
+
+def server_cpu(gw):
+    """CPU seconds used so far by gatewayd and its brickd processes."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            if gw.data not in cmd:
+                continue
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / tick
+        except OSError:
+            continue
+    return total
+
+
+def rate(n, fn, gw=None, name=None):
+    c0 = server_cpu(gw) if gw else 0
     t = time.perf_counter()
     fn()
-    return n / (time.perf_counter() - t)
+    dt = time.perf_counter() - t
+    if gw:
+        CPU[name] = (server_cpu(gw) - c0) / dt
+    return n / dt
 
 
 def main():
@@ -70,9 +95,9 @@ def main():
         pool = ThreadPoolExecutor(a.threads)
         res = {}
 
-        res["small PUT"] = rate(a.objects, lambda: list(pool.map(lambda k: s3.put_object(Bucket="bench", Key=k, Body=body), keys)))
+        res["small PUT"] = rate(a.objects, gw=gw, name="small PUT", fn=lambda: list(pool.map(lambda k: s3.put_object(Bucket="bench", Key=k, Body=body), keys)))
         common.drop_caches()
-        res["small GET"] = rate(a.objects, lambda: list(pool.map(lambda k: s3.get_object(Bucket="bench", Key=k)["Body"].read(), keys)))
+        res["small GET"] = rate(a.objects, gw=gw, name="small GET", fn=lambda: list(pool.map(lambda k: s3.get_object(Bucket="bench", Key=k)["Body"].read(), keys)))
 
         def list_all():
             tok = None
@@ -85,8 +110,8 @@ def main():
                     return
                 tok = r["NextContinuationToken"]
         common.drop_caches()
-        res["small LIST"] = rate(a.objects, list_all)
-        res["small DELETE"] = rate(a.objects, lambda: list(pool.map(lambda k: s3.delete_object(Bucket="bench", Key=k), keys)))
+        res["small LIST"] = rate(a.objects, list_all, gw, "small LIST")
+        res["small DELETE"] = rate(a.objects, gw=gw, name="small DELETE", fn=lambda: list(pool.map(lambda k: s3.delete_object(Bucket="bench", Key=k), keys)))
 
         d = os.path.join(gw.mnt, "bench", "fuse-small")
         os.makedirs(d)
@@ -112,10 +137,10 @@ def main():
             for _ in range(a.size_mib):
                 f.write(os.urandom(1 << 20))
         tc = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=8)
-        res["large PUT MB/s"] = rate(size / 1e6, lambda: s3.upload_file(src, "bench", "large.bin", Config=tc))
+        res["large PUT MB/s"] = rate(size / 1e6, gw=gw, name="large PUT MB/s", fn=lambda: s3.upload_file(src, "bench", "large.bin", Config=tc))
         common.drop_caches()
         dst = os.path.join(base, "large.dst")
-        res["large GET MB/s"] = rate(size / 1e6, lambda: s3.download_file("bench", "large.bin", dst, Config=tc))
+        res["large GET MB/s"] = rate(size / 1e6, gw=gw, name="large GET MB/s", fn=lambda: s3.download_file("bench", "large.bin", dst, Config=tc))
         os.unlink(dst)
 
         fpath = os.path.join(gw.mnt, "bench", "fuse-large.bin")
@@ -142,9 +167,10 @@ def main():
                  ("small LIST", "fuse small list"), ("small DELETE", "fuse small delete"),
                  ("large PUT MB/s", "fuse large write MB/s"), ("large GET MB/s", "fuse large read MB/s")]
         print(f"{a.objects} x 4 KiB objects, one {a.size_mib} MiB object, {a.threads} client threads")
-        print(f"{'workload':<16} {'S3':>10} {'FUSE':>10} {'S3/FUSE':>8}")
+        print("server CPU = cores busy in gatewayd + brickd during the S3 phase (of 2); the rest is the client")
+        print(f"{'workload':<16} {'S3':>10} {'FUSE':>10} {'S3/FUSE':>8} {'server CPU':>11}")
         for s3k, fk in pairs:
-            print(f"{s3k:<16} {res[s3k]:>10.0f} {res[fk]:>10.0f} {res[s3k] / res[fk]:>8.2f}")
+            print(f"{s3k:<16} {res[s3k]:>10.0f} {res[fk]:>10.0f} {res[s3k] / res[fk]:>8.2f} {CPU.get(s3k, 0):>11.2f}")
     finally:
         gw.close()
 
