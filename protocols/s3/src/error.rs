@@ -53,3 +53,22 @@ pub fn clash() -> S3Error {
         "The key clashes with the file system: one of its parent names is an object, or the key names a directory."
     )
 }
+
+/// A request body that failed while streaming. s3s does not export its aws-chunked error type,
+/// so the decoder's verdict is read from its message: a chunk whose signature does not verify
+/// is a signing failure (403), not a short body.
+pub fn body_error(msg: &str) -> S3Error {
+    if msg.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "A chunk signature of the aws-chunked body did not match."
+        )
+    } else if msg.contains("FormatError") || msg.contains("TooLarge") || msg.contains("TooMany") {
+        s3_error!(
+            InvalidRequest,
+            "The aws-chunked request body is malformed: {msg}"
+        )
+    } else {
+        s3_error!(IncompleteBody, "The request body ended early: {msg}")
+    }
+}

@@ -7,6 +7,7 @@
 //! in `ops.rs` (objects and buckets), `multipart.rs` and `list.rs`, over the path layer in
 //! `vfs.rs`. Everything runs as root on the volume: S3 access control is by key, not by uid.
 
+mod checksum;
 mod error;
 pub mod list;
 pub mod meta;

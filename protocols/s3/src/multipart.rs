@@ -3,6 +3,7 @@
 //! with it, each part is a file `part-NNNNN` with its MD5, and complete assembles the parts into
 //! one staging file that is renamed over the key like any PUT.
 
+use crate::checksum::BodyChecks;
 use crate::error::{On, fs_error};
 use crate::meta::{self, ObjectMeta, etag_xattr, stored_etag, timestamp};
 use crate::ops::{GatewayS3, etag_of, meta_from, parse_key};
@@ -12,7 +13,7 @@ use engine::fop::{Errno, Gfid, Xattrs};
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use s3s::dto::*;
-use s3s::{S3Error, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -133,6 +134,7 @@ async fn put_part<St, E>(
     n: i32,
     body: St,
     content_md5: Option<&str>,
+    checks: &mut BodyChecks,
 ) -> S3Result<String>
 where
     St: futures::Stream<Item = Result<Bytes, E>> + Unpin,
@@ -144,17 +146,19 @@ where
         .await
         .map_err(|e| fs_error(e, On::Upload))?;
     let mut h = Md5::new();
-    let r = vfs.write_stream(&f, body, |c| h.update(c)).await;
+    let r = vfs
+        .write_stream(&f, body, |c| {
+            h.update(c);
+            checks.update(c);
+        })
+        .await;
     let ia = match r {
         Ok(_) => vfs
             .top
             .fstat(&vfs.ctx, &f.fd)
             .await
             .map_err(|e| fs_error(e, On::Upload)),
-        Err(crate::vfs::WriteError::Body(e)) => Err(s3_error!(
-            IncompleteBody,
-            "The request body ended early: {e}"
-        )),
+        Err(crate::vfs::WriteError::Body(e)) => Err(crate::error::body_error(&e.to_string())),
         Err(crate::vfs::WriteError::Fs(e)) => Err(fs_error(e, On::Upload)),
     };
     drop(f);
@@ -166,6 +170,7 @@ where
     let etag = hex::encode(digest);
     let done = async {
         let ia = ia?;
+        checks.verify()?;
         if !md5_ok {
             return Err(s3_error!(
                 BadDigest,
@@ -187,7 +192,23 @@ where
     done
 }
 
-pub async fn upload_part(s: &GatewayS3, i: UploadPartInput) -> S3Result<UploadPartOutput> {
+pub async fn upload_part(
+    s: &GatewayS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<UploadPartOutput> {
+    let i = req.input;
+    let mut checks = BodyChecks::new(
+        Checksum {
+            checksum_crc32: i.checksum_crc32,
+            checksum_crc32c: i.checksum_crc32c,
+            checksum_crc64nvme: i.checksum_crc64nvme,
+            checksum_sha1: i.checksum_sha1,
+            checksum_sha256: i.checksum_sha256,
+            checksum_type: None,
+        },
+        &req.headers,
+        req.trailing_headers,
+    )?;
     let vfs = s.vfs()?;
     check_part_number(i.part_number)?;
     let (_, dir, _) = upload(s, &vfs, &i.upload_id, &i.bucket, &i.key).await?;
@@ -195,9 +216,23 @@ pub async fn upload_part(s: &GatewayS3, i: UploadPartInput) -> S3Result<UploadPa
         Some(b) => b.map(|r| r.map_err(|e| e.to_string())).boxed(),
         None => futures::stream::empty().boxed(),
     };
-    let etag = put_part(&vfs, dir, i.part_number, body, i.content_md5.as_deref()).await?;
+    let etag = put_part(
+        &vfs,
+        dir,
+        i.part_number,
+        body,
+        i.content_md5.as_deref(),
+        &mut checks,
+    )
+    .await?;
+    let sums = checks.computed();
     Ok(UploadPartOutput {
         e_tag: Some(etag_of(&etag)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
         ..Default::default()
     })
 }
@@ -263,7 +298,15 @@ pub async fn upload_part_copy(
         }
     };
     let body = s.body(&vfs, src.ia.gfid, start, end).await?;
-    let etag = put_part(&vfs, dir, i.part_number, body, None).await?;
+    let etag = put_part(
+        &vfs,
+        dir,
+        i.part_number,
+        body,
+        None,
+        &mut BodyChecks::default(),
+    )
+    .await?;
     Ok(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag_of(&etag)),

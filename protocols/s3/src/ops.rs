@@ -1,6 +1,7 @@
 //! Buckets and objects over the volume's namespace.
 
 use crate::VolumeSource;
+use crate::checksum::BodyChecks;
 use crate::error::{On, clash, fs_error};
 use crate::list::{self, DirCache, Found, Query, url_encode};
 use crate::meta::{self, ObjectMeta, etag_xattr, stored_etag, timestamp};
@@ -137,8 +138,12 @@ fn check_conditions(
 
 /// Where a stored object's ETag comes from.
 pub(crate) enum EtagFrom<'a> {
-    /// The MD5 of the bytes written, checked against Content-MD5 when the client sent one.
-    Md5 { content_md5: Option<&'a str> },
+    /// The MD5 of the bytes written, checked against Content-MD5 when the client sent one, as
+    /// `checks` holds the body to the other checksums it promised.
+    Md5 {
+        content_md5: Option<&'a str>,
+        checks: &'a mut BodyChecks,
+    },
     /// Decided by the caller (a multipart object's, or a copy's source's).
     Given(String),
 }
@@ -263,7 +268,7 @@ impl GatewayS3 {
         key: &str,
         meta: &ObjectMeta,
         body: S,
-        etag_from: EtagFrom<'_>,
+        mut etag_from: EtagFrom<'_>,
     ) -> S3Result<(String, Iatt)>
     where
         S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
@@ -300,8 +305,18 @@ impl GatewayS3 {
                 return Err(fs_error(e, On::Object));
             }
         };
+        let mut unchecked = BodyChecks::default();
+        let checks = match &mut etag_from {
+            EtagFrom::Md5 { checks, .. } => &mut **checks,
+            EtagFrom::Given(_) => &mut unchecked,
+        };
         let mut h = Md5::new();
-        let written = vfs.write_stream(&f, body, |c| h.update(c)).await;
+        let written = vfs
+            .write_stream(&f, body, |c| {
+                h.update(c);
+                checks.update(c);
+            })
+            .await;
         let fail = |err: S3Error| async {
             let _ = vfs.unlink(tmp_dir, &tmp).await;
             Err(err)
@@ -313,16 +328,19 @@ impl GatewayS3 {
             };
             drop(f);
             return fail(match e {
-                WriteError::Body(e) => {
-                    s3_error!(IncompleteBody, "The request body ended early: {e}")
-                }
+                WriteError::Body(e) => crate::error::body_error(&e),
                 WriteError::Fs(e) => fs_error(e, On::Object),
             })
             .await;
         }
+        if let Err(e) = checks.verify() {
+            drop(f);
+            return fail(e).await;
+        }
         let digest = h.finalize();
         if let EtagFrom::Md5 {
             content_md5: Some(want),
+            ..
         } = &etag_from
         {
             use base64::Engine;
@@ -801,6 +819,18 @@ impl S3 for GatewayS3 {
             Some(b) => b.map(|r| r.map_err(|e| e.to_string())).boxed(),
             None => futures::stream::empty().boxed(),
         };
+        let mut checks = BodyChecks::new(
+            Checksum {
+                checksum_crc32: i.checksum_crc32,
+                checksum_crc32c: i.checksum_crc32c,
+                checksum_crc64nvme: i.checksum_crc64nvme,
+                checksum_sha1: i.checksum_sha1,
+                checksum_sha256: i.checksum_sha256,
+                checksum_type: None,
+            },
+            &req.headers,
+            req.trailing_headers,
+        )?;
         let (etag, ia) = self
             .store(
                 &vfs,
@@ -810,12 +840,19 @@ impl S3 for GatewayS3 {
                 body,
                 EtagFrom::Md5 {
                     content_md5: i.content_md5.as_deref(),
+                    checks: &mut checks,
                 },
             )
             .await?;
+        let sums = checks.computed();
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag_of(&etag)),
             size: Some(ia.size as i64),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -1039,8 +1076,12 @@ impl S3 for GatewayS3 {
         let body = self.body(&vfs, src.ia.gfid, 0, src.ia.size).await?;
         // A plain copy keeps the source's ETag (a multipart "-N" one included), as S3 does for
         // copies it makes in one piece only when the source was not multipart; MD5 otherwise.
+        let mut unchecked = BodyChecks::default();
         let keep = if src.etag.contains('-') {
-            EtagFrom::Md5 { content_md5: None }
+            EtagFrom::Md5 {
+                content_md5: None,
+                checks: &mut unchecked,
+            }
         } else {
             EtagFrom::Given(src.etag.clone())
         };
@@ -1265,7 +1306,7 @@ impl S3 for GatewayS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        crate::multipart::upload_part(self, req.input)
+        crate::multipart::upload_part(self, req)
             .await
             .map(S3Response::new)
     }
