@@ -474,6 +474,23 @@ impl Gateway {
             .to_string())
     }
 
+    /// The NFS (and MOUNT) port of the running gatewayd (DATA/nfs.addr).
+    pub fn nfs_port(&self) -> Result<u16> {
+        let p = self.data.join("nfs.addr");
+        let a = fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let a: std::net::SocketAddr = a.trim().parse().context("nfs.addr")?;
+        Ok(a.port())
+    }
+
+    /// `nfs://127.0.0.1/vol/PATH?version=3&nfsport=P&mountport=P`, as libnfs's tools take it.
+    pub fn nfs_url(&self, path: &str) -> Result<String> {
+        let p = self.nfs_port()?;
+        Ok(format!(
+            "nfs://127.0.0.1/vol/{}?version=3&nfsport={p}&mountport={p}",
+            path.trim_start_matches('/')
+        ))
+    }
+
     /// A new S3 key made with `gwctl s3 key create NAME --json`: (access key, secret key).
     pub fn s3_key(&self, name: &str) -> Result<(String, String)> {
         let out = self.gwctl_ok(&["s3", "key", "create", name, "--json"])?;
@@ -512,6 +529,9 @@ impl Gateway {
         // Tests run side by side: S3 on a free port unless the test chose one.
         if !self.opts.extra.iter().any(|a| a == "--s3") {
             cmd.args(["--s3", "127.0.0.1:0"]);
+        }
+        if !self.opts.extra.iter().any(|a| a == "--nfs") {
+            cmd.args(["--nfs", "127.0.0.1:0"]);
         }
         cmd.args(&self.opts.extra)
             .stdin(Stdio::null())

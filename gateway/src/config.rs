@@ -20,6 +20,8 @@ pub struct GatewayConfig {
     /// FUSE attribute and entry cache lifetime, seconds.
     pub fuse_attr_timeout: f64,
     pub fuse_threads: usize,
+    /// The NFSv3 (and MOUNT) endpoint; none means NFS is off.
+    pub nfs_listen: Option<SocketAddr>,
     /// The S3 endpoint; none means S3 is off.
     pub s3_listen: Option<SocketAddr>,
     /// The volume whose top-level directories are the S3 buckets.
@@ -40,6 +42,7 @@ impl Default for GatewayConfig {
             ping_timeout: 10,
             fuse_attr_timeout: 1.0,
             fuse_threads: 4,
+            nfs_listen: Some("127.0.0.1:2049".parse().expect("valid address")),
             s3_listen: Some("127.0.0.1:9000".parse().expect("valid address")),
             s3_volume: "vol".into(),
             s3_domain: None,

@@ -16,8 +16,10 @@ pub struct Daemon {
     pub api_url: String,
     pub token_file: PathBuf,
     pub s3_url: Option<String>,
+    pub nfs_addr: Option<std::net::SocketAddr>,
     server: tokio::task::JoinHandle<()>,
     s3: Option<tokio::task::JoinHandle<()>>,
+    nfs: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -84,13 +86,22 @@ impl Daemon {
             }
             None => (None, None),
         };
+        let (nfs_addr, nfs) = match crate::nfs::start(&manager).await? {
+            Some((addr, task)) => {
+                write_private(&data.join("nfs.addr"), &format!("{addr}\n"))?;
+                (Some(addr), Some(task))
+            }
+            None => (None, None),
+        };
         Ok(Daemon {
             manager,
             api_url,
             token_file,
             s3_url,
+            nfs_addr,
             server,
             s3,
+            nfs,
         })
     }
 
@@ -99,9 +110,13 @@ impl Daemon {
         if let Some(s3) = &self.s3 {
             s3.abort();
         }
+        if let Some(nfs) = &self.nfs {
+            nfs.abort();
+        }
         self.manager.shutdown().await;
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("api.url"));
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("s3.url"));
+        let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("nfs.addr"));
     }
 }
 

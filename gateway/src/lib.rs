@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod manager;
+pub mod nfs;
 pub mod s3;
 pub mod store;
 pub mod volume;

@@ -197,7 +197,7 @@ def keys_that_do_not_fit():
     b = "ops"
     for bad in ("../escape", "a/../../escape", "a//b", "./x"):
         c, status = code(s3.put_object, Bucket=b, Key=bad, Body=b"no")
-        check(c == "InvalidArgument" and status == 400, f"key {bad!r}: InvalidArgument")
+        check(c == "InvalidArgument" and status == 400, f"key {bad!r}: InvalidArgument (got {c} {status})")
     check(not os.path.exists(os.path.join(MNT, "escape")), "nothing was written outside the bucket")
     s3.put_object(Bucket=b, Key="clash/inner", Body=b"1")
     check(code(s3.put_object, Bucket=b, Key="clash", Body=b"2")[0] == "InvalidArgument", "a key naming a directory: InvalidArgument")

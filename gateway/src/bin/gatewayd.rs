@@ -45,6 +45,10 @@ enum Cmd {
         /// Base domain for virtual-host-style S3 requests (BUCKET.<domain>).
         #[arg(long, default_value = "localhost")]
         s3_domain: String,
+        /// NFSv3 and MOUNT address (port 0 picks a free one; see DATA/nfs.addr); `off`
+        /// disables NFS.
+        #[arg(long, default_value = "127.0.0.1:2049")]
+        nfs: String,
     },
     /// Run the daemon from a configuration file.
     Serve {
@@ -83,7 +87,15 @@ fn main() -> anyhow::Result<()> {
             ping_timeout,
             s3,
             s3_domain,
-        } => rt.block_on(up(data, mount, api, bricks, ping_timeout, s3, s3_domain)),
+            nfs,
+        } => rt.block_on(up(
+            data,
+            mount,
+            api,
+            bricks,
+            ping_timeout,
+            Endpoints { s3, s3_domain, nfs },
+        )),
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::Mount {
             server,
@@ -111,30 +123,38 @@ fn fuse_opts(cfg: &GatewayConfig, name: &str) -> protocols_fuse::MountOptions {
     }
 }
 
+/// The protocol endpoints `gatewayd up` serves, as given on its command line.
+struct Endpoints {
+    s3: String,
+    s3_domain: String,
+    nfs: String,
+}
+
 async fn up(
     data: PathBuf,
     mount: Option<PathBuf>,
     api: SocketAddr,
     bricks: usize,
     ping: Option<u64>,
-    s3: String,
-    s3_domain: String,
+    ends: Endpoints,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let data = data.canonicalize()?;
-    let s3_listen = match s3.as_str() {
-        "off" | "" => None,
-        a => Some(
-            a.parse::<SocketAddr>()
-                .with_context(|| format!("--s3 {a}: not an address like 127.0.0.1:9000"))?,
-        ),
+    let addr = |flag: &str, v: &str, example: &str| -> anyhow::Result<Option<SocketAddr>> {
+        match v {
+            "off" | "" => Ok(None),
+            a => Ok(Some(a.parse::<SocketAddr>().with_context(|| {
+                format!("--{flag} {a}: not an address like {example}")
+            })?)),
+        }
     };
     let mut cfg = GatewayConfig {
         data_dir: data.clone(),
         api_listen: api,
-        s3_listen,
+        s3_listen: addr("s3", &ends.s3, "127.0.0.1:9000")?,
+        nfs_listen: addr("nfs", &ends.nfs, "127.0.0.1:2049")?,
         s3_volume: "vol".into(),
-        s3_domain: (!s3_domain.is_empty()).then_some(s3_domain),
+        s3_domain: (!ends.s3_domain.is_empty()).then_some(ends.s3_domain),
         ..Default::default()
     };
     if let Some(p) = ping {
@@ -196,6 +216,14 @@ async fn up(
             key.access_key, key.secret_key
         ));
     }
+    if let Some(a) = &d.nfs_addr {
+        say(&format!(
+            "NFSv3: {a} exports /vol (MOUNT on the same port)\n  nfs-ls 'nfs://{}/vol/?version=3&nfsport={p}&mountport={p}'\n  mount -t nfs -o vers=3,proto=tcp,port={p},mountport={p},nolock {}:/vol /mnt",
+            a.ip(),
+            a.ip(),
+            p = a.port()
+        ));
+    }
     say(&format!(
         "gwctl --data {} volume status vol",
         data.display()
@@ -230,6 +258,9 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
             "S3: {url} (volume {}; keys: gwctl s3 key create NAME)",
             d.manager.cfg.s3_volume
         ));
+    }
+    if let Some(a) = &d.nfs_addr {
+        say(&format!("NFSv3: {a} (every volume exported as /NAME)"));
     }
     say("gatewayd: ready");
     terminated().await;

@@ -101,6 +101,14 @@ pub fn router(svc: S3Service) -> axum::Router {
 
 async fn handle(svc: S3Service, req: Request) -> Response {
     let id = hex::encode_upper(rand::random::<[u8; 8]>());
+    // botocore sends `Expect: 100-continue` with every upload. An error answered before the
+    // body was asked for leaves it unknown whether the client will still send it (it may, or
+    // may not, and the next request's bytes would be read as this body's): such a connection
+    // is closed after the answer.
+    let expects_body = req
+        .headers()
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let req = req.map(s3s::Body::http_body_unsync);
     let resp = match svc.call(req).await {
         Ok(r) => r,
@@ -118,9 +126,14 @@ async fn handle(svc: S3Service, req: Request) -> Response {
         "x-amz-request-id",
         id.parse().expect("hex is a header value"),
     );
-    if (parts.status.is_client_error() || parts.status.is_server_error())
-        && let Some(b) = body.take_bytes()
-    {
+    let failed = parts.status.is_client_error() || parts.status.is_server_error();
+    if failed && expects_body {
+        parts.headers.insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    if failed && let Some(b) = body.take_bytes() {
         {
             let text = String::from_utf8_lossy(&b);
             if let Some(at) = text.rfind("</Error>")
