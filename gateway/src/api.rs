@@ -79,6 +79,11 @@ pub fn router(m: Arc<Manager>) -> Router {
         .route("/actions", get(actions))
         .route("/s3/keys", get(s3_keys).post(s3_key_create))
         .route("/s3/keys/{name}", axum::routing::delete(s3_key_delete))
+        .route("/nfs/exports", get(nfs_exports).post(nfs_export_add))
+        .route(
+            "/nfs/exports/{*path}",
+            axum::routing::delete(nfs_export_remove),
+        )
         .layer(middleware::from_fn_with_state(m.clone(), auth))
         .with_state(m);
     Router::new()
@@ -165,4 +170,22 @@ async fn s3_key_create(State(m): State<Arc<Manager>>, Json(b): Json<KeyBody>) ->
 async fn s3_key_delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     let k = crate::s3::delete_key(&m.store, &name)?;
     Ok(Json(json!({ "deleted": k.name, "access_key": k.access_key })).into_response())
+}
+
+async fn nfs_exports(State(m): State<Arc<Manager>>) -> ApiResult {
+    Ok(Json(crate::nfs::list_exports(&m)?).into_response())
+}
+
+async fn nfs_export_add(
+    State(m): State<Arc<Manager>>,
+    Json(e): Json<crate::store::NfsExportRecord>,
+) -> ApiResult {
+    let e = crate::nfs::add_export(&m, e)?;
+    Ok((StatusCode::CREATED, Json(e)).into_response())
+}
+
+/// `DELETE /nfs/exports/vol/sub` removes the export `/vol/sub`.
+async fn nfs_export_remove(State(m): State<Arc<Manager>>, Path(path): Path<String>) -> ApiResult {
+    let e = crate::nfs::remove_export(&m, &format!("/{path}"))?;
+    Ok(Json(json!({ "removed": e.path })).into_response())
 }

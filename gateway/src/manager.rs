@@ -26,8 +26,12 @@ pub enum ManagerError {
     NoSuchVolume(String),
     #[error("S3 key {0} does not exist")]
     NoSuchKey(String),
-    #[error("volume {0} already exists")]
+    #[error("{0} already exists")]
     Exists(String),
+    #[error("no NFS export {0}")]
+    NoSuchExport(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("volume {0} is started; stop it first")]
     Started(String),
     #[error("volume {0} is not started")]
@@ -44,9 +48,11 @@ impl ManagerError {
     /// The HTTP status the API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            ManagerError::NoSuchVolume(_) | ManagerError::NoSuchKey(_) => 404,
+            ManagerError::NoSuchVolume(_)
+            | ManagerError::NoSuchKey(_)
+            | ManagerError::NoSuchExport(_) => 404,
             ManagerError::Exists(_) | ManagerError::Started(_) | ManagerError::NotStarted(_) => 409,
-            ManagerError::Spec(_) | ManagerError::Brick(_) => 400,
+            ManagerError::Spec(_) | ManagerError::Brick(_) | ManagerError::Invalid(_) => 400,
             _ => 500,
         }
     }
@@ -95,6 +101,8 @@ pub struct Manager {
     /// Serialises management operations (create/start/stop/delete), as glusterd's big lock
     /// does; the data path never takes it.
     op_lock: tokio::sync::Mutex<()>,
+    /// Bumped when NFS exports change, so the NFS server rereads them at once.
+    pub nfs_generation: std::sync::atomic::AtomicU64,
 }
 
 fn free_port(host: &str) -> std::io::Result<u16> {
@@ -127,6 +135,7 @@ impl Manager {
             procs: Mutex::new(HashMap::new()),
             graphs: Mutex::new(HashMap::new()),
             op_lock: tokio::sync::Mutex::new(()),
+            nfs_generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -191,7 +200,7 @@ impl Manager {
             ));
         }
         if self.store.volume(name)?.is_some() {
-            return Err(ManagerError::Exists(name.to_string()));
+            return Err(ManagerError::Exists(format!("volume {name}")));
         }
         let bricks = self.brick_records(specs)?;
         self.check_not_in_use(&bricks)?;
@@ -241,7 +250,7 @@ impl Manager {
         let _g = self.op_lock.lock().await;
         volume::check_name(name)?;
         if self.store.volume(name)?.is_some() {
-            return Err(ManagerError::Exists(name.to_string()));
+            return Err(ManagerError::Exists(format!("volume {name}")));
         }
         let bricks = self.brick_records(specs)?;
         self.check_not_in_use(&bricks)?;

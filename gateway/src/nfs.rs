@@ -1,40 +1,189 @@
-//! The NFSv3 endpoint: every volume is exported as `/NAME`, as GlusterFS's gNFS does.
+//! NFS exports kept by gatewayd, and the NFSv3 endpoint serving them.
+//!
+//! Every volume is exported as `/NAME` with default options (as GlusterFS's gNFS does) unless
+//! its option `nfs.disable` is on; `gwctl nfs export add` adds exports of a volume or of a
+//! directory in it, or replaces a volume's default export with one that has options.
 
-use crate::manager::Manager;
+use crate::manager::{Manager, ManagerError};
+use crate::store::NfsExportRecord;
 use anyhow::Context;
 use parking_lot::Mutex;
 use protocols_nfs::{Export, ExportOptions, Exports};
+use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// How long a list of exports is reused: the list is read on every NFS call, the volume
-/// records it comes from change only with management operations.
+/// How long a list of exports is reused when nothing announced a change: it is read on every
+/// NFS call, and volumes appear with management operations only.
 const REFRESH: Duration = Duration::from_secs(2);
+
+/// Splits `/vol/sub/dir` into the volume and the directory inside it, refusing what no
+/// export path can be (relative, `..`, empty components are folded away).
+pub fn split_path(path: &str) -> Result<(String, String), ManagerError> {
+    if !path.starts_with('/') {
+        return Err(ManagerError::Invalid(format!(
+            "export path {path:?} must be absolute: /VOLUME[/DIR]"
+        )));
+    }
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(ManagerError::Invalid(format!(
+            "export path {path:?} may not contain .."
+        )));
+    }
+    let Some((vol, rest)) = parts.split_first() else {
+        return Err(ManagerError::Invalid(
+            "export path / names no volume: /VOLUME[/DIR]".into(),
+        ));
+    };
+    Ok((vol.to_string(), rest.join("/")))
+}
+
+pub fn canonical_path(path: &str) -> Result<String, ManagerError> {
+    let (vol, dir) = split_path(path)?;
+    Ok(if dir.is_empty() {
+        format!("/{vol}")
+    } else {
+        format!("/{vol}/{dir}")
+    })
+}
+
+fn parse_network(n: &str) -> Result<ipnet::IpNet, ManagerError> {
+    n.parse::<ipnet::IpNet>()
+        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ManagerError::Invalid(format!(
+                "{n:?} is not a network like 10.0.0.0/8 or an address"
+            ))
+        })
+}
+
+/// Adds (or replaces) an export after checking its volume exists and its options parse.
+pub fn add_export(m: &Manager, mut e: NfsExportRecord) -> Result<NfsExportRecord, ManagerError> {
+    e.path = canonical_path(&e.path)?;
+    let (vol, _) = split_path(&e.path)?;
+    m.get(&vol)?;
+    for n in &e.networks {
+        parse_network(n)?;
+    }
+    m.store
+        .put_nfs_export(&e, &format!("nfs export add {}", e.path))?;
+    m.nfs_generation.fetch_add(1, Ordering::SeqCst);
+    Ok(e)
+}
+
+pub fn remove_export(m: &Manager, path: &str) -> Result<NfsExportRecord, ManagerError> {
+    let path = canonical_path(path)?;
+    let e = m
+        .store
+        .nfs_exports()?
+        .into_iter()
+        .find(|e| e.path == path)
+        .ok_or_else(|| ManagerError::NoSuchExport(path.clone()))?;
+    m.store
+        .delete_nfs_export(&path, &format!("nfs export remove {path}"))?;
+    m.nfs_generation.fetch_add(1, Ordering::SeqCst);
+    Ok(e)
+}
+
+/// An export as listed: configured ones and the volumes' defaults.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportView {
+    #[serde(flatten)]
+    pub record: NfsExportRecord,
+    pub volume: String,
+    /// True for a volume's implicit export (no `nfs export add` made it).
+    pub default: bool,
+}
+
+pub fn list_exports(m: &Manager) -> Result<Vec<ExportView>, ManagerError> {
+    let configured = m.store.nfs_exports()?;
+    let mut out = Vec::new();
+    for v in m.store.volumes()? {
+        let mine: Vec<&NfsExportRecord> = configured
+            .iter()
+            .filter(|e| split_path(&e.path).is_ok_and(|(vol, _)| vol == v.name))
+            .collect();
+        let disabled = v
+            .options
+            .get("nfs.disable")
+            .is_some_and(|o| matches!(o.as_str(), "on" | "true" | "yes" | "enable"));
+        let own_root = format!("/{}", v.name);
+        if !disabled && !mine.iter().any(|e| e.path == own_root) {
+            out.push(ExportView {
+                record: NfsExportRecord {
+                    path: own_root,
+                    read_only: false,
+                    root_squash: false,
+                    all_squash: false,
+                    anonuid: 65534,
+                    anongid: 65534,
+                    networks: Vec::new(),
+                },
+                volume: v.name.clone(),
+                default: true,
+            });
+        }
+        for e in mine {
+            out.push(ExportView {
+                record: e.clone(),
+                volume: v.name.clone(),
+                default: false,
+            });
+        }
+    }
+    Ok(out)
+}
 
 struct VolumeExports {
     m: Arc<Manager>,
-    cache: Mutex<Option<(Instant, Arc<Vec<Export>>)>>,
+    cache: Mutex<Option<(Instant, u64, Arc<Vec<Export>>)>>,
 }
 
 impl VolumeExports {
     fn load(&self) -> Arc<Vec<Export>> {
-        let vols = match self.m.store.volumes() {
+        let views = match list_exports(&self.m) {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!("NFS: reading the volumes: {e}");
+                tracing::error!("NFS: reading the exports: {e}");
                 Vec::new()
             }
         };
+        let ids: std::collections::HashMap<String, [u8; 16]> = self
+            .m
+            .store
+            .volumes()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| Some((v.name, *uuid::Uuid::parse_str(&v.id).ok()?.as_bytes())))
+            .collect();
         Arc::new(
-            vols.into_iter()
+            views
+                .into_iter()
                 .filter_map(|v| {
-                    let id = uuid::Uuid::parse_str(&v.id).ok()?;
+                    let (_, subdir) = split_path(&v.record.path).ok()?;
+                    let r = v.record;
                     Some(Export {
-                        path: format!("/{}", v.name),
-                        volume: v.name,
-                        volume_id: *id.as_bytes(),
-                        subdir: String::new(),
-                        options: ExportOptions::default(),
+                        volume_id: *ids.get(&v.volume)?,
+                        path: r.path,
+                        volume: v.volume,
+                        subdir,
+                        options: ExportOptions {
+                            read_only: r.read_only,
+                            root_squash: r.root_squash,
+                            all_squash: r.all_squash,
+                            anonuid: r.anonuid,
+                            anongid: r.anongid,
+                            networks: r
+                                .networks
+                                .iter()
+                                .filter_map(|n| parse_network(n).ok())
+                                .collect(),
+                        },
                     })
                 })
                 .collect(),
@@ -44,14 +193,16 @@ impl VolumeExports {
 
 impl Exports for VolumeExports {
     fn exports(&self) -> Arc<Vec<Export>> {
+        let generation = self.m.nfs_generation.load(Ordering::SeqCst);
         let mut c = self.cache.lock();
-        if let Some((at, list)) = &*c
+        if let Some((at, g, list)) = &*c
+            && *g == generation
             && at.elapsed() < REFRESH
         {
             return list.clone();
         }
         let list = self.load();
-        *c = Some((Instant::now(), list.clone()));
+        *c = Some((Instant::now(), generation, list.clone()));
         list
     }
 
@@ -82,4 +233,21 @@ pub async fn start(
     });
     tracing::info!(nfs = %bound, "NFS listening");
     Ok(Some((bound, task)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_paths() {
+        assert_eq!(canonical_path("/vol//a/./b/").unwrap(), "/vol/a/b");
+        assert_eq!(canonical_path("/vol").unwrap(), "/vol");
+        assert!(canonical_path("vol").is_err());
+        assert!(canonical_path("/vol/../x").is_err());
+        assert!(canonical_path("/").is_err());
+        assert!(parse_network("10.0.0.0/8").is_ok());
+        assert!(parse_network("192.168.1.7").is_ok());
+        assert!(parse_network("nope").is_err());
+    }
 }

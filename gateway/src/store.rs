@@ -30,6 +30,32 @@ const TOKEN: &str = "meta/admin-token-sha256";
 /// S3 keys by access key id. The secret is kept as it is: SigV4 needs it to check signatures.
 const S3KEY: &str = "s3key/";
 
+/// NFS exports by path (`/vol`, `/vol/sub/dir`).
+const NFSEXPORT: &str = "nfsexport/";
+
+/// An NFS export as configured with `gwctl nfs export add`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NfsExportRecord {
+    pub path: String,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub root_squash: bool,
+    #[serde(default)]
+    pub all_squash: bool,
+    #[serde(default = "nobody")]
+    pub anonuid: u32,
+    #[serde(default = "nobody")]
+    pub anongid: u32,
+    /// Client networks (CIDR); empty allows every client.
+    #[serde(default)]
+    pub networks: Vec<String>,
+}
+
+fn nobody() -> u32 {
+    65534
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct S3Key {
     pub name: String,
@@ -161,6 +187,38 @@ impl Store {
     pub fn delete_s3_key(&self, access_key: &str, what: &str) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
         b.delete(format!("{S3KEY}{access_key}"));
+        self.log_into(&mut b, what);
+        self.db.write(b)?;
+        Ok(())
+    }
+
+    pub fn nfs_exports(&self) -> Result<Vec<NfsExportRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator(NFSEXPORT) {
+            let (k, v) = item?;
+            if !k.starts_with(NFSEXPORT.as_bytes()) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k).into_owned();
+            out.push(serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })?);
+        }
+        Ok(out)
+    }
+
+    pub fn put_nfs_export(&self, e: &NfsExportRecord, what: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put(
+            format!("{NFSEXPORT}{}", e.path),
+            serde_json::to_vec(e).expect("records serialize"),
+        );
+        self.log_into(&mut b, what);
+        self.db.write(b)?;
+        Ok(())
+    }
+
+    pub fn delete_nfs_export(&self, path: &str, what: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.delete(format!("{NFSEXPORT}{path}"));
         self.log_into(&mut b, what);
         self.db.write(b)?;
         Ok(())

@@ -471,3 +471,97 @@ fn hostile_input_gets_errors_never_a_crash() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn exports_squash_root_refuse_changes_and_outside_networks() -> Result<()> {
+    need("python3");
+    let gw = Gateway::up()?;
+    let list = gw.gwctl_ok(&["nfs", "export", "list", "--json"])?;
+    let v: serde_json::Value = serde_json::from_str(&list)?;
+    ensure!(
+        v.as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["path"] == "/vol" && e["default"] == true)),
+        "the volume is not exported by default: {list}"
+    );
+    for d in ["proj", "ro", "locked"] {
+        fs::create_dir(gw.mnt().join(d))?;
+        fs::set_permissions(gw.mnt().join(d), fs::Permissions::from_mode(0o777))?;
+    }
+    fs::write(gw.mnt().join("ro/kept.txt"), b"read me")?;
+    gw.gwctl_ok(&["nfs", "export", "add", "/vol/proj", "--root-squash"])?;
+    gw.gwctl_ok(&["nfs", "export", "add", "/vol/ro", "--ro"])?;
+    gw.gwctl_ok(&[
+        "nfs",
+        "export",
+        "add",
+        "/vol/locked",
+        "--network",
+        "127.0.0.0/8",
+    ])?;
+
+    script_ok(&gw, "exports.py", &["squash"], "squash checks passed")?;
+    let md = fs::metadata(gw.mnt().join("proj/squashed.txt"))?;
+    ensure!(
+        (md.uid(), md.gid()) == (65534, 65534),
+        "a squashed root's file is owned {}:{} through FUSE",
+        md.uid(),
+        md.gid()
+    );
+    script_ok(&gw, "exports.py", &["ro"], "ro checks passed")?;
+    ensure!(
+        !gw.mnt().join("ro/new.txt").exists() && gw.mnt().join("ro/kept.txt").exists(),
+        "a read-only export changed"
+    );
+    ensure!(
+        fs::metadata(gw.mnt().join("ro/kept.txt"))?.mode() & 0o777 == 0o644,
+        "chmod went through a read-only export"
+    );
+
+    // A handle given while the client was allowed stops working once its network is not.
+    let handle = run_ok(&mut script(&gw, "exports.py", &["handle", "/vol/locked"])?)?;
+    let st = run_ok(&mut script(&gw, "exports.py", &["getattr", handle.trim()])?)?;
+    ensure!(st.trim() == "status 0", "GETATTR while allowed: {st}");
+    gw.gwctl_ok(&[
+        "nfs",
+        "export",
+        "add",
+        "/vol/locked",
+        "--network",
+        "10.99.0.0/16",
+    ])?;
+    script_ok(
+        &gw,
+        "exports.py",
+        &["refused", "/vol/locked"],
+        "refused checks passed",
+    )?;
+    let st = run_ok(&mut script(&gw, "exports.py", &["getattr", handle.trim()])?)?;
+    ensure!(
+        st.trim() == "status 13",
+        "GETATTR from outside the export's networks: {st}"
+    );
+    // Removing an export makes its handles stale.
+    gw.gwctl_ok(&["nfs", "export", "remove", "/vol/locked"])?;
+    let st = run_ok(&mut script(&gw, "exports.py", &["getattr", handle.trim()])?)?;
+    ensure!(
+        st.trim() == "status 70",
+        "GETATTR after the export went: {st}"
+    );
+
+    // Bad requests change nothing.
+    let out = gw.gwctl(&["nfs", "export", "add", "/nosuchvol"])?;
+    ensure!(!out.status.success(), "an export of no volume was accepted");
+    let out = gw.gwctl(&["nfs", "export", "add", "/vol/x", "--network", "nope"])?;
+    ensure!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("network"),
+        "a bad network was accepted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = gw.gwctl_ok(&["nfs", "export", "list"])?;
+    ensure!(
+        list.contains("/vol/proj") && list.contains("root") && !list.contains("/vol/x"),
+        "export list:\n{list}"
+    );
+    Ok(())
+}

@@ -37,6 +37,9 @@ enum Top {
     /// S3 access keys.
     #[command(subcommand)]
     S3(S3Cmd),
+    /// NFS exports.
+    #[command(subcommand)]
+    Nfs(NfsCmd),
     /// The log of management actions.
     Log,
 }
@@ -46,6 +49,42 @@ enum S3Cmd {
     /// Access keys for the S3 endpoint.
     #[command(subcommand)]
     Key(KeyCmd),
+}
+
+#[derive(Subcommand)]
+enum NfsCmd {
+    /// Exports of volumes and of directories in them.
+    #[command(subcommand)]
+    Export(ExportCmd),
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// Export /VOLUME or /VOLUME/DIR (replacing an export of the same path).
+    Add {
+        path: String,
+        /// Refuse every change (NFS3ERR_ROFS).
+        #[arg(long)]
+        ro: bool,
+        /// Map uid 0 and gid 0 to the anonymous ids.
+        #[arg(long)]
+        root_squash: bool,
+        /// Map every caller to the anonymous ids.
+        #[arg(long)]
+        all_squash: bool,
+        #[arg(long, default_value_t = 65534)]
+        anonuid: u32,
+        #[arg(long, default_value_t = 65534)]
+        anongid: u32,
+        /// A client network allowed to mount and use the export (repeatable); none allows all.
+        #[arg(long = "network")]
+        networks: Vec<String>,
+    },
+    /// Remove an export added with `add` (a volume's own export returns to its default).
+    Remove {
+        path: String,
+    },
+    List,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +283,83 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     out(&v);
                 } else {
                     println!("deleted S3 key {}", v["deleted"].as_str().unwrap_or(""));
+                }
+            }
+        },
+        Top::Nfs(NfsCmd::Export(cmd)) => match cmd {
+            ExportCmd::Add {
+                path,
+                ro,
+                root_squash,
+                all_squash,
+                anonuid,
+                anongid,
+                networks,
+            } => {
+                let v = c.json(
+                    "POST",
+                    "/nfs/exports",
+                    Some(json!({
+                        "path": path, "read_only": ro, "root_squash": root_squash,
+                        "all_squash": all_squash, "anonuid": anonuid, "anongid": anongid,
+                        "networks": networks,
+                    })),
+                )?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("exported {}", v["path"].as_str().unwrap_or(""));
+                }
+            }
+            ExportCmd::Remove { path } => {
+                let v = c.json(
+                    "DELETE",
+                    &format!("/nfs/exports/{}", path.trim_start_matches('/')),
+                    None,
+                )?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("removed NFS export {}", v["removed"].as_str().unwrap_or(""));
+                }
+            }
+            ExportCmd::List => {
+                let v = c.json("GET", "/nfs/exports", None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("{:<32} {:<6} {:<12} NETWORKS", "PATH", "ACCESS", "SQUASH");
+                    for e in v.as_array().cloned().unwrap_or_default() {
+                        let squash = if e["all_squash"].as_bool() == Some(true) {
+                            "all"
+                        } else if e["root_squash"].as_bool() == Some(true) {
+                            "root"
+                        } else {
+                            "none"
+                        };
+                        let nets: Vec<String> = e["networks"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|n| n.as_str().map(str::to_string))
+                            .collect();
+                        println!(
+                            "{:<32} {:<6} {:<12} {}",
+                            e["path"].as_str().unwrap_or(""),
+                            if e["read_only"].as_bool() == Some(true) {
+                                "ro"
+                            } else {
+                                "rw"
+                            },
+                            squash,
+                            if nets.is_empty() {
+                                "*".to_string()
+                            } else {
+                                nets.join(",")
+                            }
+                        );
+                    }
                 }
             }
         },
