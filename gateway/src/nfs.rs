@@ -139,9 +139,16 @@ pub fn list_exports(m: &Manager) -> Result<Vec<ExportView>, ManagerError> {
     Ok(out)
 }
 
+/// A list of exports, when it was read and the export generation it reflects.
+struct Cached {
+    at: Instant,
+    generation: u64,
+    list: Arc<Vec<Export>>,
+}
+
 struct VolumeExports {
     m: Arc<Manager>,
-    cache: Mutex<Option<(Instant, u64, Arc<Vec<Export>>)>>,
+    cache: Mutex<Option<Cached>>,
 }
 
 impl VolumeExports {
@@ -195,14 +202,18 @@ impl Exports for VolumeExports {
     fn exports(&self) -> Arc<Vec<Export>> {
         let generation = self.m.nfs_generation.load(Ordering::SeqCst);
         let mut c = self.cache.lock();
-        if let Some((at, g, list)) = &*c
-            && *g == generation
-            && at.elapsed() < REFRESH
+        if let Some(k) = &*c
+            && k.generation == generation
+            && k.at.elapsed() < REFRESH
         {
-            return list.clone();
+            return k.list.clone();
         }
         let list = self.load();
-        *c = Some((Instant::now(), generation, list.clone()));
+        *c = Some(Cached {
+            at: Instant::now(),
+            generation,
+            list: list.clone(),
+        });
         list
     }
 
