@@ -5,6 +5,8 @@
 //! permissions are checked here as a kernel would (the bricks run as root).
 
 pub mod attr;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod handle;
 mod mount;
 mod nfs3;

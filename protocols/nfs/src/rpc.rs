@@ -11,6 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+/// Calls of one connection running at once; reading stops while this many are in flight, so
+/// a client that pipelines without bound holds at most this many messages in memory.
+pub const MAX_IN_FLIGHT: usize = 128;
+
 /// Largest message accepted: a 1 MiB WRITE (wtmax) with its arguments and credentials. A
 /// larger record mark closes the connection before anything is allocated for it.
 pub const MAX_MESSAGE: usize = (1 << 20) + 64 * 1024;
@@ -208,6 +212,7 @@ pub async fn serve_conn<D: Dispatch>(d: Arc<D>, stream: TcpStream, peer: SocketA
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<(BytesMut, Option<Bytes>)>(64);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let writer = tokio::spawn(async move {
         while let Some((head, payload)) = rx.recv().await {
             let len = head.len() + payload.as_ref().map_or(0, |p| p.len() + pad(p.len()));
@@ -232,44 +237,70 @@ pub async fn serve_conn<D: Dispatch>(d: Arc<D>, stream: TcpStream, peer: SocketA
                 break;
             }
         };
-        let mut r = Reader::new(msg);
-        let call = match decode_call(&mut r, peer) {
-            Ok(c) => c,
-            Err((xid, e)) => {
-                let reply = match e {
-                    HeaderError::Garbage => {
-                        tracing::warn!(%peer, "NFS: undecodable RPC header; closing");
-                        break;
-                    }
-                    // A reply sent to a server: not ours to answer.
-                    HeaderError::NotACall => continue,
-                    HeaderError::RpcVersion => rpc_mismatch(xid),
-                    HeaderError::Auth(stat) => encode_reply(xid, &Reply::Denied(stat)),
+        match decode(msg, peer) {
+            Decoded::Call(call, args) => {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
                 };
+                let d = d.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let _ = tx.send(run(d, call, args).await).await;
+                });
+            }
+            Decoded::Answer(reply) => {
                 if tx.send((reply, None)).await.is_err() {
                     break;
                 }
-                continue;
             }
-        };
-        let d = d.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let xid = call.xid;
-            let reply = d.call(call, r).await;
-            let head_payload = match reply {
-                Reply::Success(body, payload) => {
-                    let mut head = encode_reply(xid, &Reply::Success(BytesMut::new(), None));
-                    head.unsplit(body);
-                    (head, payload)
-                }
-                other => (encode_reply(xid, &other), None),
-            };
-            let _ = tx.send(head_payload).await;
-        });
+            Decoded::Ignore => {}
+            Decoded::Close => {
+                tracing::warn!(%peer, "NFS: undecodable RPC header; closing");
+                break;
+            }
+        }
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// What one received message asks of the connection.
+pub enum Decoded {
+    /// A call to run.
+    Call(Call, Reader),
+    /// An answer that needs no program (RPC version or credential errors).
+    Answer(BytesMut),
+    /// A message that is not a call (a reply sent to a server).
+    Ignore,
+    /// Not RPC at all: the connection goes.
+    Close,
+}
+
+pub fn decode(msg: Bytes, peer: SocketAddr) -> Decoded {
+    let mut r = Reader::new(msg);
+    match decode_call(&mut r, peer) {
+        Ok(call) => Decoded::Call(call, r),
+        Err((_, HeaderError::Garbage)) => Decoded::Close,
+        Err((_, HeaderError::NotACall)) => Decoded::Ignore,
+        Err((xid, HeaderError::RpcVersion)) => Decoded::Answer(rpc_mismatch(xid)),
+        Err((xid, HeaderError::Auth(stat))) => {
+            Decoded::Answer(encode_reply(xid, &Reply::Denied(stat)))
+        }
+    }
+}
+
+/// Runs a call and encodes its reply: the message head, and the payload to send after it.
+pub async fn run<D: Dispatch>(d: Arc<D>, call: Call, args: Reader) -> (BytesMut, Option<Bytes>) {
+    let xid = call.xid;
+    match d.call(call, args).await {
+        Reply::Success(body, payload) => {
+            let mut head = encode_reply(xid, &Reply::Success(BytesMut::new(), None));
+            head.unsplit(body);
+            (head, payload)
+        }
+        other => (encode_reply(xid, &other), None),
+    }
 }
 
 fn pad(n: usize) -> usize {
