@@ -533,6 +533,10 @@ impl Gateway {
         if !self.opts.extra.iter().any(|a| a == "--nfs") {
             cmd.args(["--nfs", "127.0.0.1:0"]);
         }
+        // Only the test of rpcbind registration registers: the others' ports would replace it.
+        if !self.opts.extra.iter().any(|a| a == "--rpcbind") {
+            cmd.args(["--rpcbind", "off"]);
+        }
         cmd.args(&self.opts.extra)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -22,6 +22,8 @@ pub struct GatewayConfig {
     pub fuse_threads: usize,
     /// The NFSv3 (and MOUNT) endpoint; none means NFS is off.
     pub nfs_listen: Option<SocketAddr>,
+    /// Register NFS and MOUNT with the local rpcbind (when one runs).
+    pub nfs_rpcbind: bool,
     /// The S3 endpoint; none means S3 is off.
     pub s3_listen: Option<SocketAddr>,
     /// The volume whose top-level directories are the S3 buckets.
@@ -43,6 +45,7 @@ impl Default for GatewayConfig {
             fuse_attr_timeout: 1.0,
             fuse_threads: 4,
             nfs_listen: Some("127.0.0.1:2049".parse().expect("valid address")),
+            nfs_rpcbind: true,
             s3_listen: Some("127.0.0.1:9000".parse().expect("valid address")),
             s3_volume: "vol".into(),
             s3_domain: None,

@@ -112,6 +112,7 @@ impl Daemon {
         }
         if let Some(nfs) = &self.nfs {
             nfs.abort();
+            crate::nfs::stop(&self.manager).await;
         }
         self.manager.shutdown().await;
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("api.url"));

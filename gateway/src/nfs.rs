@@ -222,6 +222,15 @@ impl Exports for VolumeExports {
     }
 }
 
+const RPCBIND: ([u8; 4], u16) = ([127, 0, 0, 1], 111);
+
+/// Withdraws what `start` registered with rpcbind, if anything.
+pub async fn stop(m: &Manager) {
+    if m.cfg.nfs_rpcbind && m.cfg.nfs_listen.is_some() {
+        let _ = protocols_nfs::portmap::unregister(RPCBIND.into()).await;
+    }
+}
+
 /// Binds `cfg.nfs_listen` and serves NFS and MOUNT there. Returns the bound address.
 pub async fn start(
     m: &Arc<Manager>,
@@ -243,6 +252,17 @@ pub async fn start(
         }
     });
     tracing::info!(nfs = %bound, "NFS listening");
+    if m.cfg.nfs_rpcbind {
+        match protocols_nfs::portmap::register(RPCBIND.into(), bound.port()).await {
+            Ok(()) => tracing::info!(port = bound.port(), "NFS and MOUNT registered with rpcbind"),
+            Err(protocols_nfs::portmap::PortmapError::NotRunning(_)) => {
+                tracing::info!(
+                    "rpcbind is not running: clients must name the NFS port (port=, mountport=)"
+                )
+            }
+            Err(e) => tracing::warn!("registering with rpcbind: {e}"),
+        }
+    }
     Ok(Some((bound, task)))
 }
 

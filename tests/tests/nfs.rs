@@ -565,3 +565,75 @@ fn exports_squash_root_refuse_changes_and_outside_networks() -> Result<()> {
     );
     Ok(())
 }
+
+/// A private rpcbind, stopped on drop; None when one already runs (it is used as it is).
+struct Rpcbind(Option<std::process::Child>);
+
+impl Rpcbind {
+    fn ensure() -> Result<Rpcbind> {
+        if std::net::TcpStream::connect("127.0.0.1:111").is_ok() {
+            return Ok(Rpcbind(None));
+        }
+        let child = Command::new("rpcbind")
+            .args(["-f", "-w"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting rpcbind")?;
+        let rb = Rpcbind(Some(child));
+        wait_for(Duration::from_secs(10), "rpcbind on port 111", || {
+            std::net::TcpStream::connect("127.0.0.1:111")
+                .ok()
+                .map(|_| ())
+        })?;
+        Ok(rb)
+    }
+}
+
+impl Drop for Rpcbind {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn registered_with_rpcbind_so_clients_find_the_ports() -> Result<()> {
+    need("rpcbind");
+    need("rpcinfo");
+    need("nfs-ls");
+    let _rb = Rpcbind::ensure()?;
+    let mut gw = Gateway::start(GatewayOpts {
+        extra: vec!["--rpcbind".into(), "on".into()],
+        ..Default::default()
+    })?;
+    let port = gw.nfs_port()?;
+    let map = run_ok(Command::new("rpcinfo").args(["-p", "127.0.0.1"]))?;
+    for prog in ["100003", "100005"] {
+        ensure!(
+            map.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() >= 4
+                    && f[0] == prog
+                    && f[1] == "3"
+                    && f[2] == "tcp"
+                    && f[3] == port.to_string()
+            }),
+            "rpcinfo does not map {prog} v3 to port {port}:\n{map}"
+        );
+    }
+    fs::write(gw.mnt().join("found.txt"), b"by way of rpcbind")?;
+    // No nfsport/mountport: libnfs asks the portmapper.
+    let ls = run_ok(Command::new("nfs-ls").arg("nfs://127.0.0.1/vol/?version=3"))?;
+    ensure!(ls.contains("found.txt"), "nfs-ls through rpcbind:\n{ls}");
+    gw.terminate();
+    let map = run_ok(Command::new("rpcinfo").args(["-p", "127.0.0.1"]))?;
+    ensure!(
+        !map.lines()
+            .any(|l| l.split_whitespace().next() == Some("100003")),
+        "NFS is still registered after gatewayd stopped:\n{map}"
+    );
+    Ok(())
+}

@@ -49,6 +49,9 @@ enum Cmd {
         /// disables NFS.
         #[arg(long, default_value = "127.0.0.1:2049")]
         nfs: String,
+        /// Register NFS and MOUNT with the local rpcbind when it runs (`on` or `off`).
+        #[arg(long, default_value = "on")]
+        rpcbind: String,
     },
     /// Run the daemon from a configuration file.
     Serve {
@@ -88,13 +91,19 @@ fn main() -> anyhow::Result<()> {
             s3,
             s3_domain,
             nfs,
+            rpcbind,
         } => rt.block_on(up(
             data,
             mount,
             api,
             bricks,
             ping_timeout,
-            Endpoints { s3, s3_domain, nfs },
+            Endpoints {
+                s3,
+                s3_domain,
+                nfs,
+                rpcbind,
+            },
         )),
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::Mount {
@@ -128,6 +137,7 @@ struct Endpoints {
     s3: String,
     s3_domain: String,
     nfs: String,
+    rpcbind: String,
 }
 
 async fn up(
@@ -153,6 +163,11 @@ async fn up(
         api_listen: api,
         s3_listen: addr("s3", &ends.s3, "127.0.0.1:9000")?,
         nfs_listen: addr("nfs", &ends.nfs, "127.0.0.1:2049")?,
+        nfs_rpcbind: match ends.rpcbind.as_str() {
+            "on" => true,
+            "off" => false,
+            o => bail!("--rpcbind {o}: on or off"),
+        },
         s3_volume: "vol".into(),
         s3_domain: (!ends.s3_domain.is_empty()).then_some(ends.s3_domain),
         ..Default::default()

@@ -10,6 +10,7 @@ pub mod fuzz;
 pub mod handle;
 mod mount;
 mod nfs3;
+pub mod portmap;
 pub mod rpc;
 pub mod xdr;
 
