@@ -170,7 +170,7 @@ class Ours:
         with open(out_path, "w") as out:
             self.proc = subprocess.Popen(
                 [gatewayd, "up", "--data", self.data, "--mount", self.mnt, "--api", "127.0.0.1:0",
-                 "--s3", "127.0.0.1:0"],
+                 "--s3", "127.0.0.1:0", "--nfs", "127.0.0.1:0", "--rpcbind", "off"],
                 stdout=out, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():

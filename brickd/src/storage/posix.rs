@@ -51,8 +51,18 @@ fn hidden_at_root(name: &str) -> bool {
     name == ".glusterfs" || name.starts_with(".glusterfs-anonymous-inode-") || name == ".trashcan"
 }
 
+/// A directory's entries in cookie order. The cookie of an entry is a hash of its name, not its
+/// position, so a reader resuming after it (another fd, an NFS client's next READDIR) neither
+/// skips nor repeats entries when others are created or removed meanwhile, as ext4's hashed
+/// telldir cookies behave.
 struct DirSnapshot {
-    entries: Vec<(String, u8, u64)>,
+    entries: Vec<(u64, String, u8, u64)>,
+}
+
+/// 1 ..= 2^47-1: never 0 (the start of a directory), and within the 48 bits distribute leaves
+/// a brick's cookies.
+fn dir_cookie(name: &str) -> u64 {
+    (xxhash_rust::xxh64::xxh64(name.as_bytes(), 0) >> 17) | 1
 }
 
 struct OpenFile {
@@ -313,11 +323,11 @@ impl Ctl {
                 Some(_) => libc::DT_UNKNOWN,
                 None => libc::DT_UNKNOWN,
             };
-            entries.push((name, dt, e.ino()));
+            entries.push((dir_cookie(&name), name, dt, e.ino()));
         }
-        // Sorted, so that a cookie (the index) means the same thing to every reader of the
+        // In cookie order, so that a cookie means the same thing to every reader of the
         // directory, including a reopened or anonymous fd.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort();
         Ok(DirSnapshot { entries })
     }
 }
@@ -1277,7 +1287,10 @@ impl Posix {
             let dir = c.resolve_gfid(&g)?;
             let mut out = Vec::new();
             let mut budget = size.max(512) as usize;
-            for (i, (name, dt, ino)) in snap.entries.iter().enumerate().skip(offset as usize) {
+            // Resume after the entry whose cookie was handed out (two names sharing a 47-bit
+            // hash at a page boundary is the one case this can skip).
+            let start = snap.entries.partition_point(|e| e.0 <= offset);
+            for (cookie, name, dt, ino) in &snap.entries[start..] {
                 let cost = 24 + name.len() + if want.is_some() { 128 } else { 0 };
                 if cost > budget && !out.is_empty() {
                     break;
@@ -1285,7 +1298,7 @@ impl Posix {
                 budget = budget.saturating_sub(cost);
                 let mut d = Dirent {
                     name: name.clone(),
-                    d_off: i as u64 + 1,
+                    d_off: *cookie,
                     d_type: *dt,
                     ino: *ino,
                     ..Default::default()
