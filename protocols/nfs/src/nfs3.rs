@@ -201,6 +201,7 @@ impl Server {
     }
 
     async fn nfs(&self, call: Call, mut r: Reader) -> Reply {
+        tracing::trace!(proc_ = call.proc_, "call");
         let res = match call.proc_ {
             0 => Ok(BytesMut::new()),
             1 => self.getattr(&call, &mut r).await,
