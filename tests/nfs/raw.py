@@ -204,5 +204,31 @@ def hostile():
     print("all hostile checks passed")
 
 
+def unstable_before():
+    """WRITE UNSTABLE without COMMIT; prints the handle and the verifier for `commit_after`."""
+    c = Conn()
+    root = mount_root(c)
+    _, a, body = c.call(NFS, 3, 8, opaque(root) + opaque(b"uncommitted.bin") + struct.pack(">I", 0) + SATTR_MODE_644)
+    fh = fh_after_status(body)
+    data = b"not yet committed " * 1000
+    _, a, body = c.call(NFS, 3, 7, opaque(fh) + struct.pack(">QII", 0, len(data), 0) + opaque(data))
+    check(status(body) == 0 and struct.unpack(">I", body[-12:-8])[0] == 0, "WRITE UNSTABLE, no COMMIT")
+    print("state", fh.hex(), body[-8:].hex(), flush=True)
+
+
+def commit_after(fh_hex, verf_hex):
+    """After a restart: COMMIT answers a new verifier, which tells a client to re-send."""
+    c = Conn()
+    _, a, body = c.call(NFS, 3, 21, opaque(bytes.fromhex(fh_hex)) + struct.pack(">QI", 0, 0))
+    check(status(body) == 0, "COMMIT with the handle from before the restart")
+    check(body[-8:].hex() != verf_hex, "…answers a new write verifier, so the client re-sends")
+    print("all commit checks passed")
+
+
 if __name__ == "__main__":
-    {"ops": ops, "hostile": hostile}[sys.argv[1]]()
+    if sys.argv[1] == "unstable-before":
+        unstable_before()
+    elif sys.argv[1] == "commit-after":
+        commit_after(sys.argv[2], sys.argv[3])
+    else:
+        {"ops": ops, "hostile": hostile}[sys.argv[1]]()

@@ -387,6 +387,15 @@ fn handles_survive_kill_9_and_restart_and_nothing_is_lost() -> Result<()> {
         ..Default::default()
     })?;
     let verf_before = verifier(&gw)?;
+    let state = script_ok(&gw, "raw.py", &["unstable-before"], "state ")?;
+    let state: Vec<String> = state
+        .lines()
+        .find(|l| l.starts_with("state "))
+        .context("no state line")?
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
     let mut child = script(&gw, "hold.py", &[])?
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -429,6 +438,20 @@ fn handles_survive_kill_9_and_restart_and_nothing_is_lost() -> Result<()> {
     ensure!(
         verf_before != verf_after,
         "the write verifier did not change across the restart ({verf_before})"
+    );
+    // Data written UNSTABLE and never committed before the kill: the new verifier tells the
+    // client to send it again, and it is on the bricks regardless.
+    script_ok(
+        &gw,
+        "raw.py",
+        &["commit-after", &state[0], &state[1]],
+        "all commit checks passed",
+    )?;
+    let data = fs::read(gw.mnt().join("uncommitted.bin"))?;
+    ensure!(
+        data == b"not yet committed ".repeat(1000),
+        "uncommitted UNSTABLE data read {} bytes through FUSE after the restart",
+        data.len()
     );
     Ok(())
 }

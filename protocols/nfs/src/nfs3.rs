@@ -409,6 +409,7 @@ impl Server {
         if stable > FILE_SYNC || data.len() != count as usize {
             return Err(Fail::Garbage);
         }
+        tracing::trace!(offset, count, stable, "write");
         t.writable()?;
         if t.ctx.uid != 0 {
             let ia = t.stat(t.gfid).await?;
