@@ -4,7 +4,7 @@
 //! whatever sits below it see S3 traffic exactly as they see FUSE traffic.
 
 use bytes::{Bytes, BytesMut};
-use engine::fop::{Ctx, Errno, FdRef, Gfid, Iatt, Loc, NewEntry, Result, Xattrs};
+use engine::fop::{Ctx, Errno, FdRef, Gfid, Iatt, Loc, NewEntry, Result, Timespec, Xattrs};
 use engine::xlator::XlatorRef;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -17,6 +17,9 @@ const IO_DEPTH: usize = 4;
 /// The volume-root directory that holds uploads in progress. The FUSE frontend hides it, and
 /// listings skip it, so staged data is never seen as a file or an object.
 pub const STAGING_DIR: &str = engine::fop::keys::S3_STAGING_DIR;
+
+/// Seconds without a write after which a staging file is taken for a crash's leftover.
+pub const STALE_STAGING_SECS: i64 = 3600;
 
 #[derive(Clone)]
 pub struct Vfs {
@@ -283,8 +286,11 @@ impl Vfs {
             let Some(last) = ents.last() else { break };
             off = last.d_off;
             for e in ents {
-                if e.name == "." || e.name == ".." || engine::fop::keys::is_s3_staging_name(&e.name)
-                {
+                if engine::fop::keys::is_s3_staging_name(&e.name) {
+                    self.sweep_if_stale(gfid, e.name);
+                    continue;
+                }
+                if e.name == "." || e.name == ".." {
                     continue;
                 }
                 let is_dir = match e.d_type {
@@ -299,6 +305,25 @@ impl Vfs {
             }
         }
         Ok(out)
+    }
+
+    /// A PUT's staging file that a crash left behind is removed when a listing passes it and
+    /// nothing has written to it for an hour (a live upload writes it continuously).
+    fn sweep_if_stale(&self, dir: Gfid, name: String) {
+        let (top, ctx) = (self.top.clone(), self.ctx.clone());
+        tokio::spawn(async move {
+            let loc = Loc::child(dir, name.as_str());
+            let Ok((ia, _)) = top.lookup(&ctx, &loc, &Xattrs::new()).await else {
+                return;
+            };
+            let age = Timespec::now().sec - ia.mtime.sec;
+            if ia.is_reg() && age > STALE_STAGING_SECS {
+                match top.unlink(&ctx, &loc).await {
+                    Ok(()) => tracing::info!(file = %name, age, "removed a stale S3 staging file"),
+                    Err(e) => tracing::warn!(file = %name, "removing a stale S3 staging file: {e}"),
+                }
+            }
+        });
     }
 
     /// Whether a directory shows any entry in its first readdir: a cheap look before an rmdir
