@@ -3,6 +3,7 @@
 
 pub mod fop;
 pub mod graph;
+pub mod metrics;
 pub mod options;
 pub mod registry;
 pub mod rpc;

@@ -88,6 +88,7 @@ pub fn router(m: Arc<Manager>) -> Router {
         .with_state(m);
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
 }
 
@@ -188,4 +189,17 @@ async fn nfs_export_add(
 async fn nfs_export_remove(State(m): State<Arc<Manager>>, Path(path): Path<String>) -> ApiResult {
     let e = crate::nfs::remove_export(&m, &format!("/{path}"))?;
     Ok(Json(json!({ "removed": e.path })).into_response())
+}
+
+/// Prometheus text: unauthenticated, as scrapers expect; the API listens on loopback unless
+/// configured otherwise.
+async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            engine::metrics::CONTENT_TYPE,
+        )],
+        engine::metrics::render(),
+    )
+        .into_response()
 }

@@ -139,6 +139,7 @@ pub fn mount(
             next_fh: AtomicU64::new(1),
             attr_ttl: opts.attr_timeout,
             entry_ttl: opts.entry_timeout,
+            metrics: engine::metrics::ProtocolOps::new("fuse", FUSE_OPS),
         }),
         rt,
     };
@@ -179,7 +180,44 @@ struct Inner {
     next_fh: AtomicU64,
     attr_ttl: Duration,
     entry_ttl: Duration,
+    metrics: engine::metrics::ProtocolOps,
 }
+
+/// The FUSE requests counted in the metrics.
+const FUSE_OPS: &[&str] = &[
+    "access",
+    "create",
+    "fallocate",
+    "flush",
+    "fsync",
+    "fsyncdir",
+    "getattr",
+    "getlk",
+    "getxattr",
+    "link",
+    "listxattr",
+    "lookup",
+    "mkdir",
+    "mknod",
+    "open",
+    "opendir",
+    "read",
+    "readdir",
+    "readdirplus",
+    "readlink",
+    "release",
+    "releasedir",
+    "removexattr",
+    "rename",
+    "rmdir",
+    "setattr",
+    "setlk",
+    "setxattr",
+    "statfs",
+    "symlink",
+    "unlink",
+    "write",
+];
 
 struct Fs {
     inner: Arc<Inner>,
@@ -318,11 +356,19 @@ impl Inner {
 }
 
 impl Fs {
-    fn spawn<F>(&self, f: impl FnOnce(Arc<Inner>) -> F)
+    /// Runs a request's work on the runtime, counted in the FUSE metrics under `op` (replies
+    /// are sent inside `f`, so only the count and the time are known here, not the outcome).
+    fn spawn<F>(&self, op: &'static str, f: impl FnOnce(Arc<Inner>) -> F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.rt.spawn(f(self.inner.clone()));
+        let start = std::time::Instant::now();
+        let inner = self.inner.clone();
+        let work = f(inner.clone());
+        self.rt.spawn(async move {
+            work.await;
+            inner.metrics.record(op, true, start.elapsed());
+        });
     }
 }
 
@@ -391,7 +437,7 @@ impl Filesystem for Fs {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("lookup", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 if hidden(parent.0, &name) {
@@ -416,7 +462,7 @@ impl Filesystem for Fs {
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("getattr", |s| async move {
             let r = async {
                 if let Some(fh) = fh
                     && let Ok(f) = s.fd(fh)
@@ -467,7 +513,7 @@ impl Filesystem for Fs {
             atime: conv(atime),
             mtime: conv(mtime),
         };
-        self.spawn(|s| async move {
+        self.spawn("setattr", |s| async move {
             let r = async {
                 let loc = s.loc(ino.0)?;
                 let mut ia = None;
@@ -495,7 +541,7 @@ impl Filesystem for Fs {
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("readlink", |s| async move {
             match async { s.top.readlink(&ctx, &s.loc(ino.0)?).await }.await {
                 Ok(t) => reply.data(t.as_bytes()),
                 Err(e) => reply.error(errno(e)),
@@ -515,7 +561,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("mknod", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 let loc = s.child_loc(parent.0, &name)?;
@@ -545,7 +591,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("mkdir", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 let loc = s.child_loc(parent.0, &name)?;
@@ -574,7 +620,7 @@ impl Filesystem for Fs {
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("unlink", |s| async move {
             match async {
                 s.top
                     .unlink(&ctx, &s.child_loc(parent.0, &name_of(&name)?)?)
@@ -591,7 +637,7 @@ impl Filesystem for Fs {
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("rmdir", |s| async move {
             match async {
                 s.top
                     .rmdir(&ctx, &s.child_loc(parent.0, &name_of(&name)?)?)
@@ -615,7 +661,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let (name, target) = (link_name.to_owned(), target.to_owned());
-        self.spawn(|s| async move {
+        self.spawn("symlink", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 let target = target.to_str().ok_or(Errno::EILSEQ)?;
@@ -647,7 +693,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let (name, newname) = (name.to_owned(), newname.to_owned());
-        self.spawn(|s| async move {
+        self.spawn("rename", |s| async move {
             let r = async {
                 let (name, newname) = (name_of(&name)?, name_of(&newname)?);
                 let old = s.child_loc(parent.0, &name)?;
@@ -687,7 +733,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let newname = newname.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("link", |s| async move {
             let r = async {
                 let name = name_of(&newname)?;
                 let old = s.loc(ino.0)?;
@@ -706,7 +752,7 @@ impl Filesystem for Fs {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("open", |s| async move {
             match async { s.top.open(&ctx, &s.loc(ino.0)?, flags.0).await }.await {
                 Ok(fd) => reply.opened(FileHandle(s.keep(fd)), FopenFlags::empty()),
                 Err(e) => reply.error(errno(e)),
@@ -726,9 +772,12 @@ impl Filesystem for Fs {
         reply: ReplyData,
     ) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("read", |s| async move {
             match async { s.top.read(&ctx, &s.fd(fh)?.fd, offset, size).await }.await {
-                Ok(data) => reply.data(&data),
+                Ok(data) => {
+                    s.metrics.read_bytes(data.len() as u64);
+                    reply.data(&data)
+                }
                 Err(e) => reply.error(errno(e)),
             }
         });
@@ -749,10 +798,13 @@ impl Filesystem for Fs {
         let ctx = ctx_of(req);
         // fuser lends the request buffer only for this call: this is the one copy.
         let data = Bytes::copy_from_slice(data);
-        self.spawn(|s| async move {
+        self.spawn("write", |s| async move {
             let n = data.len() as u32;
             match async { s.top.write(&ctx, &s.fd(fh)?.fd, offset, data).await }.await {
-                Ok(_) => reply.written(n),
+                Ok(_) => {
+                    s.metrics.written_bytes(u64::from(n));
+                    reply.written(n)
+                }
                 Err(e) => reply.error(errno(e)),
             }
         });
@@ -770,7 +822,7 @@ impl Filesystem for Fs {
             lk_owner: lock_owner.0,
             ..ctx_of(req)
         };
-        self.spawn(|s| async move {
+        self.spawn("flush", |s| async move {
             let r = async {
                 let f = s.fd(fh)?;
                 // close(2) drops the process's POSIX locks on the file.
@@ -807,7 +859,7 @@ impl Filesystem for Fs {
         let f = self.inner.fhs.remove(&fh.0);
         reply.ok();
         if let Some((_, f)) = f {
-            self.spawn(|s| async move { s.top.release(&f.fd).await });
+            self.spawn("release", |s| async move { s.top.release(&f.fd).await });
         }
     }
 
@@ -820,7 +872,7 @@ impl Filesystem for Fs {
         reply: ReplyEmpty,
     ) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("fsync", |s| async move {
             match async { s.top.fsync(&ctx, &s.fd(fh)?.fd, datasync).await }.await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
@@ -830,7 +882,7 @@ impl Filesystem for Fs {
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("opendir", |s| async move {
             match async { s.top.opendir(&ctx, &s.loc(ino.0)?).await }.await {
                 Ok(fd) => reply.opened(FileHandle(s.keep(fd)), FopenFlags::empty()),
                 Err(e) => reply.error(errno(e)),
@@ -847,7 +899,7 @@ impl Filesystem for Fs {
         mut reply: ReplyDirectory,
     ) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("readdir", |s| async move {
             match async { s.top.readdir(&ctx, &s.fd(fh)?.fd, offset, 32 * 1024).await }.await {
                 Ok(ents) => {
                     for e in ents {
@@ -875,7 +927,7 @@ impl Filesystem for Fs {
         mut reply: ReplyDirectoryPlus,
     ) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("readdirplus", |s| async move {
             match async {
                 s.top
                     .readdirp(&ctx, &s.fd(fh)?.fd, offset, 32 * 1024, &Xattrs::new())
@@ -920,7 +972,7 @@ impl Filesystem for Fs {
         let f = self.inner.fhs.remove(&fh.0);
         reply.ok();
         if let Some((_, f)) = f {
-            self.spawn(|s| async move { s.top.release(&f.fd).await });
+            self.spawn("releasedir", |s| async move { s.top.release(&f.fd).await });
         }
     }
 
@@ -933,7 +985,7 @@ impl Filesystem for Fs {
         reply: ReplyEmpty,
     ) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("fsyncdir", |s| async move {
             match async { s.top.fsync(&ctx, &s.fd(fh)?.fd, datasync).await }.await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
@@ -943,7 +995,7 @@ impl Filesystem for Fs {
 
     fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("statfs", |s| async move {
             match s.top.statfs(&ctx, &Loc::root()).await {
                 Ok(v) => reply.statfs(
                     v.blocks,
@@ -972,7 +1024,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let (name, value) = (name.to_owned(), Bytes::copy_from_slice(value));
-        self.spawn(|s| async move {
+        self.spawn("setxattr", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 if internal_xattr(&name) {
@@ -993,7 +1045,7 @@ impl Filesystem for Fs {
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("getxattr", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 if internal_xattr(&name) {
@@ -1014,7 +1066,7 @@ impl Filesystem for Fs {
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("listxattr", |s| async move {
             let r = async { s.top.getxattr(&ctx, &s.loc(ino.0)?, None).await }.await;
             match r {
                 Ok(xs) => {
@@ -1039,7 +1091,7 @@ impl Filesystem for Fs {
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("removexattr", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 if internal_xattr(&name) {
@@ -1057,7 +1109,7 @@ impl Filesystem for Fs {
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("access", |s| async move {
             match async { s.top.access(&ctx, &s.loc(ino.0)?, mask.bits() as u32).await }.await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
@@ -1077,7 +1129,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = ctx_of(req);
         let name = name.to_owned();
-        self.spawn(|s| async move {
+        self.spawn("create", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
                 let loc = s.child_loc(parent.0, &name)?;
@@ -1118,7 +1170,7 @@ impl Filesystem for Fs {
             lk_owner: lock_owner.0,
             ..ctx_of(req)
         };
-        self.spawn(|s| async move {
+        self.spawn("getlk", |s| async move {
             let fl = flock_of(start, end, typ, pid, lock_owner.0);
             match async { s.top.lk(&ctx, &s.fd(fh)?.fd, LockCmd::Get, &fl).await }.await {
                 Ok(got) => {
@@ -1156,7 +1208,7 @@ impl Filesystem for Fs {
             lk_owner: lock_owner.0,
             ..ctx_of(req)
         };
-        self.spawn(|s| async move {
+        self.spawn("setlk", |s| async move {
             let fl = flock_of(start, end, typ, pid, lock_owner.0);
             let cmd = if sleep {
                 LockCmd::SetWait
@@ -1187,7 +1239,7 @@ impl Filesystem for Fs {
         reply: ReplyEmpty,
     ) {
         let ctx = ctx_of(req);
-        self.spawn(|s| async move {
+        self.spawn("fallocate", |s| async move {
             match async {
                 s.top
                     .fallocate(&ctx, &s.fd(fh)?.fd, mode, offset, length)

@@ -31,8 +31,35 @@ const ACCESS_EXTEND: u32 = 0x08;
 const ACCESS_DELETE: u32 = 0x10;
 const ACCESS_EXECUTE: u32 = 0x20;
 
+/// Procedure names, by number (RFC 1813), for metrics.
+const PROCS: [&str; 22] = [
+    "null",
+    "getattr",
+    "setattr",
+    "lookup",
+    "access",
+    "readlink",
+    "read",
+    "write",
+    "create",
+    "mkdir",
+    "symlink",
+    "mknod",
+    "remove",
+    "rmdir",
+    "rename",
+    "link",
+    "readdir",
+    "readdirplus",
+    "fsstat",
+    "fsinfo",
+    "pathconf",
+    "commit",
+];
+
 pub struct Server {
     pub(crate) exports: Arc<dyn Exports>,
+    metrics: engine::metrics::ProtocolOps,
     /// Changes every time the gateway starts, so clients re-send UNSTABLE writes they had not
     /// seen committed (RFC 1813 §3.3.7).
     pub(crate) write_verf: [u8; 8],
@@ -166,6 +193,7 @@ impl Server {
         Server {
             exports,
             write_verf: rand::random(),
+            metrics: engine::metrics::ProtocolOps::new("nfs", &PROCS),
         }
     }
 
@@ -200,31 +228,44 @@ impl Server {
         self.resolve(call, &fh)
     }
 
-    async fn nfs(&self, call: Call, mut r: Reader) -> Reply {
+    async fn nfs(&self, call: Call, r: Reader) -> Reply {
+        let start = std::time::Instant::now();
+        let reply = self.nfs_proc(&call, r).await;
+        if let Some(name) = PROCS.get(call.proc_ as usize) {
+            let ok = match &reply {
+                Reply::Success(b, _) => b.len() < 4 || b[..4] == [0, 0, 0, 0],
+                _ => false,
+            };
+            self.metrics.record(name, ok, start.elapsed());
+        }
+        reply
+    }
+
+    async fn nfs_proc(&self, call: &Call, mut r: Reader) -> Reply {
         tracing::trace!(proc_ = call.proc_, "call");
         let res = match call.proc_ {
             0 => Ok(BytesMut::new()),
-            1 => self.getattr(&call, &mut r).await,
-            2 => self.setattr(&call, &mut r).await,
-            3 => self.lookup(&call, &mut r).await,
-            4 => self.access(&call, &mut r).await,
-            5 => self.readlink(&call, &mut r).await,
-            6 => return self.read(&call, &mut r).await,
-            7 => self.write(&call, &mut r).await,
-            8 => self.create(&call, &mut r).await,
-            9 => self.mkdir(&call, &mut r).await,
-            10 => self.symlink(&call, &mut r).await,
-            11 => self.mknod(&call, &mut r).await,
-            12 => self.remove(&call, &mut r, false).await,
-            13 => self.remove(&call, &mut r, true).await,
-            14 => self.rename(&call, &mut r).await,
-            15 => self.link(&call, &mut r).await,
-            16 => self.readdir(&call, &mut r, false).await,
-            17 => self.readdir(&call, &mut r, true).await,
-            18 => self.fsstat(&call, &mut r).await,
-            19 => self.fsinfo(&call, &mut r).await,
-            20 => self.pathconf(&call, &mut r).await,
-            21 => self.commit(&call, &mut r).await,
+            1 => self.getattr(call, &mut r).await,
+            2 => self.setattr(call, &mut r).await,
+            3 => self.lookup(call, &mut r).await,
+            4 => self.access(call, &mut r).await,
+            5 => self.readlink(call, &mut r).await,
+            6 => return self.read(call, &mut r).await,
+            7 => self.write(call, &mut r).await,
+            8 => self.create(call, &mut r).await,
+            9 => self.mkdir(call, &mut r).await,
+            10 => self.symlink(call, &mut r).await,
+            11 => self.mknod(call, &mut r).await,
+            12 => self.remove(call, &mut r, false).await,
+            13 => self.remove(call, &mut r, true).await,
+            14 => self.rename(call, &mut r).await,
+            15 => self.link(call, &mut r).await,
+            16 => self.readdir(call, &mut r, false).await,
+            17 => self.readdir(call, &mut r, true).await,
+            18 => self.fsstat(call, &mut r).await,
+            19 => self.fsinfo(call, &mut r).await,
+            20 => self.pathconf(call, &mut r).await,
+            21 => self.commit(call, &mut r).await,
             _ => return Reply::ProcUnavail,
         };
         match res {
@@ -385,6 +426,7 @@ impl Server {
                 .await?;
             // The engine reads short only at end of file.
             let eof = (data.len() as u32) < count;
+            self.metrics.read_bytes(data.len() as u64);
             let mut b = ok();
             b.xdr(&post_op_attr::Void);
             b.u32(data.len() as u32);
@@ -419,6 +461,7 @@ impl Server {
         }
         let fd = Fd::anonymous(t.gfid);
         let ia = t.top.write(&t.ctx, &fd, offset, data).await?;
+        self.metrics.written_bytes(u64::from(count));
         if stable != UNSTABLE {
             t.top.fsync(&t.ctx, &fd, stable == 1).await?;
         }

@@ -99,7 +99,44 @@ pub fn router(svc: S3Service) -> axum::Router {
     })
 }
 
+/// S3 requests by HTTP method: the operation within is s3s's to decode, and the method already
+/// separates reads (GET, HEAD) from writes (PUT, POST) and deletes.
+fn s3_metrics() -> &'static engine::metrics::ProtocolOps {
+    static M: std::sync::OnceLock<engine::metrics::ProtocolOps> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        engine::metrics::ProtocolOps::new("s3", &["get", "head", "put", "post", "delete"])
+    })
+}
+
+fn content_length(h: &axum::http::HeaderMap) -> u64 {
+    h.get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 async fn handle(svc: S3Service, req: Request) -> Response {
+    let start = std::time::Instant::now();
+    let op = req.method().as_str().to_ascii_lowercase();
+    let sent = if matches!(op.as_str(), "put" | "post") {
+        content_length(req.headers())
+    } else {
+        0
+    };
+    let resp = handle_inner(svc, req).await;
+    let m = s3_metrics();
+    let ok = resp.status().as_u16() < 400;
+    m.record(&op, ok, start.elapsed());
+    if ok {
+        m.written_bytes(sent);
+        if op == "get" {
+            m.read_bytes(content_length(resp.headers()));
+        }
+    }
+    resp
+}
+
+async fn handle_inner(svc: S3Service, req: Request) -> Response {
     let id = hex::encode_upper(rand::random::<[u8; 8]>());
     // botocore sends `Expect: 100-continue` with every upload. An error answered before the
     // body was asked for leaves it unknown whether the client will still send it (it may, or

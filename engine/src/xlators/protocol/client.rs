@@ -7,6 +7,7 @@
 //! of an older connection are reopened by gfid on first use.
 
 use crate::fop::*;
+use crate::metrics::BrickMetrics;
 use crate::options::{OptKind, OptionSpec, Options};
 use crate::registry::XlatorType;
 use crate::rpc::*;
@@ -87,7 +88,16 @@ pub fn xlator_type() -> XlatorType {
         max_children: 0,
         build: Arc::new(|base, o: &Options| {
             let settings = Client::settings(o)?;
+            // Brick metrics are labelled by volume and by this client's name (VOL-client-N).
+            let volume = base
+                .name
+                .rsplit_once("-client-")
+                .map_or(base.name.as_str(), |(v, _)| v)
+                .to_string();
+            let metrics = BrickMetrics::new(&volume, &base.name);
+            metrics.set_up(false);
             Ok(Arc::new_cyclic(|me| Client {
+                metrics,
                 base,
                 settings,
                 conn: RwLock::new(None),
@@ -132,6 +142,7 @@ struct Settings {
 }
 
 pub struct Client {
+    metrics: BrickMetrics,
     base: XlatorBase,
     settings: Settings,
     conn: RwLock<Option<Arc<Conn>>>,
@@ -175,6 +186,15 @@ impl Client {
     }
 
     async fn call(&self, req: Request, payload: Bytes) -> Result<(ReplyBody, Bytes)> {
+        let start = Instant::now();
+        let r = self.call_inner(req, payload).await;
+        // An errno the brick answered is a result; a lost or absent connection is an error.
+        self.metrics
+            .record(!matches!(r, Err(Errno::ENOTCONN)), start.elapsed());
+        r
+    }
+
+    async fn call_inner(&self, req: Request, payload: Bytes) -> Result<(ReplyBody, Bytes)> {
         let conn = self.conn.read().clone().ok_or(Errno::ENOTCONN)?;
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -298,6 +318,7 @@ impl Client {
             generation,
         });
         *self.conn.write() = Some(conn.clone());
+        self.metrics.set_up(true);
         tracing::info!(xlator = %self.base.name, brick = %s.brick, addr = %s.addr, "connected to brick");
         self.base.notify_parents(Event::ChildUp).await;
 
@@ -346,6 +367,7 @@ impl Client {
                 *cur = None;
             }
         }
+        self.metrics.set_up(false);
         conn.fail_all();
         Err(why)
     }
@@ -392,6 +414,7 @@ impl Xlator for Client {
 
     async fn fini(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+        self.metrics.set_up(false);
         if let Some(c) = self.conn.write().take() {
             c.fail_all();
         }
