@@ -454,6 +454,10 @@ pub mod keys {
     pub const GFID2PATH_PREFIX: &str = "trusted.gfid2path.";
     /// The S3 frontend's stored ETag; the brick drops it on every write so it cannot go stale.
     pub const S3_ETAG: &str = "user.s3.etag";
+    /// Virtual xattr a brick answers for a directory with its parent's gfid (16 bytes), read
+    /// from the directory's `.glusterfs` handle symlink: NFS's LOOKUP "..". Not a valid Linux
+    /// xattr name (no namespace), so it can never name a stored one.
+    pub const PARENT_GFID: &str = "gateway.parent-gfid";
     /// Volume-root directory where the S3 frontend stages uploads; frontends hide it.
     pub const S3_STAGING_DIR: &str = ".s3-staging";
 

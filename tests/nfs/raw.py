@@ -156,6 +156,20 @@ def ops():
     gone = root[:16] + os.urandom(16) + root[32:]
     _, a, body = c.call(NFS, 3, 1, opaque(gone))
     check(status(body) == 70, f"a handle of no file is NFS3ERR_STALE ({status(body)})")
+    # LOOKUP "..": a directory's parent; the export's root is its own; a file has none.
+    def lookup(dirfh, name):
+        _, a, body = c.call(NFS, 3, 3, opaque(dirfh) + opaque(name))
+        if status(body) != 0:
+            return status(body), None
+        (n,) = struct.unpack(">I", body[4:8])
+        return 0, body[8:8 + n]
+    _, a, body = c.call(NFS, 3, 9, opaque(root) + opaque(b"up1") + SATTR_MODE_644)
+    d1 = fh_after_status(body)
+    _, a, body = c.call(NFS, 3, 9, opaque(d1) + opaque(b"up2") + SATTR_MODE_644)
+    d2 = fh_after_status(body)
+    check(lookup(d2, b"..") == (0, d1), "LOOKUP .. of a directory is its parent")
+    check(lookup(root, b"..") == (0, root), "LOOKUP .. of the export root is the root")
+    check(lookup(fh, b"..")[0] == 20, "LOOKUP .. of a file is NFS3ERR_NOTDIR")
     print("verifier", verf.hex(), flush=True)
     print("all raw checks passed")
 

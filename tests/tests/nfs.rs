@@ -121,6 +121,12 @@ fn libnfs_and_nfs_rs_copy_trees_in_and_out_and_fuse_sees_the_same() -> Result<()
     fs::write(gw.mnt().join("from-fuse.txt"), b"written through FUSE\n")?;
     let cat = run_ok(Command::new("nfs-cat").arg(gw.nfs_url("/from-fuse.txt")?))?;
     ensure!(cat == "written through FUSE\n", "nfs-cat read {cat:?}");
+    fs::create_dir_all(gw.mnt().join("d1/d2"))?;
+    let cat = run_ok(Command::new("nfs-cat").arg(gw.nfs_url("/d1/d2/../../from-fuse.txt")?))?;
+    ensure!(
+        cat == "written through FUSE\n",
+        "nfs-cat through .. read {cat:?}"
+    );
     let ls = run_ok(Command::new("nfs-ls").arg(gw.nfs_url("/")?))?;
     for name in ["copied.bin", "from-fuse.txt"] {
         ensure!(ls.contains(name), "nfs-ls does not list {name}:\n{ls}");

@@ -126,6 +126,26 @@ impl Ctl {
             .join(g.to_string())
     }
 
+    /// A directory's parent, from its handle symlink `../../xy/zw/<pgfid>/<name>` (the root is
+    /// its own parent). Files have no single parent: ENODATA.
+    fn parent_gfid(&self, loc: &Loc) -> Result<Xattrs> {
+        let p = self.resolve(loc)?;
+        let g = self.gfid_of(&p)?;
+        let parent = if g.is_root() {
+            Gfid::ROOT
+        } else {
+            dir_handle_target(&self.handle_path(&g))
+                .ok_or(Errno::ENODATA)?
+                .0
+        };
+        let mut out = Xattrs::new();
+        out.insert(
+            keys::PARENT_GFID.to_string(),
+            Bytes::copy_from_slice(&parent.0),
+        );
+        Ok(out)
+    }
+
     /// Real path of a gfid. Directory handles are followed one level at a time so the path
     /// is a plain one below the brick root (no symlink loops, no ELOOP on deep trees).
     fn resolve_gfid(&self, g: &Gfid) -> Result<PathBuf> {
@@ -1119,6 +1139,9 @@ impl Xlator for Posix {
     async fn getxattr(&self, _ctx: &Ctx, loc: &Loc, name: Option<&str>) -> Result<Xattrs> {
         let (c, loc, name) = (self.ctl(), loc.clone(), name.map(String::from));
         blocking(move || {
+            if name.as_deref() == Some(keys::PARENT_GFID) {
+                return c.parent_gfid(&loc);
+            }
             let p = c.resolve(&loc)?;
             let mut out = Xattrs::new();
             match name {

@@ -115,12 +115,19 @@ async fn mnt(s: &Server, call: &Call, path: &str) -> BytesMut {
     b
 }
 
-/// `/vol//a/` → `/vol/a`.
+/// `/vol//a/./b/..` → `/vol/a`: lexically, as a path is matched against the exports (what it
+/// resolves to must itself be at or below an export).
 fn normalize(p: &str) -> String {
-    let parts: Vec<&str> = p
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != ".")
-        .collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for s in p.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
     format!("/{}", parts.join("/"))
 }
 
@@ -163,6 +170,8 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(normalize("/vol//a/./b/"), "/vol/a/b");
+        assert_eq!(normalize("/vol/a/b/.."), "/vol/a");
+        assert_eq!(normalize("/vol/../../etc"), "/etc");
         assert_eq!(below("/vol/a/b", "/vol"), Some("a/b"));
         assert_eq!(below("/vol", "/vol"), Some(""));
         assert_eq!(below("/volume", "/vol"), None);

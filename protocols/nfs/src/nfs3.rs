@@ -355,7 +355,30 @@ impl Server {
             "." => t.stat(dir).await?,
             // Above the export's root is the root itself, as knfsd answers.
             ".." if self.is_export_root(&t, dir).await => t.stat(dir).await?,
-            ".." => return Err(nfsstat3::NFS3ERR_NOENT.into()),
+            ".." => {
+                t.check_dir(dir, X).await?;
+                let x = t
+                    .top
+                    .getxattr(
+                        &t.ctx,
+                        &Loc::gfid(dir),
+                        Some(engine::fop::keys::PARENT_GFID),
+                    )
+                    .await
+                    .map_err(|e| {
+                        if e == Errno::ENODATA {
+                            Errno::ENOTDIR
+                        } else {
+                            e
+                        }
+                    })?;
+                let parent = x
+                    .get(engine::fop::keys::PARENT_GFID)
+                    .and_then(|b| <[u8; 16]>::try_from(&b[..]).ok())
+                    .map(Gfid)
+                    .ok_or(Errno::EIO)?;
+                t.stat(parent).await?
+            }
             _ if hidden(dir, &n) => return Err(nfsstat3::NFS3ERR_NOENT.into()),
             _ => {
                 t.check_dir(dir, X).await?;
