@@ -292,8 +292,9 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
             let name = e.file_name().to_string_lossy().into_owned();
             ensure!(
                 !name.contains(".s3tmp-"),
-                "a staging file was left behind: {}",
-                e.path().display()
+                "a staging file was left behind: {}\n{}",
+                e.path().display(),
+                gw.logs()
             );
             if md.is_dir() {
                 stack.push(e.path());

@@ -136,6 +136,32 @@ fn check_conditions(
     Ok(())
 }
 
+/// Removes a PUT's staging file unless the object was committed: after any error, and when the
+/// request is dropped half way (its client went away), which no error path sees.
+struct StagingGuard {
+    vfs: Vfs,
+    dir: Gfid,
+    name: String,
+    armed: bool,
+}
+
+impl Drop for StagingGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (vfs, dir, name) = (self.vfs.clone(), self.dir, std::mem::take(&mut self.name));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                match vfs.unlink(dir, &name).await {
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(e) => tracing::warn!(file = %name, "removing a staging file: {e}"),
+                }
+            });
+        }
+    }
+}
+
 /// Where a stored object's ETag comes from.
 pub(crate) enum EtagFrom<'a> {
     /// The MD5 of the bytes written, checked against Content-MD5 when the client sent one, as
@@ -305,6 +331,12 @@ impl GatewayS3 {
                 return Err(fs_error(e, On::Object));
             }
         };
+        let mut guard = StagingGuard {
+            vfs: vfs.clone(),
+            dir: tmp_dir,
+            name: tmp.clone(),
+            armed: true,
+        };
         let mut unchecked = BodyChecks::default();
         let checks = match &mut etag_from {
             EtagFrom::Md5 { checks, .. } => &mut **checks,
@@ -318,6 +350,9 @@ impl GatewayS3 {
             })
             .await;
         let fail = |err: S3Error| async {
+            if err.status_code().is_some_and(|c| c.is_server_error()) {
+                tracing::warn!(key, "storing an object failed: {err}");
+            }
             let _ = vfs.unlink(tmp_dir, &tmp).await;
             Err(err)
         };
@@ -382,6 +417,7 @@ impl GatewayS3 {
             }
             Err(e) => return fail(fs_error(e, On::Object)).await,
         }
+        guard.armed = false;
         Ok((etag, ia))
     }
 
