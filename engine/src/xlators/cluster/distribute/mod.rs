@@ -302,12 +302,18 @@ impl Distribute {
 
     /// The subvolume a new name in `parent` belongs to.
     async fn hashed(&self, ctx: &Ctx, loc: &Loc) -> Result<usize> {
-        let l = self.layout(ctx, loc.parent()?).await?;
-        let i = l.for_name(loc.name()?).ok_or_else(|| {
+        let parent = loc.parent()?;
+        let name = loc.name()?;
+        if let Some(i) = self.layout(ctx, parent).await?.for_name(name) {
+            return Ok(i);
+        }
+        // A hole: the layout was read while a concurrent mkdir of the directory was still
+        // writing it. Read it again (the lookup completes an unfinished layout) before failing.
+        self.layouts.remove(&parent);
+        self.layout(ctx, parent).await?.for_name(name).ok_or_else(|| {
             tracing::warn!(xlator = %self.base.name, parent = ?loc.parent, "layout has a hole for this name");
             Errno::EIO
-        })?;
-        Ok(i)
+        })
     }
 
     /// Finds a named entry: at its hashed subvolume, through a linkto, or (for data put in
