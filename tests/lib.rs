@@ -184,6 +184,38 @@ pub fn tail(path: &Path, n: usize) -> String {
     }
 }
 
+/// Fails the test when a client program it drives is missing (`.ci/install-deps` installs it).
+pub fn need(program: &str) {
+    assert!(
+        have_program(program),
+        "{program} is not installed (.ci/install-deps installs it)"
+    );
+}
+
+/// `len` bytes from a seeded generator: the same file for the same seed.
+pub fn random_file(path: &Path, len: usize, seed: u64) -> Result<()> {
+    let mut r = StdRng::seed_from_u64(seed);
+    let mut f = File::create(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len());
+        r.fill(&mut buf[..n]);
+        f.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// stdout then stderr of a finished command, as text.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
@@ -482,6 +514,14 @@ impl Gateway {
         Ok(a.port())
     }
 
+    /// The port smbd serves shares on (DATA/smb.addr).
+    pub fn smb_port(&self) -> Result<u16> {
+        let p = self.data.join("smb.addr");
+        let a = fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let a: std::net::SocketAddr = a.trim().parse().context("smb.addr")?;
+        Ok(a.port())
+    }
+
     /// `nfs://127.0.0.1/vol/PATH?version=3&nfsport=P&mountport=P`, as libnfs's tools take it.
     pub fn nfs_url(&self, path: &str) -> Result<String> {
         let p = self.nfs_port()?;
@@ -532,6 +572,9 @@ impl Gateway {
         }
         if !self.opts.extra.iter().any(|a| a == "--nfs") {
             cmd.args(["--nfs", "127.0.0.1:0"]);
+        }
+        if !self.opts.extra.iter().any(|a| a == "--smb") {
+            cmd.args(["--smb", "127.0.0.1:0"]);
         }
         // Only the test of rpcbind registration registers: the others' ports would replace it.
         if !self.opts.extra.iter().any(|a| a == "--rpcbind") {
@@ -666,13 +709,22 @@ impl Gateway {
         let st = self.terminate();
         let data = self.data.to_string_lossy().into_owned();
         for pid in pids_matching(|argv| {
-            argv.first().is_some_and(|a| a.ends_with("brickd"))
+            argv.first()
+                .is_some_and(|a| a.ends_with("brickd") || a.ends_with("smbd"))
                 && argv.iter().any(|a| a.contains(&data))
         }) {
             terminate_pid(pid, Duration::from_secs(5));
         }
         if let Some(m) = &self.mount {
             lazy_unmount(m);
+        }
+        // The mounts gatewayd makes for Samba, when it could not remove them itself.
+        if let Ok(rd) = fs::read_dir(self.data.join("smb").join("mnt")) {
+            for e in rd.flatten() {
+                if is_mounted(&e.path()) {
+                    lazy_unmount(&e.path());
+                }
+            }
         }
         st
     }

@@ -84,6 +84,16 @@ pub fn router(m: Arc<Manager>) -> Router {
             "/nfs/exports/{*path}",
             axum::routing::delete(nfs_export_remove),
         )
+        .route("/smb/shares", get(smb_shares).post(smb_share_add))
+        .route(
+            "/smb/shares/{name}",
+            axum::routing::delete(smb_share_remove),
+        )
+        .route("/smb/users", get(smb_users).post(smb_user_add))
+        .route(
+            "/smb/users/{name}",
+            axum::routing::put(smb_user_passwd).delete(smb_user_remove),
+        )
         .layer(middleware::from_fn_with_state(m.clone(), auth))
         .with_state(m);
     Router::new()
@@ -189,6 +199,59 @@ async fn nfs_export_add(
 async fn nfs_export_remove(State(m): State<Arc<Manager>>, Path(path): Path<String>) -> ApiResult {
     let e = crate::nfs::remove_export(&m, &format!("/{path}"))?;
     Ok(Json(json!({ "removed": e.path })).into_response())
+}
+
+async fn smb_shares(State(m): State<Arc<Manager>>) -> ApiResult {
+    let v = m.store.smb_shares().map_err(ManagerError::from)?;
+    Ok(Json(v).into_response())
+}
+
+async fn smb_share_add(
+    State(m): State<Arc<Manager>>,
+    Json(s): Json<crate::store::SmbShareRecord>,
+) -> ApiResult {
+    let s = crate::smb::add_share(&m, s).await?;
+    Ok((StatusCode::CREATED, Json(s)).into_response())
+}
+
+async fn smb_share_remove(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    let s = crate::smb::remove_share(&m, &name).await?;
+    Ok(Json(json!({ "removed": s.name })).into_response())
+}
+
+async fn smb_users(State(m): State<Arc<Manager>>) -> ApiResult {
+    let v = m.store.smb_users().map_err(ManagerError::from)?;
+    Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+struct SmbUserBody {
+    name: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn smb_user_add(State(m): State<Arc<Manager>>, Json(b): Json<SmbUserBody>) -> ApiResult {
+    let u = crate::smb::set_user(&m, &b.name, &b.password, false).await?;
+    Ok((StatusCode::CREATED, Json(u)).into_response())
+}
+
+async fn smb_user_passwd(
+    State(m): State<Arc<Manager>>,
+    Path(name): Path<String>,
+    Json(b): Json<PasswordBody>,
+) -> ApiResult {
+    let u = crate::smb::set_user(&m, &name, &b.password, true).await?;
+    Ok(Json(u).into_response())
+}
+
+async fn smb_user_remove(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    let u = crate::smb::remove_user(&m, &name).await?;
+    Ok(Json(json!({ "removed": u.name })).into_response())
 }
 
 /// Prometheus text: unauthenticated, as scrapers expect; the API listens on loopback unless

@@ -24,6 +24,9 @@ pub struct GatewayConfig {
     pub nfs_listen: Option<SocketAddr>,
     /// Register NFS and MOUNT with the local rpcbind (when one runs).
     pub nfs_rpcbind: bool,
+    /// Where Samba's smbd listens for the SMB shares (port 0: a free one, see DATA/smb.addr);
+    /// none means SMB is off. smbd runs only while there is a share.
+    pub smb_listen: Option<SocketAddr>,
     /// The S3 endpoint; none means S3 is off.
     pub s3_listen: Option<SocketAddr>,
     /// The volume whose top-level directories are the S3 buckets.
@@ -46,6 +49,7 @@ impl Default for GatewayConfig {
             fuse_threads: 4,
             nfs_listen: Some("127.0.0.1:2049".parse().expect("valid address")),
             nfs_rpcbind: true,
+            smb_listen: Some("127.0.0.1:445".parse().expect("valid address")),
             s3_listen: Some("127.0.0.1:9000".parse().expect("valid address")),
             s3_volume: "vol".into(),
             s3_domain: None,
@@ -67,6 +71,18 @@ impl GatewayConfig {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+    }
+
+    /// How the gateway FUSE-mounts volume `name`; `protocol` labels its operations in /metrics.
+    pub fn fuse_options(&self, name: &str, protocol: &'static str) -> protocols_fuse::MountOptions {
+        protocols_fuse::MountOptions {
+            fsname: format!("gatewayd:{name}"),
+            attr_timeout: std::time::Duration::from_secs_f64(self.fuse_attr_timeout),
+            entry_timeout: std::time::Duration::from_secs_f64(self.fuse_attr_timeout),
+            threads: self.fuse_threads,
+            allow_other: true,
+            protocol,
+        }
     }
 
     pub fn brickd(&self) -> PathBuf {

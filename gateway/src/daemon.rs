@@ -17,9 +17,12 @@ pub struct Daemon {
     pub token_file: PathBuf,
     pub s3_url: Option<String>,
     pub nfs_addr: Option<std::net::SocketAddr>,
+    /// Where smbd listens once there is a share.
+    pub smb_addr: Option<std::net::SocketAddr>,
     server: tokio::task::JoinHandle<()>,
     s3: Option<tokio::task::JoinHandle<()>>,
     nfs: Option<tokio::task::JoinHandle<()>>,
+    smb: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -51,7 +54,15 @@ fn ensure_token(store: &Store, data: &Path) -> anyhow::Result<(PathBuf, bool)> {
 }
 
 impl Daemon {
-    pub async fn start(cfg: GatewayConfig) -> anyhow::Result<Daemon> {
+    pub async fn start(mut cfg: GatewayConfig) -> anyhow::Result<Daemon> {
+        if let Some(a) = &mut cfg.smb_listen
+            && a.port() == 0
+        {
+            // smbd takes a port number, not a socket: pick a free one for it.
+            let l = std::net::TcpListener::bind(*a)
+                .with_context(|| format!("finding a free port for SMB on {}", a.ip()))?;
+            a.set_port(l.local_addr()?.port());
+        }
         let data = cfg.data_dir.clone();
         std::fs::create_dir_all(&data)
             .with_context(|| format!("creating the data directory {}", data.display()))?;
@@ -93,7 +104,14 @@ impl Daemon {
             }
             None => (None, None),
         };
+        let smb_addr = manager.cfg.smb_listen;
+        if let Some(a) = smb_addr {
+            write_private(&data.join("smb.addr"), &format!("{a}\n"))?;
+        }
+        let smb = crate::smb::start(&manager);
         Ok(Daemon {
+            smb_addr,
+            smb,
             manager,
             api_url,
             token_file,
@@ -114,10 +132,35 @@ impl Daemon {
             nfs.abort();
             crate::nfs::stop(&self.manager).await;
         }
+        if let Some(smb) = &self.smb {
+            smb.abort();
+            crate::smb::stop(&self.manager).await;
+        }
         self.manager.shutdown().await;
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("api.url"));
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("s3.url"));
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("nfs.addr"));
+        let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("smb.addr"));
+    }
+}
+
+/// A gatewayd that was killed leaves its FUSE mount behind, answering ENOTCONN; detach it so
+/// the mount point can be used again.
+pub fn clear_stale_mount(mp: &Path) {
+    if let Err(e) = std::fs::metadata(mp)
+        && e.raw_os_error() == Some(libc::ENOTCONN)
+    {
+        tracing::warn!(mountpoint = %mp.display(), "detaching a stale mount left by a previous gatewayd");
+        let _ = std::process::Command::new("fusermount3")
+            .arg("-uz")
+            .arg(mp)
+            .status();
+        if std::fs::metadata(mp).is_err() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(mp)
+                .status();
+        }
     }
 }
 

@@ -6,5 +6,6 @@ pub mod daemon;
 pub mod manager;
 pub mod nfs;
 pub mod s3;
+pub mod smb;
 pub mod store;
 pub mod volume;

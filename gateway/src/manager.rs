@@ -6,7 +6,7 @@ use crate::store::{Store, StoreError};
 use crate::volume::{self, BrickRecord, SpecError, VolumeRecord, is_local_host};
 use engine::graph::{Graph, GraphError};
 use engine::registry::Registry;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,12 @@ pub enum ManagerError {
     Exists(String),
     #[error("no NFS export {0}")]
     NoSuchExport(String),
+    #[error("no SMB share {0}")]
+    NoSuchShare(String),
+    #[error("no SMB user {0}")]
+    NoSuchUser(String),
+    #[error(transparent)]
+    Smb(#[from] protocols_smb::SmbError),
     #[error("{0}")]
     Invalid(String),
     #[error("volume {0} is started; stop it first")]
@@ -50,7 +56,18 @@ impl ManagerError {
         match self {
             ManagerError::NoSuchVolume(_)
             | ManagerError::NoSuchKey(_)
-            | ManagerError::NoSuchExport(_) => 404,
+            | ManagerError::NoSuchExport(_)
+            | ManagerError::NoSuchShare(_)
+            | ManagerError::NoSuchUser(_) => 404,
+            ManagerError::Smb(
+                protocols_smb::SmbError::ShareName(_)
+                | protocols_smb::SmbError::ReservedShare(_)
+                | protocols_smb::SmbError::UserName(_)
+                | protocols_smb::SmbError::ReservedUser(_)
+                | protocols_smb::SmbError::Password
+                | protocols_smb::SmbError::Unrepresentable(..),
+            ) => 400,
+            ManagerError::Smb(protocols_smb::SmbError::Missing(_)) => 501,
             ManagerError::Exists(_) | ManagerError::Started(_) | ManagerError::NotStarted(_) => 409,
             ManagerError::Spec(_) | ManagerError::Brick(_) | ManagerError::Invalid(_) => 400,
             _ => 500,
@@ -97,12 +114,17 @@ pub struct Manager {
     pub cfg: GatewayConfig,
     pub store: Store,
     procs: Mutex<HashMap<String, Vec<Arc<BrickProc>>>>,
-    graphs: Mutex<HashMap<String, Arc<Graph>>>,
+    /// Read by every S3 and NFS request (`graph`), written only when a volume starts or stops.
+    graphs: RwLock<HashMap<String, Arc<Graph>>>,
     /// Serialises management operations (create/start/stop/delete), as glusterd's big lock
     /// does; the data path never takes it.
     op_lock: tokio::sync::Mutex<()>,
     /// Bumped when NFS exports change, so the NFS server rereads them at once.
     pub nfs_generation: std::sync::atomic::AtomicU64,
+    /// Samba and its mounts; see `crate::smb`.
+    pub smb: crate::smb::SmbRuntime,
+    /// Wakes the SMB reconciler when a volume starts or stops.
+    pub smb_changed: Notify,
 }
 
 fn free_port(host: &str) -> std::io::Result<u16> {
@@ -133,9 +155,11 @@ impl Manager {
             cfg,
             store,
             procs: Mutex::new(HashMap::new()),
-            graphs: Mutex::new(HashMap::new()),
+            graphs: RwLock::new(HashMap::new()),
             op_lock: tokio::sync::Mutex::new(()),
             nfs_generation: std::sync::atomic::AtomicU64::new(0),
+            smb: Default::default(),
+            smb_changed: Notify::new(),
         })
     }
 
@@ -304,7 +328,7 @@ impl Manager {
     pub async fn start(&self, name: &str) -> Result<VolumeRecord> {
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
-        if self.graphs.lock().contains_key(name) {
+        if self.graphs.read().contains_key(name) {
             return Ok(v);
         }
         self.write_secret(&v)?;
@@ -330,11 +354,14 @@ impl Manager {
                 &engine::Xattrs::new(),
             )
             .await;
-        self.graphs.lock().insert(name.to_string(), Arc::new(graph));
+        self.graphs
+            .write()
+            .insert(name.to_string(), Arc::new(graph));
         if !v.started {
             v.started = true;
             self.store.put_volume(&v, &format!("volume start {name}"))?;
         }
+        self.smb_changed.notify_one();
         tracing::info!(volume = %name, "volume started");
         Ok(v)
     }
@@ -366,7 +393,8 @@ impl Manager {
     }
 
     async fn stop_running(&self, name: &str) {
-        let graph = self.graphs.lock().remove(name);
+        let graph = self.graphs.write().remove(name);
+        self.smb_changed.notify_one();
         if let Some(g) = graph {
             g.fini().await;
         }
@@ -391,7 +419,7 @@ impl Manager {
             .lock()
             .keys()
             .cloned()
-            .chain(self.graphs.lock().keys().cloned())
+            .chain(self.graphs.read().keys().cloned())
             .collect();
         for n in names {
             self.stop_running(&n).await;
@@ -401,7 +429,7 @@ impl Manager {
     pub async fn delete(&self, name: &str) -> Result<()> {
         let _g = self.op_lock.lock().await;
         let v = self.get(name)?;
-        if v.started || self.graphs.lock().contains_key(name) {
+        if v.started || self.graphs.read().contains_key(name) {
             return Err(ManagerError::Started(name.to_string()));
         }
         self.store
@@ -411,7 +439,7 @@ impl Manager {
     }
 
     pub fn graph(&self, name: &str) -> Option<Arc<Graph>> {
-        self.graphs.lock().get(name).cloned()
+        self.graphs.read().get(name).cloned()
     }
 
     pub fn volfile(&self, name: &str) -> Result<String> {

@@ -7,7 +7,7 @@
 use crate::manager::{Manager, ManagerError};
 use crate::store::NfsExportRecord;
 use anyhow::Context;
-use parking_lot::Mutex;
+use arc_swap::ArcSwapOption;
 use protocols_nfs::{Export, ExportOptions, Exports};
 use serde::Serialize;
 use std::sync::Arc;
@@ -114,14 +114,15 @@ pub fn list_exports(m: &Manager) -> Result<Vec<ExportView>, ManagerError> {
             .is_some_and(|o| matches!(o.as_str(), "on" | "true" | "yes" | "enable"));
         let own_root = format!("/{}", v.name);
         if !disabled && !mine.iter().any(|e| e.path == own_root) {
+            let o = ExportOptions::default();
             out.push(ExportView {
                 record: NfsExportRecord {
                     path: own_root,
-                    read_only: false,
-                    root_squash: false,
-                    all_squash: false,
-                    anonuid: 65534,
-                    anongid: 65534,
+                    read_only: o.read_only,
+                    root_squash: o.root_squash,
+                    all_squash: o.all_squash,
+                    anonuid: o.anonuid,
+                    anongid: o.anongid,
                     networks: Vec::new(),
                 },
                 volume: v.name.clone(),
@@ -148,7 +149,9 @@ struct Cached {
 
 struct VolumeExports {
     m: Arc<Manager>,
-    cache: Mutex<Option<Cached>>,
+    /// Read on every NFS call without a lock; replaced whole when stale (two callers may both
+    /// reload at that moment, which is harmless).
+    cache: ArcSwapOption<Cached>,
 }
 
 impl VolumeExports {
@@ -201,19 +204,18 @@ impl VolumeExports {
 impl Exports for VolumeExports {
     fn exports(&self) -> Arc<Vec<Export>> {
         let generation = self.m.nfs_generation.load(Ordering::SeqCst);
-        let mut c = self.cache.lock();
-        if let Some(k) = &*c
+        if let Some(k) = &*self.cache.load()
             && k.generation == generation
             && k.at.elapsed() < REFRESH
         {
             return k.list.clone();
         }
         let list = self.load();
-        *c = Some(Cached {
+        self.cache.store(Some(Arc::new(Cached {
             at: Instant::now(),
             generation,
             list: list.clone(),
-        });
+        })));
         list
     }
 
@@ -244,7 +246,7 @@ pub async fn start(
     let bound = listener.local_addr()?;
     let exports = Arc::new(VolumeExports {
         m: m.clone(),
-        cache: Mutex::new(None),
+        cache: ArcSwapOption::empty(),
     });
     let task = tokio::spawn(async move {
         if let Err(e) = protocols_nfs::serve(listener, protocols_nfs::Config { exports }).await {

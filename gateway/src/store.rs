@@ -52,6 +52,36 @@ pub struct NfsExportRecord {
     pub networks: Vec<String>,
 }
 
+/// SMB shares by name.
+const SMBSHARE: &str = "smbshare/";
+/// SMB users by name. Their passwords live in Samba's own database (NT hashes), not here.
+const SMBUSER: &str = "smbuser/";
+
+/// An SMB share as configured with `gwctl smb share add`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SmbShareRecord {
+    pub name: String,
+    pub volume: String,
+    /// The directory inside the volume the share serves (`/` for the whole volume).
+    #[serde(default = "slash")]
+    pub path: String,
+    #[serde(default)]
+    pub read_only: bool,
+    /// Who may connect; empty means every SMB user.
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+fn slash() -> String {
+    "/".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SmbUserRecord {
+    pub name: String,
+    pub uid: u32,
+}
+
 fn nobody() -> u32 {
     65534
 }
@@ -85,15 +115,12 @@ impl Store {
         }
     }
 
-    pub fn volume(&self, name: &str) -> Result<Option<VolumeRecord>, StoreError> {
-        self.get_json(&format!("{VOL}{name}"))
-    }
-
-    pub fn volumes(&self) -> Result<Vec<VolumeRecord>, StoreError> {
+    /// Every record under `prefix`, in key order.
+    fn records<T: for<'de> Deserialize<'de>>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
-        for item in self.db.prefix_iterator(VOL) {
+        for item in self.db.prefix_iterator(prefix) {
             let (k, v) = item?;
-            if !k.starts_with(VOL.as_bytes()) {
+            if !k.starts_with(prefix.as_bytes()) {
                 break;
             }
             let key = String::from_utf8_lossy(&k).into_owned();
@@ -102,21 +129,42 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes the volume and a log line in one batch: the log never claims what did not happen.
-    pub fn put_volume(&self, v: &VolumeRecord, what: &str) -> Result<(), StoreError> {
+    /// Writes a record and a log line in one batch: the log never claims what did not happen.
+    fn put_record<T: Serialize>(&self, key: &str, v: &T, what: &str) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
-        b.put(
-            format!("{VOL}{}", v.name),
-            serde_json::to_vec(v).expect("records serialize"),
-        );
+        b.put(key, serde_json::to_vec(v).expect("records serialize"));
         self.log_into(&mut b, what);
         self.db.write(b)?;
         Ok(())
     }
 
-    pub fn delete_volume(&self, name: &str, what: &str) -> Result<(), StoreError> {
+    fn delete_record(&self, key: &str, what: &str) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
-        b.delete(format!("{VOL}{name}"));
+        b.delete(key);
+        self.log_into(&mut b, what);
+        self.db.write(b)?;
+        Ok(())
+    }
+
+    pub fn volume(&self, name: &str) -> Result<Option<VolumeRecord>, StoreError> {
+        self.get_json(&format!("{VOL}{name}"))
+    }
+
+    pub fn volumes(&self) -> Result<Vec<VolumeRecord>, StoreError> {
+        self.records(VOL)
+    }
+
+    pub fn put_volume(&self, v: &VolumeRecord, what: &str) -> Result<(), StoreError> {
+        self.put_record(&format!("{VOL}{}", v.name), v, what)
+    }
+
+    pub fn delete_volume(&self, name: &str, what: &str) -> Result<(), StoreError> {
+        self.delete_record(&format!("{VOL}{name}"), what)
+    }
+
+    /// Records a management action that changes no record here (it changed Samba's state).
+    pub fn log_action(&self, what: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
         self.log_into(&mut b, what);
         self.db.write(b)?;
         Ok(())
@@ -161,67 +209,51 @@ impl Store {
     }
 
     pub fn s3_keys(&self) -> Result<Vec<S3Key>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.db.prefix_iterator(S3KEY) {
-            let (k, v) = item?;
-            if !k.starts_with(S3KEY.as_bytes()) {
-                break;
-            }
-            let key = String::from_utf8_lossy(&k).into_owned();
-            out.push(serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })?);
-        }
-        Ok(out)
+        self.records(S3KEY)
     }
 
     pub fn put_s3_key(&self, k: &S3Key, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.put(
-            format!("{S3KEY}{}", k.access_key),
-            serde_json::to_vec(k).expect("records serialize"),
-        );
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.put_record(&format!("{S3KEY}{}", k.access_key), k, what)
     }
 
     pub fn delete_s3_key(&self, access_key: &str, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.delete(format!("{S3KEY}{access_key}"));
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.delete_record(&format!("{S3KEY}{access_key}"), what)
     }
 
     pub fn nfs_exports(&self) -> Result<Vec<NfsExportRecord>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.db.prefix_iterator(NFSEXPORT) {
-            let (k, v) = item?;
-            if !k.starts_with(NFSEXPORT.as_bytes()) {
-                break;
-            }
-            let key = String::from_utf8_lossy(&k).into_owned();
-            out.push(serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })?);
-        }
-        Ok(out)
+        self.records(NFSEXPORT)
     }
 
     pub fn put_nfs_export(&self, e: &NfsExportRecord, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.put(
-            format!("{NFSEXPORT}{}", e.path),
-            serde_json::to_vec(e).expect("records serialize"),
-        );
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.put_record(&format!("{NFSEXPORT}{}", e.path), e, what)
     }
 
     pub fn delete_nfs_export(&self, path: &str, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.delete(format!("{NFSEXPORT}{path}"));
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.delete_record(&format!("{NFSEXPORT}{path}"), what)
+    }
+
+    pub fn smb_shares(&self) -> Result<Vec<SmbShareRecord>, StoreError> {
+        self.records(SMBSHARE)
+    }
+
+    pub fn put_smb_share(&self, s: &SmbShareRecord, what: &str) -> Result<(), StoreError> {
+        self.put_record(&format!("{SMBSHARE}{}", s.name), s, what)
+    }
+
+    pub fn delete_smb_share(&self, name: &str, what: &str) -> Result<(), StoreError> {
+        self.delete_record(&format!("{SMBSHARE}{name}"), what)
+    }
+
+    pub fn smb_users(&self) -> Result<Vec<SmbUserRecord>, StoreError> {
+        self.records(SMBUSER)
+    }
+
+    pub fn put_smb_user(&self, u: &SmbUserRecord, what: &str) -> Result<(), StoreError> {
+        self.put_record(&format!("{SMBUSER}{}", u.name), u, what)
+    }
+
+    pub fn delete_smb_user(&self, name: &str, what: &str) -> Result<(), StoreError> {
+        self.delete_record(&format!("{SMBUSER}{name}"), what)
     }
 
     pub fn admin_token_hash(&self) -> Result<Option<String>, StoreError> {

@@ -11,13 +11,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn need(program: &str) {
-    assert!(
-        have_program(program),
-        "{program} is not installed (.ci/install-deps installs it)"
-    );
-}
-
 /// A script of `tests/nfs/` with the gateway's NFS port in its environment.
 fn script(gw: &Gateway, name: &str, args: &[&str]) -> Result<Command> {
     let mut c = Command::new("python3");
@@ -28,14 +21,20 @@ fn script(gw: &Gateway, name: &str, args: &[&str]) -> Result<Command> {
     Ok(c)
 }
 
+/// Python code run with `tests/nfs/` on its path and the NFS port in its environment.
+fn inline(gw: &Gateway, code: &str) -> Result<String> {
+    run_ok(
+        Command::new("python3")
+            .args(["-c", code])
+            .env("NFS_PORT", gw.nfs_port()?.to_string())
+            .env("PYTHONPATH", workspace_root().join("tests/nfs")),
+    )
+}
+
 /// Runs a script and insists on its closing line.
 fn script_ok(gw: &Gateway, name: &str, args: &[&str], done: &str) -> Result<String> {
     let out = run(&mut script(gw, name, args)?)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     ensure!(
         out.status.success() && text.contains(done),
         "{name} {args:?} failed:\n{text}\n{}",
@@ -47,21 +46,6 @@ fn script_ok(gw: &Gateway, name: &str, args: &[&str], done: &str) -> Result<Stri
 fn nfs_cp(from: &str, to: &str) -> Result<()> {
     run_ok(Command::new("nfs-cp").args([from, to]))
         .with_context(|| format!("nfs-cp {from} {to}"))?;
-    Ok(())
-}
-
-fn random_file(path: &Path, len: usize, seed: u64) -> Result<()> {
-    use rand::{RngCore, SeedableRng};
-    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut f = fs::File::create(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len());
-        r.fill_bytes(&mut buf[..n]);
-        f.write_all(&buf[..n])?;
-        left -= n;
-    }
     Ok(())
 }
 
@@ -190,12 +174,7 @@ c.chmod("/n.txt", 0o640)
 c.utime("/n.txt", ns=(1_600_000_000 * 10**9, 1_500_000_000 * 10**9))
 print("done")
 "#;
-    let out = run_ok(
-        Command::new("python3")
-            .args(["-c", code])
-            .env("NFS_PORT", gw.nfs_port()?.to_string())
-            .env("PYTHONPATH", workspace_root().join("tests/nfs")),
-    )?;
+    let out = inline(&gw, code)?;
     let md = fs::metadata(gw.mnt().join("f.txt"))?;
     let line = out
         .lines()
@@ -475,12 +454,7 @@ fh = raw.fh_after_status(body)
 _, a, body = c.call(raw.NFS, 3, 21, raw.opaque(fh) + struct.pack(">QI", 0, 0))
 print(body[-8:].hex())
 "#;
-    let out = run_ok(
-        Command::new("python3")
-            .args(["-c", code])
-            .env("NFS_PORT", gw.nfs_port()?.to_string())
-            .env("PYTHONPATH", workspace_root().join("tests/nfs")),
-    )?;
+    let out = inline(gw, code)?;
     Ok(out.trim().to_string())
 }
 
@@ -701,12 +675,7 @@ while True:
     pos = page.next
 print("removed", len(seen), "in", pages, "pages")
 "#;
-    let out = run_ok(
-        Command::new("python3")
-            .args(["-c", code])
-            .env("NFS_PORT", gw.nfs_port()?.to_string())
-            .env("PYTHONPATH", workspace_root().join("tests/nfs")),
-    )?;
+    let out = inline(&gw, code)?;
     ensure!(out.contains("scandir 3000"), "nfs-rs listing: {out}");
     ensure!(
         out.contains("removed 3000 in"),

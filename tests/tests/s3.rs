@@ -8,13 +8,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn need(program: &str) {
-    assert!(
-        have_program(program),
-        "{program} is not installed (.ci/install-deps installs it)"
-    );
-}
-
 struct S3Env {
     url: String,
     access: String,
@@ -80,21 +73,6 @@ fn md5_hex(path: &Path) -> Result<String> {
         .to_string())
 }
 
-fn random_file(path: &Path, len: usize, seed: u64) -> Result<()> {
-    use rand::{RngCore, SeedableRng};
-    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut f = fs::File::create(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len());
-        r.fill_bytes(&mut buf[..n]);
-        std::io::Write::write_all(&mut f, &buf[..n])?;
-        left -= n;
-    }
-    Ok(())
-}
-
 /// Polls until a name another protocol removed is gone from the FUSE mount (the kernel may keep
 /// it for the entry timeout).
 fn gone(path: &Path) -> bool {
@@ -110,11 +88,7 @@ fn boto3_covers_every_operation_and_its_errors() -> Result<()> {
     let gw = Gateway::up()?;
     let env = s3_env(&gw, "boto3")?;
     let out = run(&mut env.python(gw.mnt(), "boto3_ops.py", &[]))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     ensure!(
         out.status.success() && text.contains("all S3 checks passed"),
         "boto3 checks failed:\n{text}\n{}",
@@ -133,11 +107,7 @@ fn aws_chunked_bodies_signed_and_with_trailers() -> Result<()> {
     let gw = Gateway::up()?;
     let env = s3_env(&gw, "chunked")?;
     let out = run(&mut env.python(gw.mnt(), "chunked.py", &[]))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     ensure!(
         out.status.success() && text.contains("all chunked checks passed"),
         "aws-chunked checks failed:\n{text}\n{}",

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use engine::graph::Graph;
 use engine::registry::Registry;
 use gateway::config::GatewayConfig;
-use gateway::daemon::{Daemon, terminated};
+use gateway::daemon::{Daemon, clear_stale_mount, terminated};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,10 @@ enum Cmd {
         /// Register NFS and MOUNT with the local rpcbind when it runs (`on` or `off`).
         #[arg(long, default_value = "on")]
         rpcbind: String,
+        /// Address Samba's smbd serves the SMB shares on (port 0 picks a free one; see
+        /// DATA/smb.addr); `off` disables SMB. smbd runs only while a share exists.
+        #[arg(long, default_value = "127.0.0.1:445")]
+        smb: String,
     },
     /// Run the daemon from a configuration file.
     Serve {
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             s3_domain,
             nfs,
             rpcbind,
+            smb,
         } => rt.block_on(up(
             data,
             mount,
@@ -103,6 +108,7 @@ fn main() -> anyhow::Result<()> {
                 s3_domain,
                 nfs,
                 rpcbind,
+                smb,
             },
         )),
         Cmd::Serve { config } => rt.block_on(serve(config)),
@@ -122,22 +128,13 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-fn fuse_opts(cfg: &GatewayConfig, name: &str) -> protocols_fuse::MountOptions {
-    protocols_fuse::MountOptions {
-        fsname: format!("gatewayd:{name}"),
-        attr_timeout: Duration::from_secs_f64(cfg.fuse_attr_timeout),
-        entry_timeout: Duration::from_secs_f64(cfg.fuse_attr_timeout),
-        threads: cfg.fuse_threads,
-        allow_other: true,
-    }
-}
-
 /// The protocol endpoints `gatewayd up` serves, as given on its command line.
 struct Endpoints {
     s3: String,
     s3_domain: String,
     nfs: String,
     rpcbind: String,
+    smb: String,
 }
 
 async fn up(
@@ -163,6 +160,7 @@ async fn up(
         api_listen: api,
         s3_listen: addr("s3", &ends.s3, "127.0.0.1:9000")?,
         nfs_listen: addr("nfs", &ends.nfs, "127.0.0.1:2049")?,
+        smb_listen: addr("smb", &ends.smb, "127.0.0.1:445")?,
         nfs_rpcbind: match ends.rpcbind.as_str() {
             "on" => true,
             "off" => false,
@@ -208,7 +206,7 @@ async fn up(
         let h = protocols_fuse::mount(
             graph.top(),
             mp,
-            fuse_opts(&cfg_for_mount, "vol"),
+            cfg_for_mount.fuse_options("vol", "fuse"),
             tokio::runtime::Handle::current(),
         )
         .with_context(|| format!("FUSE-mounting vol at {}", mp.display()))?;
@@ -237,6 +235,14 @@ async fn up(
             a.ip(),
             a.ip(),
             p = a.port()
+        ));
+    }
+    if let Some(a) = &d.smb_addr {
+        say(&format!(
+            "SMB: {a} once a share exists (Samba's smbd over a FUSE mount)\n  gwctl --data {dd} smb user add NAME && gwctl --data {dd} smb share add SHARE --volume vol\n  smbclient -p {p} //{ip}/SHARE -U NAME",
+            dd = data.display(),
+            p = a.port(),
+            ip = a.ip()
         ));
     }
     say(&format!(
@@ -277,30 +283,13 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     if let Some(a) = &d.nfs_addr {
         say(&format!("NFSv3: {a} (every volume exported as /NAME)"));
     }
+    if let Some(a) = &d.smb_addr {
+        say(&format!("SMB: {a} (shares: gwctl smb share add)"));
+    }
     say("gatewayd: ready");
     terminated().await;
     d.shutdown().await;
     Ok(())
-}
-
-/// A gatewayd that was killed leaves its FUSE mount behind, answering ENOTCONN; detach it so
-/// the mount point can be used again.
-fn clear_stale_mount(mp: &Path) {
-    if let Err(e) = std::fs::metadata(mp)
-        && e.raw_os_error() == Some(libc::ENOTCONN)
-    {
-        tracing::warn!(mountpoint = %mp.display(), "detaching a stale mount left by a previous gatewayd");
-        let _ = std::process::Command::new("fusermount3")
-            .arg("-uz")
-            .arg(mp)
-            .status();
-        if std::fs::metadata(mp).is_err() {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(mp)
-                .status();
-        }
-    }
 }
 
 fn read_trim(p: &Path) -> Option<String> {
@@ -353,7 +342,7 @@ async fn native_mount(
     let h = protocols_fuse::mount(
         graph.top(),
         &dir,
-        fuse_opts(&cfg, &volume),
+        cfg.fuse_options(&volume, "fuse"),
         tokio::runtime::Handle::current(),
     )?;
     say(&format!("volume {volume} mounted at {}", dir.display()));

@@ -40,8 +40,80 @@ enum Top {
     /// NFS exports.
     #[command(subcommand)]
     Nfs(NfsCmd),
+    /// SMB shares and the users who may use them.
+    #[command(subcommand)]
+    Smb(SmbCmd),
     /// The log of management actions.
     Log,
+}
+
+#[derive(Subcommand)]
+enum SmbCmd {
+    /// Shares: a volume or a directory in it, served by Samba.
+    #[command(subcommand)]
+    Share(ShareCmd),
+    /// SMB users (they need no account on the host).
+    #[command(subcommand)]
+    User(SmbUserCmd),
+}
+
+#[derive(Subcommand)]
+enum ShareCmd {
+    /// Share a volume, or the directory --path in it (made if missing).
+    Add {
+        name: String,
+        #[arg(long)]
+        volume: String,
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// Clients may read only.
+        #[arg(long)]
+        ro: bool,
+        /// A user allowed to connect (repeatable); none allows every SMB user.
+        #[arg(long = "user")]
+        users: Vec<String>,
+    },
+    Remove {
+        name: String,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum SmbUserCmd {
+    /// Add a user. The password comes from --password, else the first line of standard input.
+    Add {
+        name: String,
+        /// Visible to other local users in the process list; prefer standard input.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Set a user's password (same sources as `add`).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    Remove {
+        name: String,
+    },
+    List,
+}
+
+/// The password given on the command line, else the first line of standard input.
+fn password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let p = line.trim_end_matches(['\n', '\r']).to_string();
+    if p.is_empty() {
+        bail!("no password: give --password or write it on standard input");
+    }
+    Ok(p)
 }
 
 #[derive(Subcommand)]
@@ -283,6 +355,127 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     out(&v);
                 } else {
                     println!("deleted S3 key {}", v["deleted"].as_str().unwrap_or(""));
+                }
+            }
+        },
+        Top::Smb(SmbCmd::Share(cmd)) => match cmd {
+            ShareCmd::Add {
+                name,
+                volume,
+                path,
+                ro,
+                users,
+            } => {
+                let v = c.json(
+                    "POST",
+                    "/smb/shares",
+                    Some(json!({
+                        "name": name, "volume": volume, "path": path, "read_only": ro,
+                        "users": users,
+                    })),
+                )?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!(
+                        "shared {}:{} as {}",
+                        v["volume"].as_str().unwrap_or(""),
+                        v["path"].as_str().unwrap_or(""),
+                        v["name"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            ShareCmd::Remove { name } => {
+                let v = c.json("DELETE", &format!("/smb/shares/{name}"), None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("removed SMB share {}", v["removed"].as_str().unwrap_or(""));
+                }
+            }
+            ShareCmd::List => {
+                let v = c.json("GET", "/smb/shares", None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!(
+                        "{:<20} {:<12} {:<24} {:<6} USERS",
+                        "SHARE", "VOLUME", "PATH", "ACCESS"
+                    );
+                    for s in v.as_array().cloned().unwrap_or_default() {
+                        let users: Vec<String> = s["users"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|u| u.as_str().map(str::to_string))
+                            .collect();
+                        println!(
+                            "{:<20} {:<12} {:<24} {:<6} {}",
+                            s["name"].as_str().unwrap_or(""),
+                            s["volume"].as_str().unwrap_or(""),
+                            s["path"].as_str().unwrap_or(""),
+                            if s["read_only"].as_bool() == Some(true) {
+                                "ro"
+                            } else {
+                                "rw"
+                            },
+                            if users.is_empty() {
+                                "*".to_string()
+                            } else {
+                                users.join(",")
+                            }
+                        );
+                    }
+                }
+            }
+        },
+        Top::Smb(SmbCmd::User(cmd)) => match cmd {
+            SmbUserCmd::Add { name, password: p } => {
+                let v = c.json(
+                    "POST",
+                    "/smb/users",
+                    Some(json!({ "name": name, "password": password(p.clone())? })),
+                )?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("added SMB user {}", v["name"].as_str().unwrap_or(""));
+                }
+            }
+            SmbUserCmd::Passwd { name, password: p } => {
+                let v = c.json(
+                    "PUT",
+                    &format!("/smb/users/{name}"),
+                    Some(json!({ "password": password(p.clone())? })),
+                )?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("password of SMB user {name} set");
+                }
+            }
+            SmbUserCmd::Remove { name } => {
+                let v = c.json("DELETE", &format!("/smb/users/{name}"), None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("removed SMB user {}", v["removed"].as_str().unwrap_or(""));
+                }
+            }
+            SmbUserCmd::List => {
+                let v = c.json("GET", "/smb/users", None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("{:<32} UID", "USER");
+                    for u in v.as_array().cloned().unwrap_or_default() {
+                        println!(
+                            "{:<32} {}",
+                            u["name"].as_str().unwrap_or(""),
+                            u["uid"].as_u64().unwrap_or(0)
+                        );
+                    }
                 }
             }
         },

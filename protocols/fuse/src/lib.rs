@@ -39,6 +39,9 @@ pub struct MountOptions {
     pub entry_timeout: Duration,
     pub threads: usize,
     pub allow_other: bool,
+    /// The `protocol` label of this mount's operations in /metrics: `fuse` for a user's
+    /// mount, `smb` for the one Samba serves.
+    pub protocol: &'static str,
 }
 
 impl Default for MountOptions {
@@ -49,6 +52,7 @@ impl Default for MountOptions {
             entry_timeout: Duration::from_secs(1),
             threads: 4,
             allow_other: true,
+            protocol: "fuse",
         }
     }
 }
@@ -139,7 +143,7 @@ pub fn mount(
             next_fh: AtomicU64::new(1),
             attr_ttl: opts.attr_timeout,
             entry_ttl: opts.entry_timeout,
-            metrics: engine::metrics::ProtocolOps::new("fuse", FUSE_OPS),
+            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS),
         }),
         rt,
     };

@@ -68,19 +68,28 @@ pub struct Server {
 /// A handle resolved to its export and volume, with the caller's identity on that export.
 pub(crate) struct Target {
     pub top: XlatorRef,
-    pub export: Export,
+    /// The export list the handle was resolved in, and the export's place in it: shared, so
+    /// resolving a handle copies nothing.
+    exports: Arc<Vec<Export>>,
+    idx: usize,
+    /// The export's tag, as the handle carried it: new handles carry it on.
+    tag: u32,
     pub ctx: Ctx,
     pub gfid: Gfid,
     pub fsid: u64,
 }
 
 impl Target {
+    pub fn export(&self) -> &Export {
+        &self.exports[self.idx]
+    }
+
     fn handle(&self, gfid: Gfid) -> nfs_fh3 {
         nfs_fh3 {
             data: Handle {
-                volume: self.export.volume_id,
+                volume: self.export().volume_id,
                 gfid,
-                export: export_tag(&self.export.path),
+                export: self.tag,
             }
             .encode()
             .to_vec(),
@@ -103,7 +112,7 @@ impl Target {
     }
 
     fn writable(&self) -> Result<(), Errno> {
-        if self.export.options.read_only {
+        if self.export().options.read_only {
             Err(Errno::EROFS)
         } else {
             Ok(())
@@ -202,10 +211,11 @@ impl Server {
     pub(crate) fn resolve(&self, call: &Call, fh: &[u8]) -> Result<Target, Fail> {
         let h = Handle::decode(fh).ok_or(nfsstat3::NFS3ERR_BADHANDLE)?;
         let exports = self.exports.exports();
-        let export = exports
+        let idx = exports
             .iter()
-            .find(|e| e.volume_id == h.volume && export_tag(&e.path) == h.export)
+            .position(|e| e.volume_id == h.volume && export_tag(&e.path) == h.export)
             .ok_or(nfsstat3::NFS3ERR_STALE)?;
+        let export = &exports[idx];
         if !export.options.allows(call.peer.ip()) {
             return Err(nfsstat3::NFS3ERR_ACCES.into());
         }
@@ -218,7 +228,9 @@ impl Server {
             top,
             ctx: export.options.ctx(&call.cred),
             fsid: volume_fsid(&export.volume_id),
-            export: export.clone(),
+            tag: h.export,
+            idx,
+            exports,
             gfid: h.gfid,
         })
     }
@@ -396,10 +408,10 @@ impl Server {
     }
 
     async fn is_export_root(&self, t: &Target, dir: Gfid) -> bool {
-        if t.export.subdir.is_empty() {
+        if t.export().subdir.is_empty() {
             return dir.is_root();
         }
-        match crate::mount::walk(&t.top, &t.ctx, &t.export.subdir).await {
+        match crate::mount::walk(&t.top, &t.ctx, &t.export().subdir).await {
             Ok(g) => g == dir,
             Err(_) => false,
         }
@@ -418,11 +430,11 @@ impl Server {
             if may(X) {
                 got |= ACCESS_LOOKUP;
             }
-            if may(W) && !t.export.options.read_only {
+            if may(W) && !t.export().options.read_only {
                 got |= ACCESS_MODIFY | ACCESS_EXTEND | ACCESS_DELETE;
             }
         } else {
-            if may(W) && !t.export.options.read_only {
+            if may(W) && !t.export().options.read_only {
                 got |= ACCESS_MODIFY | ACCESS_EXTEND;
             }
             if may(X) {
@@ -761,7 +773,7 @@ impl Server {
         let to_name = name(r)?;
         from.writable()?;
         to.writable()?;
-        if from.export.volume_id != to.export.volume_id {
+        if from.export().volume_id != to.export().volume_id {
             return Err(nfsstat3::NFS3ERR_XDEV.into());
         }
         for (d, n) in [(from.gfid, &from_name), (to.gfid, &to_name)] {
@@ -796,7 +808,7 @@ impl Server {
         let file = self.target(call, r)?;
         let dir = self.target(call, r)?;
         let n = name(r)?;
-        if file.export.volume_id != dir.export.volume_id {
+        if file.export().volume_id != dir.export().volume_id {
             return Err(nfsstat3::NFS3ERR_XDEV.into());
         }
         self.prepare_new(&dir, &n).await?;

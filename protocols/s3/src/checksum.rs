@@ -17,6 +17,22 @@ const NAMES: [&str; 5] = [
     "x-amz-checksum-sha256",
 ];
 
+/// The `x-amz-checksum-*` header values of an upload's input (PutObject, UploadPart): the
+/// generated input types share the field names but no trait.
+macro_rules! checksums_of {
+    ($i:expr) => {
+        s3s::dto::Checksum {
+            checksum_crc32: $i.checksum_crc32,
+            checksum_crc32c: $i.checksum_crc32c,
+            checksum_crc64nvme: $i.checksum_crc64nvme,
+            checksum_sha1: $i.checksum_sha1,
+            checksum_sha256: $i.checksum_sha256,
+            checksum_type: None,
+        }
+    };
+}
+pub(crate) use checksums_of;
+
 /// What a request promised about its body, and the running hashes that will check it.
 #[derive(Default)]
 pub struct BodyChecks {

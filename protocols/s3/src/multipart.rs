@@ -198,14 +198,7 @@ pub async fn upload_part(
 ) -> S3Result<UploadPartOutput> {
     let i = req.input;
     let mut checks = BodyChecks::new(
-        Checksum {
-            checksum_crc32: i.checksum_crc32,
-            checksum_crc32c: i.checksum_crc32c,
-            checksum_crc64nvme: i.checksum_crc64nvme,
-            checksum_sha1: i.checksum_sha1,
-            checksum_sha256: i.checksum_sha256,
-            checksum_type: None,
-        },
+        crate::checksum::checksums_of!(i),
         &req.headers,
         req.trailing_headers,
     )?;

@@ -1,0 +1,355 @@
+//! SMB shares and users kept by gatewayd, and the Samba that serves them.
+//!
+//! The state (shares, users) lives in the store; [`reconcile`] makes the running world match
+//! it: a FUSE mount of each volume a share names (while the volume is started), smb.conf and
+//! the accounts file under DATA/smb, and one smbd, started with the first share and stopped
+//! with the last. It runs after every change and every few seconds, which also restarts an
+//! smbd that died.
+
+use crate::manager::{Manager, ManagerError};
+use crate::store::{SmbShareRecord, SmbUserRecord};
+use engine::graph::Graph;
+use protocols_smb::{Layout, Share, Smbd, Tools, User};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Result<T> = std::result::Result<T, ManagerError>;
+
+/// What runs for SMB right now; one reconcile at a time changes it.
+#[derive(Default)]
+pub struct SmbRuntime {
+    inner: tokio::sync::Mutex<Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    tools: Option<Tools>,
+    mounts: HashMap<String, Mounted>,
+    smbd: Option<Smbd>,
+}
+
+struct Mounted {
+    graph: Arc<Graph>,
+    handle: protocols_fuse::MountHandle,
+}
+
+fn layout(m: &Manager) -> Layout {
+    Layout::new(m.cfg.data_dir.join("smb"))
+}
+
+/// `/a/b` for any spelling of a directory inside a volume; `..` is refused.
+pub fn canonical_dir(path: &str) -> Result<String> {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(ManagerError::Invalid(format!(
+            "share path {path:?} may not contain .."
+        )));
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+fn enabled(m: &Manager) -> Result<std::net::SocketAddr> {
+    m.cfg.smb_listen.ok_or_else(|| {
+        ManagerError::Invalid(
+            "SMB is off on this gateway (start it with --smb ADDR or set smb_listen)".into(),
+        )
+    })
+}
+
+fn tools(r: &mut Running) -> Result<Tools> {
+    if let Some(t) = &r.tools {
+        return Ok(t.clone());
+    }
+    let t = Tools::find()?;
+    r.tools = Some(t.clone());
+    Ok(t)
+}
+
+pub async fn add_share(m: &Manager, mut s: SmbShareRecord) -> Result<SmbShareRecord> {
+    enabled(m)?;
+    protocols_smb::check_share_name(&s.name)?;
+    s.path = canonical_dir(&s.path)?;
+    m.get(&s.volume)?;
+    let users = m.store.smb_users()?;
+    for u in &s.users {
+        if !users.iter().any(|k| &k.name == u) {
+            return Err(ManagerError::NoSuchUser(u.clone()));
+        }
+    }
+    let shares = m.store.smb_shares()?;
+    if shares.iter().any(|o| o.name.eq_ignore_ascii_case(&s.name)) {
+        return Err(ManagerError::Exists(format!("SMB share {}", s.name)));
+    }
+    // Refuse before recording when Samba is missing: a share nobody can reach is a trap.
+    tools(&mut *m.smb.inner.lock().await)?;
+    m.store
+        .put_smb_share(&s, &format!("smb share add {}", s.name))?;
+    reconcile(m).await?;
+    Ok(s)
+}
+
+pub async fn remove_share(m: &Manager, name: &str) -> Result<SmbShareRecord> {
+    let s = m
+        .store
+        .smb_shares()?
+        .into_iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| ManagerError::NoSuchShare(name.into()))?;
+    m.store
+        .delete_smb_share(&s.name, &format!("smb share remove {}", s.name))?;
+    reconcile(m).await?;
+    Ok(s)
+}
+
+fn users_of(records: &[SmbUserRecord]) -> Vec<User> {
+    records
+        .iter()
+        .map(|u| User {
+            name: u.name.clone(),
+            uid: u.uid,
+        })
+        .collect()
+}
+
+/// Adds an SMB user, or with `replace` sets the password of one that exists.
+pub async fn set_user(
+    m: &Manager,
+    name: &str,
+    password: &str,
+    replace: bool,
+) -> Result<SmbUserRecord> {
+    enabled(m)?;
+    protocols_smb::check_user_name(name)?;
+    protocols_smb::check_password(password)?;
+    let mut r = m.smb.inner.lock().await;
+    let t = tools(&mut r)?;
+    let mut users = m.store.smb_users()?;
+    let existing = users.iter().find(|u| u.name == name).cloned();
+    let user = match (existing, replace) {
+        (Some(_), false) => return Err(ManagerError::Exists(format!("SMB user {name}"))),
+        (None, true) => return Err(ManagerError::NoSuchUser(name.into())),
+        (Some(u), true) => u,
+        (None, false) => {
+            let uid = users
+                .iter()
+                .map(|u| u.uid + 1)
+                .max()
+                .unwrap_or(protocols_smb::FIRST_UID);
+            let u = SmbUserRecord {
+                name: name.into(),
+                uid,
+            };
+            users.push(u.clone());
+            u
+        }
+    };
+    let l = layout(m);
+    l.prepare()?;
+    protocols_smb::write_accounts(&l, &users_of(&users))?;
+    if !l.conf().exists() {
+        // smbpasswd reads smb.conf to find the password database.
+        let text = protocols_smb::render_conf(&l, enabled(m)?, &[])?;
+        protocols_smb::write_conf(&l, &text)?;
+    }
+    t.set_password(&l, name, password).await?;
+    if !replace {
+        m.store
+            .put_smb_user(&user, &format!("smb user add {name}"))?;
+    } else {
+        m.store.log_action(&format!("smb user passwd {name}"))?;
+    }
+    tracing::info!(user = %name, "SMB user {}", if replace { "password set" } else { "added" });
+    Ok(user)
+}
+
+pub async fn remove_user(m: &Manager, name: &str) -> Result<SmbUserRecord> {
+    let users = m.store.smb_users()?;
+    let u = users
+        .iter()
+        .find(|u| u.name == name)
+        .cloned()
+        .ok_or_else(|| ManagerError::NoSuchUser(name.into()))?;
+    if let Some(s) = m
+        .store
+        .smb_shares()?
+        .into_iter()
+        .find(|s| s.users.iter().any(|x| x == name))
+    {
+        return Err(ManagerError::Invalid(format!(
+            "SMB share {} lists user {name}; remove the share or its user list first",
+            s.name
+        )));
+    }
+    let mut r = m.smb.inner.lock().await;
+    let l = layout(m);
+    if let Ok(t) = tools(&mut r)
+        && let Err(e) = t.delete_user(&l, name).await
+    {
+        tracing::warn!(user = %name, "removing from Samba's password database: {e}");
+    }
+    m.store
+        .delete_smb_user(name, &format!("smb user remove {name}"))?;
+    let rest: Vec<SmbUserRecord> = users.into_iter().filter(|x| x.name != name).collect();
+    if l.root().exists() {
+        protocols_smb::write_accounts(&l, &users_of(&rest))?;
+    }
+    Ok(u)
+}
+
+/// Makes mounts, smb.conf and smbd match the recorded shares and the started volumes.
+pub async fn reconcile(m: &Manager) -> Result<()> {
+    let Some(listen) = m.cfg.smb_listen else {
+        return Ok(());
+    };
+    let shares = m.store.smb_shares()?;
+    let mut r = m.smb.inner.lock().await;
+    if shares.is_empty() && r.smbd.is_none() && r.mounts.is_empty() {
+        return Ok(());
+    }
+    let l = layout(m);
+    let t = tools(&mut r)?;
+    l.prepare()?;
+
+    // The volumes to mount: those a share names that are started, each on its current graph
+    // (a volume stopped and started again has a new one).
+    let mut wanted: HashMap<String, Arc<Graph>> = HashMap::new();
+    for s in &shares {
+        if let Some(g) = m.graph(&s.volume) {
+            wanted.insert(s.volume.clone(), g);
+        }
+    }
+    let stale: Vec<String> = r
+        .mounts
+        .iter()
+        .filter(|(v, mt)| !wanted.get(*v).is_some_and(|g| Arc::ptr_eq(g, &mt.graph)))
+        .map(|(v, _)| v.clone())
+        .collect();
+    for v in stale {
+        if let Some(mt) = r.mounts.remove(&v) {
+            let res = tokio::task::spawn_blocking(move || mt.handle.unmount()).await;
+            if let Ok(Err(e)) = res {
+                tracing::warn!(volume = %v, "unmounting the SMB mount: {e}");
+            }
+        }
+    }
+    for (v, g) in &wanted {
+        if r.mounts.contains_key(v) {
+            continue;
+        }
+        let dir = l.mounts().join(v);
+        let d2 = dir.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            crate::daemon::clear_stale_mount(&d2);
+            std::fs::create_dir_all(&d2)
+        })
+        .await
+        .map_err(|e| ManagerError::Invalid(format!("preparing {}: {e}", dir.display())))?;
+        prepared.map_err(|e| ManagerError::Io(dir.display().to_string(), e))?;
+        match protocols_fuse::mount(
+            g.top(),
+            &dir,
+            m.cfg.fuse_options(v, "smb"),
+            tokio::runtime::Handle::current(),
+        ) {
+            Ok(handle) => {
+                r.mounts.insert(
+                    v.clone(),
+                    Mounted {
+                        graph: g.clone(),
+                        handle,
+                    },
+                );
+            }
+            Err(e) => tracing::error!(volume = %v, "FUSE mount for SMB: {e}"),
+        }
+    }
+
+    // Shares whose volume is mounted, each directory made if missing.
+    let mut active = Vec::new();
+    for s in &shares {
+        let Some(mt) = r.mounts.get(&s.volume) else {
+            tracing::warn!(share = %s.name, volume = %s.volume, "SMB share not served: its volume is not started");
+            continue;
+        };
+        let dir: PathBuf = mt.handle.mountpoint().join(s.path.trim_start_matches('/'));
+        let d2 = dir.clone();
+        // On our own FUSE mount: a blocking thread, never a runtime worker the mount needs.
+        match tokio::task::spawn_blocking(move || std::fs::create_dir_all(&d2)).await {
+            Ok(Ok(())) => active.push(Share {
+                name: s.name.clone(),
+                path: dir,
+                read_only: s.read_only,
+                users: s.users.clone(),
+            }),
+            Ok(Err(e)) => {
+                tracing::error!(share = %s.name, dir = %dir.display(), "SMB share not served: {e}")
+            }
+            Err(e) => tracing::error!(share = %s.name, "SMB share not served: {e}"),
+        }
+    }
+
+    protocols_smb::write_accounts(&l, &users_of(&m.store.smb_users()?))?;
+    let text = protocols_smb::render_conf(&l, listen, &active)?;
+    let changed = protocols_smb::write_conf(&l, &text)?;
+    if active.is_empty() {
+        if let Some(s) = r.smbd.take() {
+            s.stop().await;
+        }
+        return Ok(());
+    }
+    let alive = r.smbd.as_mut().is_some_and(|s| s.running());
+    match r.smbd.as_ref() {
+        Some(s) if alive => {
+            if changed {
+                s.reload();
+            }
+        }
+        _ => {
+            if r.smbd.take().is_some() {
+                tracing::warn!(log = %l.log().display(), "smbd exited; starting it again");
+            }
+            protocols_smb::kill_stale(&l);
+            let mut smbd = Smbd::start(&t, &l)?;
+            let ready = smbd.wait_listening(listen, Duration::from_secs(20)).await;
+            r.smbd = Some(smbd);
+            ready?;
+        }
+    }
+    Ok(())
+}
+
+/// Stops smbd and the SMB mounts (the shares stay recorded for the next start).
+pub async fn stop(m: &Manager) {
+    let mut r = m.smb.inner.lock().await;
+    if let Some(s) = r.smbd.take() {
+        s.stop().await;
+    }
+    for (v, mt) in r.mounts.drain() {
+        let res = tokio::task::spawn_blocking(move || mt.handle.unmount()).await;
+        if let Ok(Err(e)) = res {
+            tracing::warn!(volume = %v, "unmounting the SMB mount: {e}");
+        }
+    }
+}
+
+/// Keeps SMB in step with volume starts and stops and restarts an smbd that died.
+pub fn start(m: &Arc<Manager>) -> Option<tokio::task::JoinHandle<()>> {
+    m.cfg.smb_listen?;
+    let m = m.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            if let Err(e) = reconcile(&m).await {
+                tracing::error!("SMB: {e}");
+            }
+            tokio::select! {
+                _ = m.smb_changed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }))
+}
