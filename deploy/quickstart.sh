@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One machine, from a checkout to a running gateway: installs the build and runtime
+# dependencies (.ci/install-deps: Rust, librocksdb-dev, FUSE 3, Samba, ... and the tools the
+# test suite uses), builds gatewayd, gwctl and brickd, and runs `gatewayd up`: volume `vol` over
+# four local bricks in $DATA/bricks, FUSE-mounted at $MOUNT, with S3, NFSv3 and SMB on loopback.
+#
+#   sudo deploy/quickstart.sh                       # DATA=/var/lib/gatewayd, MOUNT=/mnt/vol
+#   sudo MOUNT=/srv/vol DATA=/tmp/gw deploy/quickstart.sh --bricks 2 --s3 off
+#
+# Extra arguments go to `gatewayd up` (gatewayd up --help). It runs in the foreground;
+# Ctrl-C unmounts, stops the bricks and exits.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+  echo "quickstart: run this as root (e.g. sudo $0): gatewayd FUSE-mounts the volume and its bricks keep trusted.* xattrs, which need root" >&2
+  exit 1
+fi
+
+cd "$(dirname "$0")/.."
+
+MOUNT="${MOUNT:-/mnt/vol}"
+DATA="${DATA:-/var/lib/gatewayd}"
+
+.ci/install-deps
+# install-deps may have installed Rust with rustup just now, into a PATH its own process kept.
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release --bins -p gateway -p brickd
+
+mkdir -p "$MOUNT"
+exec ./target/release/gatewayd up --data "$DATA" --mount "$MOUNT" "$@"
