@@ -1,22 +1,36 @@
-//! The REST API under /api/v1. Every route needs the admin token as a bearer token.
+//! The REST API under /api/v1, described by the OpenAPI document at /api/v1/openapi.json,
+//! which utoipa builds from the handlers' annotations below (so a route cannot be served
+//! without being documented, or documented without being served).
+//!
+//! Every route but login needs a bearer token or a console session; see `crate::auth`.
 
+use crate::auth::{self, ADMIN_USER, CSRF_HEADER, SESSION_COOKIE};
 use crate::manager::{Manager, ManagerError};
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub struct ApiError(StatusCode, String);
 
+/// Every error the API answers: its HTTP status says the kind, `error` says what went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -29,121 +43,491 @@ impl From<ManagerError> for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Compares in time independent of where the strings differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-async fn auth(
-    State(m): State<Arc<Manager>>,
-    headers: HeaderMap,
-    req: Request,
-    next: Next,
-) -> Response {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let expected = m.store.admin_token_hash().ok().flatten();
-    match (given, expected) {
-        (Some(t), Some(h)) if same(&token_hash(t), &h) => next.run(req).await,
-        (None, _) => ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing bearer token (gwctl --token, GWCTL_TOKEN or DATA/admin.token)".into(),
-        )
-        .into_response(),
-        _ => ApiError(StatusCode::UNAUTHORIZED, "invalid token".into()).into_response(),
+impl From<auth::AuthError> for ApiError {
+    fn from(e: auth::AuthError) -> Self {
+        let status = match e {
+            auth::AuthError::WeakPassword => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
     }
 }
 
-pub fn router(m: Arc<Manager>) -> Router {
-    let api = Router::new()
-        .route("/volumes", get(list).post(create))
-        .route("/volumes/import", post(import))
-        .route("/volumes/{name}", get(info).delete(delete))
-        .route("/volumes/{name}/start", post(start))
-        .route("/volumes/{name}/stop", post(stop))
-        .route("/volumes/{name}/status", get(status))
-        .route("/volumes/{name}/volfile", get(volfile))
-        .route("/actions", get(actions))
-        .route("/s3/keys", get(s3_keys).post(s3_key_create))
-        .route("/s3/keys/{name}", axum::routing::delete(s3_key_delete))
-        .route("/nfs/exports", get(nfs_exports).post(nfs_export_add))
-        .route(
-            "/nfs/exports/{*path}",
-            axum::routing::delete(nfs_export_remove),
-        )
-        .route("/smb/shares", get(smb_shares).post(smb_share_add))
-        .route(
-            "/smb/shares/{name}",
-            axum::routing::delete(smb_share_remove),
-        )
-        .route("/smb/users", get(smb_users).post(smb_user_add))
-        .route(
-            "/smb/users/{name}",
-            axum::routing::put(smb_user_passwd).delete(smb_user_remove),
-        )
-        .layer(middleware::from_fn_with_state(m.clone(), auth))
-        .with_state(m);
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/metrics", get(metrics))
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ManagerError::from(e).into()
+    }
 }
 
-#[derive(Deserialize)]
+type ApiResult = Result<Response, ApiError>;
+
+pub use auth::token_hash;
+
+/// Who a request comes from, as the auth layer found it.
+#[derive(Clone)]
+pub enum Caller {
+    Token(String),
+    Session {
+        id: String,
+        user: String,
+        csrf: String,
+    },
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// A browser sends Origin with every cross-site request; one naming another host than the
+/// request's own is refused even before the CSRF token is looked at.
+fn foreign_origin(headers: &HeaderMap) -> bool {
+    let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(origin);
+    origin != "null" && origin_host != host
+}
+
+fn unauthorized(why: &str) -> Response {
+    ApiError(StatusCode::UNAUTHORIZED, why.into()).into_response()
+}
+
+async fn require_auth(State(m): State<Arc<Manager>>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let Some(t) = v
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
+            return unauthorized("the Authorization header must be: Bearer TOKEN");
+        };
+        let h = token_hash(t);
+        let admin = m.store.admin_token_hash().ok().flatten();
+        let name = if admin.is_some_and(|a| auth::same(&a, &h)) {
+            Some("admin-token".to_string())
+        } else {
+            m.store
+                .api_tokens()
+                .ok()
+                .and_then(|ts| ts.into_iter().find(|k| auth::same(&k.sha256, &h)))
+                .map(|k| k.name)
+        };
+        let Some(name) = name else {
+            return unauthorized("invalid token");
+        };
+        req.extensions_mut().insert(Caller::Token(name));
+        return next.run(req).await;
+    }
+    let Some(id) = cookie_value(headers, SESSION_COOKIE) else {
+        return unauthorized(
+            "log in (POST /api/v1/login) or send a bearer token (gwctl --token, GWCTL_TOKEN or DATA/admin.token)",
+        );
+    };
+    let Some(s) = m.sessions.get(&id) else {
+        return unauthorized("the session has ended; log in again");
+    };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if foreign_origin(headers) || !given.is_some_and(|g| auth::same(g, &s.csrf)) {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                "missing or wrong CSRF token: send the X-CSRF-Token header that login answered"
+                    .into(),
+            )
+            .into_response();
+        }
+    }
+    req.extensions_mut().insert(Caller::Session {
+        id,
+        user: s.user.clone(),
+        csrf: s.csrf.clone(),
+    });
+    next.run(req).await
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "from POST /api/v1/login; changes also need the X-CSRF-Token header",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gatewayd",
+        description = "Volumes, bricks, S3 keys, NFS exports, SMB shares and users of a gatewayd."
+    ),
+    modifiers(&Security),
+    security(("token" = []), ("session" = [])),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
+    let authed = OpenApiRouter::<Arc<Manager>>::new()
+        .routes(routes!(logout))
+        .routes(routes!(session))
+        .routes(routes!(admin_password))
+        .routes(routes!(tokens, token_create))
+        .routes(routes!(token_delete))
+        .routes(routes!(list, create))
+        .routes(routes!(import))
+        .routes(routes!(info, delete))
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(status))
+        .routes(routes!(volfile))
+        .routes(routes!(actions))
+        .routes(routes!(s3_keys, s3_key_create))
+        .routes(routes!(s3_key_delete))
+        .routes(routes!(nfs_exports, nfs_export_add, nfs_export_remove))
+        .routes(routes!(smb_shares, smb_share_add))
+        .routes(routes!(smb_share_remove))
+        .routes(routes!(smb_users, smb_user_add))
+        .routes(routes!(smb_user_passwd, smb_user_remove))
+        .layer(middleware::from_fn_with_state(m.clone(), require_auth));
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(login))
+        .merge(authed);
+    let (router, doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
+    (router.with_state(m), doc)
+}
+
+/// The OpenAPI document, as /api/v1/openapi.json serves it.
+pub fn openapi(m: Arc<Manager>) -> utoipa::openapi::OpenApi {
+    documented(m).1
+}
+
+pub fn router(m: Arc<Manager>) -> Router {
+    let (api, doc) = documented(m);
+    let doc = Arc::new(doc);
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/metrics", get(metrics))
+    .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+}
+
+#[derive(Deserialize, ToSchema)]
+struct LoginBody {
+    user: String,
+    password: String,
+}
+
+/// What the console keeps after logging in.
+#[derive(Serialize, ToSchema)]
+struct SessionView {
+    user: String,
+    /// Send as X-CSRF-Token with every request that changes something.
+    csrf_token: String,
+}
+
+fn session_cookie(id: &str, max_age: time_secs::Secs) -> String {
+    cookie::Cookie::build((SESSION_COOKIE, id.to_string()))
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(cookie::SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age.0))
+        .build()
+        .to_string()
+}
+
+mod time_secs {
+    pub struct Secs(pub i64);
+}
+
+/// Log in to the console: sets the session cookie and answers the CSRF token.
+#[utoipa::path(post, path = "/login", tag = "session", security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in; the gw_session cookie is set", body = SessionView),
+        (status = 401, description = "Wrong user or password", body = ErrorBody),
+    ))]
+async fn login(State(m): State<Arc<Manager>>, Json(b): Json<LoginBody>) -> ApiResult {
+    let phc = m.store.admin_password_hash()?;
+    let ok = b.user == ADMIN_USER && phc.is_some_and(|h| auth::verify_password(&h, &b.password));
+    if !ok {
+        // Slows guessing down without holding any lock.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tracing::warn!(user = %b.user, "console login refused");
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "wrong user or password".into(),
+        ));
+    }
+    let (id, csrf) = m.sessions.create(&b.user);
+    m.store.log_action(&format!("login {}", b.user))?;
+    Ok((
+        [(
+            header::SET_COOKIE,
+            session_cookie(&id, time_secs::Secs(auth::SESSION_IDLE.as_secs() as i64)),
+        )],
+        Json(SessionView {
+            user: b.user,
+            csrf_token: csrf,
+        }),
+    )
+        .into_response())
+}
+
+/// End the console session.
+#[utoipa::path(post, path = "/logout", tag = "session",
+    responses((status = 200, description = "Logged out; the cookie is cleared")))]
+async fn logout(State(m): State<Arc<Manager>>, caller: axum::Extension<Caller>) -> ApiResult {
+    if let Caller::Session { id, .. } = &caller.0 {
+        m.sessions.remove(id);
+    }
+    Ok((
+        [(header::SET_COOKIE, session_cookie("", time_secs::Secs(0)))],
+        Json(json!({ "logged_out": true })),
+    )
+        .into_response())
+}
+
+/// Who is calling: the console user (with the session's CSRF token) or the token's name.
+#[utoipa::path(get, path = "/session", tag = "session",
+    responses((status = 200, description = "The caller", body = SessionView)))]
+async fn session(caller: axum::Extension<Caller>) -> ApiResult {
+    Ok(match &caller.0 {
+        Caller::Session { user, csrf, .. } => Json(SessionView {
+            user: user.clone(),
+            csrf_token: csrf.clone(),
+        }),
+        Caller::Token(name) => Json(SessionView {
+            user: format!("token:{name}"),
+            csrf_token: String::new(),
+        }),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+struct AdminPasswordBody {
+    current: String,
+    password: String,
+}
+
+/// Change the console's admin password; every console session ends.
+#[utoipa::path(put, path = "/admin/password", tag = "session",
+    request_body = AdminPasswordBody,
+    responses(
+        (status = 200, description = "Changed"),
+        (status = 400, description = "Too weak (fewer than 10 characters)", body = ErrorBody),
+        (status = 403, description = "The current password is wrong", body = ErrorBody),
+    ))]
+async fn admin_password(
+    State(m): State<Arc<Manager>>,
+    Json(b): Json<AdminPasswordBody>,
+) -> ApiResult {
+    let phc = m.store.admin_password_hash()?;
+    if !phc.is_some_and(|h| auth::verify_password(&h, &b.current)) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the current password is wrong".into(),
+        ));
+    }
+    auth::check_new_password(&b.password)?;
+    m.store
+        .set_admin_password_hash(&auth::hash_password(&b.password)?, "admin password changed")?;
+    m.sessions.clear();
+    Ok(Json(json!({ "changed": true })).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct TokenView {
+    name: String,
+    created: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct NewToken {
+    name: String,
+    /// Shown this once; only its hash is kept.
+    token: String,
+    created: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+struct NameBody {
+    name: String,
+}
+
+/// Named API tokens (for gwctl and scripts).
+#[utoipa::path(get, path = "/tokens", tag = "tokens",
+    responses((status = 200, description = "The tokens, without their secrets", body = Vec<TokenView>)))]
+async fn tokens(State(m): State<Arc<Manager>>) -> ApiResult {
+    let v: Vec<TokenView> = m
+        .store
+        .api_tokens()?
+        .into_iter()
+        .map(|t| TokenView {
+            name: t.name,
+            created: t.created,
+        })
+        .collect();
+    Ok(Json(v).into_response())
+}
+
+fn check_token_name(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("token name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"),
+        ))
+    }
+}
+
+/// Make a named API token; the answer is the only time it is shown.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = NameBody,
+    responses(
+        (status = 201, description = "Made", body = NewToken),
+        (status = 400, description = "Bad name", body = ErrorBody),
+        (status = 409, description = "A token of that name exists", body = ErrorBody),
+    ))]
+async fn token_create(State(m): State<Arc<Manager>>, Json(b): Json<NameBody>) -> ApiResult {
+    check_token_name(&b.name)?;
+    if m.store.api_tokens()?.iter().any(|t| t.name == b.name) {
+        return Err(ManagerError::Exists(format!("token {}", b.name)).into());
+    }
+    let (rec, token) = auth::new_api_token(&b.name);
+    m.store
+        .put_api_token(&rec, &format!("token create {}", b.name))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewToken {
+            name: rec.name,
+            token,
+            created: rec.created,
+        }),
+    )
+        .into_response())
+}
+
+/// Revoke a named API token.
+#[utoipa::path(delete, path = "/tokens/{name}", tag = "tokens",
+    params(("name" = String, Path, description = "Token name")),
+    responses(
+        (status = 200, description = "Revoked"),
+        (status = 404, description = "No such token", body = ErrorBody),
+    ))]
+async fn token_delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    if !m.store.api_tokens()?.iter().any(|t| t.name == name) {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no token {name}")));
+    }
+    m.store
+        .delete_api_token(&name, &format!("token delete {name}"))?;
+    Ok(Json(json!({ "deleted": name })).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
 struct CreateBody {
     name: String,
     bricks: Vec<String>,
 }
 
+#[utoipa::path(get, path = "/volumes", tag = "volumes",
+    responses((status = 200, description = "Every volume (without its secret)", body = Vec<serde_json::Value>)))]
 async fn list(State(m): State<Arc<Manager>>) -> ApiResult {
     let v: Vec<_> = m.list()?.iter().map(|v| v.public()).collect();
     Ok(Json(v).into_response())
 }
 
+#[utoipa::path(post, path = "/volumes", tag = "volumes", request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = 400, description = "Bad name or brick", body = ErrorBody),
+        (status = 409, description = "The volume exists", body = ErrorBody),
+    ))]
 async fn create(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
     let v = m.create(&b.name, &b.bricks).await?;
     Ok((StatusCode::CREATED, Json(v.public())).into_response())
 }
 
+#[utoipa::path(post, path = "/volumes/import", tag = "volumes", request_body = CreateBody,
+    responses(
+        (status = 201, description = "Imported from existing GlusterFS bricks", body = serde_json::Value),
+        (status = 400, description = "Bad name or brick", body = ErrorBody),
+        (status = 409, description = "The volume exists", body = ErrorBody),
+    ))]
 async fn import(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
     let v = m.import(&b.name, &b.bricks).await?;
     Ok((StatusCode::CREATED, Json(v.public())).into_response())
 }
 
+#[utoipa::path(get, path = "/volumes/{name}", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "The volume", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn info(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.get(&name)?.public()).into_response())
 }
 
+#[utoipa::path(delete, path = "/volumes/{name}", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "Deleted; the bricks stay on disk"), (status = 404, description = "No such volume", body = ErrorBody),
+        (status = 409, description = "Started; stop it first", body = ErrorBody)))]
 async fn delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     m.delete(&name).await?;
     Ok(Json(json!({ "deleted": name })).into_response())
 }
 
+#[utoipa::path(post, path = "/volumes/{name}/start", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "Started", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn start(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.start(&name).await?.public()).into_response())
 }
 
+#[utoipa::path(post, path = "/volumes/{name}/stop", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "Stopped", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn stop(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.stop(&name).await?.public()).into_response())
 }
 
+#[utoipa::path(get, path = "/volumes/{name}/status", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "Bricks: online, port, pid, restarts", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn status(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.status(&name).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/volumes/{name}/volfile", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "The client volfile (GlusterFS syntax)", body = String, content_type = "text/plain"), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn volfile(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -152,16 +536,20 @@ async fn volfile(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> Api
         .into_response())
 }
 
+#[utoipa::path(get, path = "/actions", tag = "log",
+    responses((status = 200, description = "The newest 200 management actions", body = Vec<serde_json::Value>)))]
 async fn actions(State(m): State<Arc<Manager>>) -> ApiResult {
     let a = m.store.actions(200).map_err(ManagerError::from)?;
     Ok(Json(a).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct KeyBody {
     name: String,
 }
 
+#[utoipa::path(get, path = "/s3/keys", tag = "s3",
+    responses((status = 200, description = "S3 keys, without their secrets", body = Vec<serde_json::Value>)))]
 async fn s3_keys(State(m): State<Arc<Manager>>) -> ApiResult {
     let keys = m.store.s3_keys().map_err(ManagerError::from)?;
     let v: Vec<_> = keys.iter().map(crate::s3::public).collect();
@@ -169,6 +557,9 @@ async fn s3_keys(State(m): State<Arc<Manager>>) -> ApiResult {
 }
 
 /// The only answer that carries the secret: it is shown once, as AWS does.
+#[utoipa::path(post, path = "/s3/keys", tag = "s3", request_body = KeyBody,
+    responses((status = 201, description = "Made; the secret is shown this once", body = serde_json::Value),
+        (status = 400, description = "Bad name", body = ErrorBody)))]
 async fn s3_key_create(State(m): State<Arc<Manager>>, Json(b): Json<KeyBody>) -> ApiResult {
     let k = crate::s3::create_key(&m.store, &b.name)?;
     Ok((
@@ -178,15 +569,23 @@ async fn s3_key_create(State(m): State<Arc<Manager>>, Json(b): Json<KeyBody>) ->
         .into_response())
 }
 
+#[utoipa::path(delete, path = "/s3/keys/{name}", tag = "s3",
+    params(("name" = String, Path, description = "Key name or access key id")),
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such key", body = ErrorBody)))]
 async fn s3_key_delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     let k = crate::s3::delete_key(&m.store, &name)?;
     Ok(Json(json!({ "deleted": k.name, "access_key": k.access_key })).into_response())
 }
 
+#[utoipa::path(get, path = "/nfs/exports", tag = "nfs",
+    responses((status = 200, description = "Configured exports and the volumes' defaults", body = Vec<serde_json::Value>)))]
 async fn nfs_exports(State(m): State<Arc<Manager>>) -> ApiResult {
     Ok(Json(crate::nfs::list_exports(&m)?).into_response())
 }
 
+#[utoipa::path(post, path = "/nfs/exports", tag = "nfs", request_body = crate::store::NfsExportRecord,
+    responses((status = 201, description = "Exported", body = crate::store::NfsExportRecord),
+        (status = 400, description = "Bad path or network", body = ErrorBody), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn nfs_export_add(
     State(m): State<Arc<Manager>>,
     Json(e): Json<crate::store::NfsExportRecord>,
@@ -195,17 +594,35 @@ async fn nfs_export_add(
     Ok((StatusCode::CREATED, Json(e)).into_response())
 }
 
-/// `DELETE /nfs/exports/vol/sub` removes the export `/vol/sub`.
-async fn nfs_export_remove(State(m): State<Arc<Manager>>, Path(path): Path<String>) -> ApiResult {
-    let e = crate::nfs::remove_export(&m, &format!("/{path}"))?;
+#[derive(Deserialize)]
+struct ExportPath {
+    path: String,
+}
+
+#[utoipa::path(delete, path = "/nfs/exports", tag = "nfs",
+    params(("path" = String, Query, description = "The export's path: /VOLUME[/DIR]")),
+    responses((status = 200, description = "Removed"), (status = 404, description = "No such export", body = ErrorBody)))]
+async fn nfs_export_remove(
+    State(m): State<Arc<Manager>>,
+    Query(q): Query<ExportPath>,
+) -> ApiResult {
+    let e = crate::nfs::remove_export(&m, &q.path)?;
     Ok(Json(json!({ "removed": e.path })).into_response())
 }
 
+#[utoipa::path(get, path = "/smb/shares", tag = "smb",
+    responses((status = 200, description = "SMB shares", body = Vec<crate::store::SmbShareRecord>)))]
 async fn smb_shares(State(m): State<Arc<Manager>>) -> ApiResult {
     let v = m.store.smb_shares().map_err(ManagerError::from)?;
     Ok(Json(v).into_response())
 }
 
+#[utoipa::path(post, path = "/smb/shares", tag = "smb", request_body = crate::store::SmbShareRecord,
+    responses((status = 201, description = "Shared and served", body = crate::store::SmbShareRecord),
+        (status = 400, description = "Bad name or path, or SMB is off", body = ErrorBody),
+        (status = 404, description = "No such volume or user", body = ErrorBody),
+        (status = 409, description = "A share of that name exists", body = ErrorBody),
+        (status = 501, description = "Samba is not installed", body = ErrorBody)))]
 async fn smb_share_add(
     State(m): State<Arc<Manager>>,
     Json(s): Json<crate::store::SmbShareRecord>,
@@ -214,32 +631,46 @@ async fn smb_share_add(
     Ok((StatusCode::CREATED, Json(s)).into_response())
 }
 
+#[utoipa::path(delete, path = "/smb/shares/{name}", tag = "smb",
+    params(("name" = String, Path, description = "Share name")),
+    responses((status = 200, description = "Removed"), (status = 404, description = "No such share", body = ErrorBody)))]
 async fn smb_share_remove(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     let s = crate::smb::remove_share(&m, &name).await?;
     Ok(Json(json!({ "removed": s.name })).into_response())
 }
 
+#[utoipa::path(get, path = "/smb/users", tag = "smb",
+    responses((status = 200, description = "SMB users", body = Vec<crate::store::SmbUserRecord>)))]
 async fn smb_users(State(m): State<Arc<Manager>>) -> ApiResult {
     let v = m.store.smb_users().map_err(ManagerError::from)?;
     Ok(Json(v).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SmbUserBody {
     name: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordBody {
     password: String,
 }
 
+#[utoipa::path(post, path = "/smb/users", tag = "smb", request_body = SmbUserBody,
+    responses((status = 201, description = "Added", body = crate::store::SmbUserRecord),
+        (status = 400, description = "Bad name or weak password", body = ErrorBody),
+        (status = 409, description = "The user exists", body = ErrorBody)))]
 async fn smb_user_add(State(m): State<Arc<Manager>>, Json(b): Json<SmbUserBody>) -> ApiResult {
     let u = crate::smb::set_user(&m, &b.name, &b.password, false).await?;
     Ok((StatusCode::CREATED, Json(u)).into_response())
 }
 
+#[utoipa::path(put, path = "/smb/users/{name}", tag = "smb",
+    params(("name" = String, Path, description = "User name")), request_body = PasswordBody,
+    responses((status = 200, description = "Password set", body = crate::store::SmbUserRecord),
+        (status = 400, description = "Weak password", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)))]
 async fn smb_user_passwd(
     State(m): State<Arc<Manager>>,
     Path(name): Path<String>,
@@ -249,6 +680,10 @@ async fn smb_user_passwd(
     Ok(Json(u).into_response())
 }
 
+#[utoipa::path(delete, path = "/smb/users/{name}", tag = "smb",
+    params(("name" = String, Path, description = "User name")),
+    responses((status = 200, description = "Removed"), (status = 404, description = "No such user", body = ErrorBody),
+        (status = 400, description = "A share lists the user", body = ErrorBody)))]
 async fn smb_user_remove(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     let u = crate::smb::remove_user(&m, &name).await?;
     Ok(Json(json!({ "removed": u.name })).into_response())

@@ -27,6 +27,9 @@ pub struct GatewayConfig {
     /// Where Samba's smbd listens for the SMB shares (port 0: a free one, see DATA/smb.addr);
     /// none means SMB is off. smbd runs only while there is a share.
     pub smb_listen: Option<SocketAddr>,
+    /// A file holding the console's admin password, applied at every start; without one the
+    /// first start makes a random password and prints it once.
+    pub admin_password_file: Option<PathBuf>,
     /// The S3 endpoint; none means S3 is off.
     pub s3_listen: Option<SocketAddr>,
     /// The volume whose top-level directories are the S3 buckets.
@@ -50,6 +53,7 @@ impl Default for GatewayConfig {
             nfs_listen: Some("127.0.0.1:2049".parse().expect("valid address")),
             nfs_rpcbind: true,
             smb_listen: Some("127.0.0.1:445".parse().expect("valid address")),
+            admin_password_file: None,
             s3_listen: Some("127.0.0.1:9000".parse().expect("valid address")),
             s3_volume: "vol".into(),
             s3_domain: None,

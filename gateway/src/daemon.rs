@@ -19,6 +19,8 @@ pub struct Daemon {
     pub nfs_addr: Option<std::net::SocketAddr>,
     /// Where smbd listens once there is a share.
     pub smb_addr: Option<std::net::SocketAddr>,
+    /// The console's admin password when this start made it (print it once).
+    pub new_admin_password: Option<String>,
     server: tokio::task::JoinHandle<()>,
     s3: Option<tokio::task::JoinHandle<()>>,
     nfs: Option<tokio::task::JoinHandle<()>>,
@@ -76,6 +78,17 @@ impl Daemon {
         if fresh {
             tracing::info!(file = %token_file.display(), "new admin token written");
         }
+        let given = match &cfg.admin_password_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading the admin password from {}", f.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let new_admin_password = crate::auth::ensure_admin_password(&store, given.as_deref())
+            .context("setting the console's admin password")?;
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
             .await
             .with_context(|| format!("listening for the API on {}", cfg.api_listen))?;
@@ -110,6 +123,7 @@ impl Daemon {
         }
         let smb = crate::smb::start(&manager);
         Ok(Daemon {
+            new_admin_password,
             smb_addr,
             smb,
             manager,

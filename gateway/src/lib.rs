@@ -1,6 +1,7 @@
 //! The gateway: config, state store, volume manager, brick supervisor, REST API.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod manager;

@@ -125,6 +125,8 @@ pub struct Manager {
     pub smb: crate::smb::SmbRuntime,
     /// Wakes the SMB reconciler when a volume starts or stops.
     pub smb_changed: Notify,
+    /// Console sessions (in memory: a restart logs the console out).
+    pub sessions: crate::auth::Sessions,
 }
 
 fn free_port(host: &str) -> std::io::Result<u16> {
@@ -160,6 +162,7 @@ impl Manager {
             nfs_generation: std::sync::atomic::AtomicU64::new(0),
             smb: Default::default(),
             smb_changed: Notify::new(),
+            sessions: Default::default(),
         })
     }
 
@@ -199,6 +202,11 @@ impl Manager {
     }
 
     fn brick_records(&self, specs: &[String]) -> Result<Vec<BrickRecord>> {
+        if specs.is_empty() {
+            return Err(ManagerError::Invalid(
+                "a volume needs at least one brick: HOST:/PATH".into(),
+            ));
+        }
         let parsed = volume::parse_bricks(specs)?;
         let mut out = Vec::new();
         for (i, (host, path)) in parsed.into_iter().enumerate() {

@@ -34,7 +34,7 @@ const S3KEY: &str = "s3key/";
 const NFSEXPORT: &str = "nfsexport/";
 
 /// An NFS export as configured with `gwctl nfs export add`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct NfsExportRecord {
     pub path: String,
     #[serde(default)]
@@ -52,13 +52,26 @@ pub struct NfsExportRecord {
     pub networks: Vec<String>,
 }
 
+/// The console's admin password, as an Argon2id PHC string.
+const ADMIN_PASSWORD: &str = "meta/admin-password-argon2";
+/// API tokens by name; only their SHA-256 is kept.
+const APITOKEN: &str = "apitoken/";
+
+/// A named API token (`gwctl token create`); the token itself is shown once.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    pub sha256: String,
+    pub created: u64,
+}
+
 /// SMB shares by name.
 const SMBSHARE: &str = "smbshare/";
 /// SMB users by name. Their passwords live in Samba's own database (NT hashes), not here.
 const SMBUSER: &str = "smbuser/";
 
 /// An SMB share as configured with `gwctl smb share add`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SmbShareRecord {
     pub name: String,
     pub volume: String,
@@ -76,7 +89,7 @@ fn slash() -> String {
     "/".into()
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SmbUserRecord {
     pub name: String,
     pub uid: u32,
@@ -254,6 +267,33 @@ impl Store {
 
     pub fn delete_smb_user(&self, name: &str, what: &str) -> Result<(), StoreError> {
         self.delete_record(&format!("{SMBUSER}{name}"), what)
+    }
+
+    pub fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        self.records(APITOKEN)
+    }
+
+    pub fn put_api_token(&self, t: &ApiTokenRecord, what: &str) -> Result<(), StoreError> {
+        self.put_record(&format!("{APITOKEN}{}", t.name), t, what)
+    }
+
+    pub fn delete_api_token(&self, name: &str, what: &str) -> Result<(), StoreError> {
+        self.delete_record(&format!("{APITOKEN}{name}"), what)
+    }
+
+    pub fn admin_password_hash(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get(ADMIN_PASSWORD)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn set_admin_password_hash(&self, h: &str, what: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put(ADMIN_PASSWORD, h);
+        self.log_into(&mut b, what);
+        self.db.write(b)?;
+        Ok(())
     }
 
     pub fn admin_token_hash(&self) -> Result<Option<String>, StoreError> {

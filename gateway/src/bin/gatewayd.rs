@@ -56,6 +56,10 @@ enum Cmd {
         /// DATA/smb.addr); `off` disables SMB. smbd runs only while a share exists.
         #[arg(long, default_value = "127.0.0.1:445")]
         smb: String,
+        /// A file holding the console's admin password (at least 10 characters), applied at
+        /// every start; without it the first start makes one and prints it once.
+        #[arg(long)]
+        admin_password_file: Option<PathBuf>,
     },
     /// Run the daemon from a configuration file.
     Serve {
@@ -97,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             nfs,
             rpcbind,
             smb,
+            admin_password_file,
         } => rt.block_on(up(
             data,
             mount,
@@ -109,6 +114,7 @@ fn main() -> anyhow::Result<()> {
                 nfs,
                 rpcbind,
                 smb,
+                admin_password_file,
             },
         )),
         Cmd::Serve { config } => rt.block_on(serve(config)),
@@ -135,6 +141,7 @@ struct Endpoints {
     nfs: String,
     rpcbind: String,
     smb: String,
+    admin_password_file: Option<PathBuf>,
 }
 
 async fn up(
@@ -161,6 +168,7 @@ async fn up(
         s3_listen: addr("s3", &ends.s3, "127.0.0.1:9000")?,
         nfs_listen: addr("nfs", &ends.nfs, "127.0.0.1:2049")?,
         smb_listen: addr("smb", &ends.smb, "127.0.0.1:445")?,
+        admin_password_file: ends.admin_password_file.clone(),
         nfs_rpcbind: match ends.rpcbind.as_str() {
             "on" => true,
             "off" => false,
@@ -218,6 +226,11 @@ async fn up(
         d.api_url,
         d.token_file.display()
     ));
+    if let Some(p) = &d.new_admin_password {
+        say(&format!(
+            "console login: admin / {p}  (shown this once; change it with gwctl admin passwd)"
+        ));
+    }
     if let Some(url) = &d.s3_url {
         let keys = m.store.s3_keys()?;
         let key = match keys.into_iter().find(|k| k.name == "admin") {
@@ -274,6 +287,11 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         d.api_url,
         d.token_file.display()
     ));
+    if let Some(p) = &d.new_admin_password {
+        say(&format!(
+            "console login: admin / {p}  (shown this once; change it with gwctl admin passwd)"
+        ));
+    }
     if let Some(url) = &d.s3_url {
         say(&format!(
             "S3: {url} (volume {}; keys: gwctl s3 key create NAME)",

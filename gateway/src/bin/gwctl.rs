@@ -43,8 +43,39 @@ enum Top {
     /// SMB shares and the users who may use them.
     #[command(subcommand)]
     Smb(SmbCmd),
+    /// Named API tokens for scripts and other gwctl users.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// The console's admin login.
+    #[command(subcommand)]
+    Admin(AdminCmd),
     /// The log of management actions.
     Log,
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Make a token; it is shown this once.
+    Create {
+        name: String,
+    },
+    List,
+    /// Revoke a token: requests carrying it are refused from then on.
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Change the admin password. Without flags, reads the current and the new password
+    /// from the first two lines of standard input.
+    Passwd {
+        #[arg(long)]
+        current: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,9 +279,22 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<ureq::Response> {
+        self.request(method, path, &[], body)
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> anyhow::Result<ureq::Response> {
         let url = format!("{}/api/v1{path}", self.base);
-        let req =
+        let mut req =
             ureq::request(method, &url).set("Authorization", &format!("Bearer {}", self.token));
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
         let r = match body {
             Some(b) => req.send_json(b),
             None => req.call(),
@@ -267,6 +311,15 @@ impl Client {
             }
             Err(e) => bail!("cannot reach gatewayd at {}: {e}", self.base),
         }
+    }
+
+    fn json_query(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        Ok(self.request(method, path, query, None)?.into_json()?)
     }
 
     fn json(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -358,6 +411,65 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
             }
         },
+        Top::Token(cmd) => match cmd {
+            TokenCmd::Create { name } => {
+                let v = c.json("POST", "/tokens", Some(json!({ "name": name })))?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("{}", v["token"].as_str().unwrap_or(""));
+                    eprintln!(
+                        "token {name} made; it is shown this once (use it with --token or GWCTL_TOKEN)"
+                    );
+                }
+            }
+            TokenCmd::List => {
+                let v = c.json("GET", "/tokens", None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("{:<32} CREATED", "NAME");
+                    for t in v.as_array().cloned().unwrap_or_default() {
+                        println!(
+                            "{:<32} {}",
+                            t["name"].as_str().unwrap_or(""),
+                            t["created"].as_u64().unwrap_or(0)
+                        );
+                    }
+                }
+            }
+            TokenCmd::Delete { name } => {
+                let v = c.json("DELETE", &format!("/tokens/{name}"), None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("revoked token {name}");
+                }
+            }
+        },
+        Top::Admin(AdminCmd::Passwd {
+            current,
+            password: new,
+        }) => {
+            let current = match current {
+                Some(p) => p.clone(),
+                None => password(None)?,
+            };
+            let new = match new {
+                Some(p) => p.clone(),
+                None => password(None)?,
+            };
+            let v = c.json(
+                "PUT",
+                "/admin/password",
+                Some(json!({ "current": current, "password": new })),
+            )?;
+            if cli.json {
+                out(&v);
+            } else {
+                println!("admin password changed; console sessions ended");
+            }
+        }
         Top::Smb(SmbCmd::Share(cmd)) => match cmd {
             ShareCmd::Add {
                 name,
@@ -505,11 +617,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
             }
             ExportCmd::Remove { path } => {
-                let v = c.json(
-                    "DELETE",
-                    &format!("/nfs/exports/{}", path.trim_start_matches('/')),
-                    None,
-                )?;
+                let v = c.json_query("DELETE", "/nfs/exports", &[("path", path)])?;
                 if cli.json {
                     out(&v);
                 } else {
