@@ -238,6 +238,9 @@ pub fn router(m: Arc<Manager>) -> Router {
         }),
     )
     .route("/metrics", get(metrics))
+    .route("/", get(crate::console::serve))
+    .route("/index.html", get(crate::console::serve))
+    .route("/assets/{*file}", get(crate::console::serve))
     .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
 }
 

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod manager;
 pub mod nfs;

@@ -98,6 +98,21 @@ pub struct BrickStatus {
     pub online: bool,
     pub pid: Option<u32>,
     pub restarts: u32,
+    /// Size and free space of the file system holding a local brick (bytes).
+    pub total_bytes: Option<u64>,
+    pub free_bytes: Option<u64>,
+}
+
+/// (total, available to unprivileged writers) bytes of the file system holding `path`.
+fn capacity(path: &str) -> Option<(u64, u64)> {
+    let c = std::ffi::CString::new(path).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs writes into `st`, a properly sized struct we own.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let frsize = st.f_frsize as u64;
+    Some((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -487,7 +502,10 @@ impl Manager {
             .await
             .is_ok_and(|r| r.is_ok());
             let pid = p.map(|p| p.pid.load(Ordering::SeqCst)).filter(|p| *p != 0);
+            let cap = if local { capacity(&b.path) } else { None };
             bricks.push(BrickStatus {
+                total_bytes: cap.map(|c| c.0),
+                free_bytes: cap.map(|c| c.1),
                 name: v.client_name(i),
                 host: b.host.clone(),
                 path: b.path.clone(),

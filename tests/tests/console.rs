@@ -1,0 +1,106 @@
+//! The web console in headless Chromium (playwright-core driving Debian's chromium): the
+//! operator's path through it (`web-ui/tests/console.mjs`), then what it did checked through
+//! gwctl, smbclient and NFS. Screenshots are kept in target/test-artifacts/console/.
+
+use anyhow::{Context, Result, ensure};
+use e2e::*;
+use std::fs;
+use std::process::Command;
+
+fn printed_password(gw: &Gateway) -> Result<String> {
+    let out = fs::read_to_string(gw.root().join("gatewayd.stdout"))?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("console login: admin / "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .context("gatewayd printed no console login")
+}
+
+#[test]
+fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
+    for p in ["node", "chromium", "smbclient", "nfs-cat"] {
+        need(p);
+    }
+    let ui = workspace_root().join("web-ui");
+    ensure!(
+        ui.join("node_modules/playwright-core").is_dir() && ui.join("dist/index.html").is_file(),
+        "the console is not built: npm --prefix web-ui ci && npm --prefix web-ui run build (.ci/run does this)"
+    );
+    let gw = Gateway::up()?;
+    let artifacts = workspace_root().join("target/test-artifacts/console");
+    let _ = fs::remove_dir_all(&artifacts);
+    let bricks = gw.data.join("webbricks");
+    fs::create_dir_all(&bricks)?;
+
+    let out = run(Command::new("node")
+        .arg(ui.join("tests/console.mjs"))
+        .env("CONSOLE_URL", &gw.api_url)
+        .env("ADMIN_PASSWORD", printed_password(&gw)?)
+        .env("BRICK_ROOT", &bricks)
+        .env("ARTIFACTS", &artifacts))?;
+    let text = output_text(&out);
+    ensure!(
+        out.status.success() && text.contains("console ok"),
+        "console.mjs:\n{text}\n(screenshots in {})\n{}",
+        artifacts.display(),
+        gw.logs()
+    );
+    let shots = fs::read_dir(&artifacts)?.count();
+    ensure!(
+        shots >= 9,
+        "only {shots} screenshots in {}",
+        artifacts.display()
+    );
+
+    // What the browser did is real: the volume runs, the key, export, user and share exist.
+    let info: serde_json::Value =
+        serde_json::from_str(&gw.gwctl_ok(&["volume", "info", "web", "--json"])?)?;
+    ensure!(info[0]["started"] == true, "volume web: {info}");
+    ensure!(
+        gw.gwctl_ok(&["s3", "key", "list", "--json"])?
+            .contains("console-key")
+    );
+    let exports = gw.gwctl_ok(&["nfs", "export", "list", "--json"])?;
+    ensure!(exports.contains("\"/web\""), "exports: {exports}");
+    ensure!(
+        gw.gwctl_ok(&["smb", "share", "list", "--json"])?
+            .contains("webshare")
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&gw.gwctl_ok(&["volume", "status", "web", "--json"])?)?;
+    ensure!(
+        status["bricks"][0]["restarts"].as_u64() >= Some(1),
+        "the killed brick was not restarted: {status}"
+    );
+
+    // A file put through the console-made share as its user reads back over the NFS export.
+    let local = gw.root().join("via-console-share.bin");
+    random_file(&local, 700_000, 21)?;
+    let out = run(Command::new("smbclient")
+        .arg("-p")
+        .arg(gw.smb_port()?.to_string())
+        .args([
+            "//127.0.0.1/webshare",
+            "-U",
+            "alice%alice-console-pw",
+            "-m",
+            "SMB3",
+            "-c",
+        ])
+        .arg(format!("put {} report.bin", local.display())))?;
+    ensure!(
+        out.status.success() && !output_text(&out).contains("NT_STATUS_"),
+        "smbclient put: {}",
+        output_text(&out)
+    );
+    let port = gw.nfs_port()?;
+    let out = run(Command::new("nfs-cat").arg(format!(
+        "nfs://127.0.0.1/web/docs/report.bin?version=3&nfsport={port}&mountport={port}"
+    )))?;
+    ensure!(out.status.success(), "nfs-cat: {}", output_text(&out));
+    ensure!(
+        out.stdout == fs::read(&local)?,
+        "the file read over NFS differs from the one put over SMB"
+    );
+    Ok(())
+}

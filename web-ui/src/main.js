@@ -1,0 +1,598 @@
+// The gatewayd console: one page per thing an operator manages, routed by the URL's hash.
+// Plain DOM: the pages are forms and tables, and the console must stay small enough for
+// gatewayd to embed.
+
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+import * as api from './api.js';
+
+const app = document.getElementById('app');
+let timers = [];
+
+/// h('div', {class: 'x', onclick: f}, child, 'text', ...)
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function every(ms, f) {
+  f();
+  timers.push(setInterval(f, ms));
+}
+
+function clearTimers() {
+  timers.forEach(clearInterval);
+  timers = [];
+}
+
+function bytes(n) {
+  if (n === null || n === undefined) return '—';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+function notice(kind, text) {
+  const n = h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+  document.getElementById('notices')?.replaceChildren(n);
+  return n;
+}
+
+/// Runs an action from a button or form, showing its error instead of losing it.
+async function act(f) {
+  try {
+    await f();
+  } catch (e) {
+    notice('error', e.message);
+  }
+}
+
+function field(label, input) {
+  return h('label', {}, h('span', {}, label), input);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function loginPage() {
+  clearTimers();
+  const user = h('input', { name: 'user', value: 'admin', autocomplete: 'username' });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password' });
+  const err = h('div', { id: 'login-error', class: 'error-text' });
+  const form = h(
+    'form',
+    {
+      class: 'login',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        try {
+          await api.login(user.value, password.value);
+          location.hash = '#/dashboard';
+          route();
+        } catch (e) {
+          err.textContent = e.message;
+        }
+      },
+    },
+    h('h1', {}, 'gatewayd'),
+    field('User', user),
+    field('Password', password),
+    h('button', { type: 'submit' }, 'Log in'),
+    err,
+  );
+  app.replaceChildren(form);
+  password.focus();
+}
+
+const PAGES = [
+  ['dashboard', 'Dashboard'],
+  ['volumes', 'Volumes'],
+  ['s3', 'S3 keys'],
+  ['nfs', 'NFS exports'],
+  ['smb', 'SMB shares'],
+  ['log', 'Log'],
+];
+
+function shell(current, ...content) {
+  const nav = h(
+    'nav',
+    {},
+    h('strong', {}, 'gatewayd'),
+    PAGES.map(([id, name]) =>
+      h('a', { href: `#/${id}`, class: id === current ? 'current' : undefined }, name),
+    ),
+    h(
+      'button',
+      {
+        class: 'link',
+        id: 'logout',
+        onclick: () => act(async () => {
+          await api.logout();
+          loginPage();
+        }),
+      },
+      'Log out',
+    ),
+  );
+  app.replaceChildren(nav, h('div', { id: 'notices' }), h('main', {}, ...content));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard: bricks up/down and capacity, brick events, traffic per protocol.
+
+const brickState = new Map(); // brick name -> online, to notice transitions
+const events = [];
+
+async function brickRows() {
+  const vols = await api.call('GET', '/volumes');
+  const rows = [];
+  for (const v of vols) {
+    if (!v.started) continue;
+    const st = await api.call('GET', `/volumes/${encodeURIComponent(v.name)}/status`);
+    for (const b of st.bricks) rows.push({ volume: v.name, ...b });
+  }
+  return { vols, rows };
+}
+
+function noteTransitions(rows) {
+  for (const b of rows) {
+    const before = brickState.get(b.name);
+    if (before !== undefined && before !== b.online) {
+      events.unshift({
+        at: new Date(),
+        text: `brick ${b.name} (${b.host}:${b.path}) ${b.online ? 'is back online' : 'went down'}`,
+        down: !b.online,
+      });
+      events.splice(50);
+    }
+    brickState.set(b.name, b.online);
+  }
+}
+
+function capacityBar(b) {
+  if (b.total_bytes === null || b.total_bytes === undefined) return '—';
+  const used = b.total_bytes - b.free_bytes;
+  const pct = b.total_bytes ? Math.round((100 * used) / b.total_bytes) : 0;
+  return h(
+    'div',
+    { class: 'capacity', title: `${bytes(used)} of ${bytes(b.total_bytes)} used` },
+    h('div', { class: 'bar' }, h('div', { class: pct > 90 ? 'fill full' : 'fill', style: `width:${pct}%` })),
+    h('span', {}, `${bytes(b.free_bytes)} free of ${bytes(b.total_bytes)}`),
+  );
+}
+
+function brickTable(rows) {
+  return h(
+    'table',
+    { id: 'bricks' },
+    h('thead', {}, h('tr', {}, ['Volume', 'Brick', 'Path', 'State', 'PID', 'Restarts', 'Capacity'].map((c) => h('th', {}, c)))),
+    h(
+      'tbody',
+      {},
+      rows.map((b) =>
+        h(
+          'tr',
+          { dataset: { brick: b.name } },
+          h('td', {}, b.volume),
+          h('td', {}, b.name),
+          h('td', {}, `${b.host}:${b.path}`),
+          h('td', {}, h('span', { class: `badge ${b.online ? 'up' : 'down'}`, dataset: { state: b.online ? 'online' : 'down' } }, b.online ? 'online' : 'down')),
+          h('td', {}, b.pid ?? '—'),
+          h('td', {}, b.restarts),
+          h('td', {}, capacityBar(b)),
+        ),
+      ),
+    ),
+  );
+}
+
+const PROTOCOLS = ['fuse', 'nfs', 's3', 'smb'];
+
+function chart(el, title, unit) {
+  const opts = {
+    title,
+    width: Math.min(560, el.clientWidth || 560),
+    height: 200,
+    scales: { x: { time: true } },
+    series: [{}, ...PROTOCOLS.map((p, i) => ({ label: p, stroke: ['#2563eb', '#16a34a', '#d97706', '#9333ea'][i], width: 2 }))],
+    axes: [{}, { label: unit }],
+  };
+  return new uPlot(opts, [[], ...PROTOCOLS.map(() => [])], el);
+}
+
+function sums(m, name, key) {
+  const out = Object.fromEntries(PROTOCOLS.map((p) => [p, 0]));
+  for (const s of m[name] || []) {
+    if (key && !key(s.labels)) continue;
+    if (s.labels.protocol in out) out[s.labels.protocol] += s.value;
+  }
+  return out;
+}
+
+function dashboard() {
+  const summary = h('div', { class: 'cards' });
+  const bricks = h('section', {}, h('h2', {}, 'Bricks'), h('div', { id: 'brick-table' }, 'loading…'));
+  const evlist = h('ul', { id: 'events' });
+  const opsEl = h('div', { class: 'chart', id: 'ops-chart' });
+  const bytesEl = h('div', { class: 'chart', id: 'bytes-chart' });
+  shell(
+    'dashboard',
+    summary,
+    bricks,
+    h('section', {}, h('h2', {}, 'Traffic'), h('div', { class: 'charts' }, opsEl, bytesEl)),
+    h('section', {}, h('h2', {}, 'Brick events'), evlist),
+  );
+  const opsChart = chart(opsEl, 'Operations per second', 'ops/s');
+  const bytesChart = chart(bytesEl, 'Throughput', 'MiB/s');
+  const window = 60;
+  const series = { t: [], ops: PROTOCOLS.map(() => []), mib: PROTOCOLS.map(() => []) };
+  let last = null;
+
+  every(1000, () => act(async () => {
+    const { vols, rows } = await brickRows();
+    noteTransitions(rows);
+    const online = rows.filter((b) => b.online).length;
+    summary.replaceChildren(
+      h('div', { class: 'card' }, h('b', {}, vols.length), ' volumes'),
+      h('div', { class: 'card' }, h('b', {}, vols.filter((v) => v.started).length), ' started'),
+      h('div', { class: `card ${online < rows.length ? 'warn' : ''}`, id: 'bricks-online' }, h('b', {}, `${online}/${rows.length}`), ' bricks online'),
+    );
+    document.getElementById('brick-table')?.replaceChildren(rows.length ? brickTable(rows) : 'No started volume.');
+    evlist.replaceChildren(
+      ...(events.length
+        ? events.map((e) => h('li', { class: e.down ? 'down' : 'up' }, `${e.at.toLocaleTimeString()} ${e.text}`))
+        : [h('li', { class: 'quiet' }, 'No brick went down since this page opened.')]),
+    );
+  }));
+
+  every(2000, () => act(async () => {
+    const m = await api.metrics();
+    const now = Date.now() / 1000;
+    const ops = sums(m, 'gateway_protocol_operations_total');
+    const by = sums(m, 'gateway_protocol_bytes_total');
+    {
+      // The first sample has no rate yet: it starts the axes at zero.
+      const dt = last ? Math.max(0.001, now - last.t) : 1;
+      const base = last || { ops, by };
+      series.t.push(now);
+      PROTOCOLS.forEach((p, i) => {
+        series.ops[i].push(Math.max(0, (ops[p] - base.ops[p]) / dt));
+        series.mib[i].push(Math.max(0, (by[p] - base.by[p]) / dt / 1048576));
+      });
+      if (series.t.length > window) {
+        series.t.shift();
+        series.ops.forEach((s) => s.shift());
+        series.mib.forEach((s) => s.shift());
+      }
+      opsChart.setData([series.t, ...series.ops]);
+      bytesChart.setData([series.t, ...series.mib]);
+    }
+    last = { t: now, ops, by };
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Volumes
+
+async function volumesPage() {
+  const name = h('input', { name: 'name', placeholder: 'data', required: true });
+  const bricks = h('textarea', { name: 'bricks', rows: 3, placeholder: '127.0.0.1:/srv/bricks/b1\n127.0.0.1:/srv/bricks/b2', required: true });
+  const list = h('div', { id: 'volume-list' }, 'loading…');
+  const form = h(
+    'form',
+    {
+      id: 'create-volume',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        act(async () => {
+          const specs = bricks.value.split(/\s+/).filter(Boolean);
+          const v = await api.call('POST', '/volumes', { name: name.value.trim(), bricks: specs });
+          notice('ok', `Volume ${v.name} created; start it to serve it.`);
+          form.reset();
+          await refresh();
+        });
+      },
+    },
+    h('h2', {}, 'Create a volume'),
+    field('Name', name),
+    field('Bricks, HOST:/PATH, one per line (distribute over all of them)', bricks),
+    h('button', { type: 'submit' }, 'Create'),
+  );
+  shell('volumes', h('section', {}, h('h2', {}, 'Volumes'), list), form);
+
+  async function refresh() {
+    const vols = await api.call('GET', '/volumes');
+    list.replaceChildren(
+      vols.length
+        ? h(
+            'table',
+            {},
+            h('thead', {}, h('tr', {}, ['Name', 'Type', 'Status', 'Bricks', ''].map((c) => h('th', {}, c)))),
+            h(
+              'tbody',
+              {},
+              vols.map((v) =>
+                h(
+                  'tr',
+                  { dataset: { volume: v.name } },
+                  h('td', {}, h('a', { href: `#/volumes/${encodeURIComponent(v.name)}` }, v.name)),
+                  h('td', {}, v.kind || ''),
+                  h('td', {}, h('span', { class: `badge ${v.started ? 'up' : 'idle'}` }, v.started ? 'started' : 'stopped')),
+                  h('td', {}, v.bricks.length),
+                  h(
+                    'td',
+                    { class: 'actions' },
+                    v.started
+                      ? h('button', { onclick: () => act(async () => { await api.call('POST', `/volumes/${encodeURIComponent(v.name)}/stop`); await refresh(); }) }, 'Stop')
+                      : h('button', { onclick: () => act(async () => { await api.call('POST', `/volumes/${encodeURIComponent(v.name)}/start`); notice('ok', `Volume ${v.name} started.`); await refresh(); }) }, 'Start'),
+                    !v.started &&
+                      h('button', {
+                        class: 'danger',
+                        onclick: () => act(async () => {
+                          if (!confirm(`Delete volume ${v.name}? Its bricks stay on disk.`)) return;
+                          await api.call('DELETE', `/volumes/${encodeURIComponent(v.name)}`);
+                          await refresh();
+                        }),
+                      }, 'Delete'),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : 'No volumes yet.',
+    );
+  }
+  await act(refresh);
+}
+
+async function volumePage(name) {
+  const body = h('div', {}, 'loading…');
+  shell('volumes', h('section', {}, h('h2', {}, `Volume ${name}`), body));
+  every(2000, () => act(async () => {
+    const v = await api.call('GET', `/volumes/${encodeURIComponent(name)}`);
+    const st = await api.call('GET', `/volumes/${encodeURIComponent(name)}/status`);
+    const options = Object.entries(v.options || {});
+    body.replaceChildren(
+      h('dl', {}, h('dt', {}, 'ID'), h('dd', {}, v.id), h('dt', {}, 'Type'), h('dd', {}, v.kind || ''), h('dt', {}, 'Status'), h('dd', {}, v.started ? 'started' : 'stopped'), h('dt', {}, 'Gateway graph'), h('dd', {}, st.mounted_graph_up ? 'connected' : 'not connected')),
+      h('h3', {}, 'Bricks'),
+      brickTable(st.bricks.map((b) => ({ volume: name, ...b }))),
+      h('h3', {}, 'Options'),
+      options.length ? h('table', {}, h('tbody', {}, options.map(([k, val]) => h('tr', {}, h('td', {}, k), h('td', {}, val))))) : h('p', {}, 'Defaults.'),
+      h('h3', {}, 'Heal'),
+      h('p', { class: 'quiet' }, 'Distribute volumes keep one copy of each file: there is nothing to heal.'),
+    );
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3 keys
+
+async function s3Page() {
+  const name = h('input', { name: 'name', placeholder: 'backup-job', required: true });
+  const list = h('div', { id: 'key-list' });
+  const secret = h('div', { id: 'new-key' });
+  shell(
+    's3',
+    h('section', {}, h('h2', {}, 'S3 keys'), list),
+    h(
+      'form',
+      {
+        id: 'create-key',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          act(async () => {
+            const k = await api.call('POST', '/s3/keys', { name: name.value.trim() });
+            secret.replaceChildren(
+              h('div', { class: 'notice ok' }, h('p', {}, `Key ${k.name} made. The secret is shown this once:`),
+                h('pre', {}, `aws_access_key_id = ${k.access_key}\naws_secret_access_key = ${k.secret_key}`)),
+            );
+            name.value = '';
+            await refresh();
+          });
+        },
+      },
+      h('h2', {}, 'Make a key'),
+      field('Name', name),
+      h('button', { type: 'submit' }, 'Make key'),
+      secret,
+    ),
+  );
+  async function refresh() {
+    const keys = await api.call('GET', '/s3/keys');
+    list.replaceChildren(
+      keys.length
+        ? h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Access key', 'Created', ''].map((c) => h('th', {}, c)))),
+            h('tbody', {}, keys.map((k) => h('tr', { dataset: { key: k.name } }, h('td', {}, k.name), h('td', {}, h('code', {}, k.access_key)), h('td', {}, new Date(k.created * 1000).toLocaleString()),
+              h('td', {}, h('button', { class: 'danger', onclick: () => act(async () => { await api.call('DELETE', `/s3/keys/${encodeURIComponent(k.name)}`); await refresh(); }) }, 'Delete'))))))
+        : 'No keys.',
+    );
+  }
+  await act(refresh);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NFS exports
+
+async function nfsPage() {
+  const path = h('input', { name: 'path', placeholder: '/vol/projects', required: true });
+  const ro = h('input', { name: 'ro', type: 'checkbox' });
+  const squash = h('input', { name: 'root_squash', type: 'checkbox' });
+  const nets = h('input', { name: 'networks', placeholder: '10.0.0.0/8 192.168.1.7 (empty: every client)' });
+  const list = h('div', { id: 'export-list' });
+  shell(
+    'nfs',
+    h('section', {}, h('h2', {}, 'NFS exports'), list),
+    h(
+      'form',
+      {
+        id: 'add-export',
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          act(async () => {
+            const e = await api.call('POST', '/nfs/exports', {
+              path: path.value.trim(),
+              read_only: ro.checked,
+              root_squash: squash.checked,
+              networks: nets.value.split(/[\s,]+/).filter(Boolean),
+            });
+            notice('ok', `Exported ${e.path}.`);
+            ev.target.reset();
+            await refresh();
+          });
+        },
+      },
+      h('h2', {}, 'Export a volume or a directory'),
+      field('Path (/VOLUME or /VOLUME/DIR)', path),
+      h('div', { class: 'row' }, field('Read-only', ro), field('Root squash', squash)),
+      field('Client networks', nets),
+      h('button', { type: 'submit' }, 'Export'),
+    ),
+  );
+  async function refresh() {
+    const ex = await api.call('GET', '/nfs/exports');
+    list.replaceChildren(
+      h('table', {}, h('thead', {}, h('tr', {}, ['Path', 'Access', 'Squash', 'Networks', ''].map((c) => h('th', {}, c)))),
+        h('tbody', {}, ex.map((e) => h('tr', { dataset: { export: e.path } },
+          h('td', {}, e.path, e.default ? h('span', { class: 'quiet' }, ' (volume default)') : ''),
+          h('td', {}, e.read_only ? 'ro' : 'rw'),
+          h('td', {}, e.all_squash ? 'all' : e.root_squash ? 'root' : 'none'),
+          h('td', {}, (e.networks || []).join(', ') || '*'),
+          h('td', {}, !e.default && h('button', { class: 'danger', onclick: () => act(async () => {
+            await fetchDelete(`/nfs/exports?path=${encodeURIComponent(e.path)}`);
+            await refresh();
+          }) }, 'Remove')))))),
+    );
+  }
+  await act(refresh);
+}
+
+async function fetchDelete(path) {
+  return api.call('DELETE', path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMB shares and users
+
+async function smbPage() {
+  const uname = h('input', { name: 'user', placeholder: 'alice', required: true });
+  const upass = h('input', { name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
+  const sname = h('input', { name: 'share', placeholder: 'docs', required: true });
+  const svol = h('select', { name: 'volume' });
+  const spath = h('input', { name: 'path', value: '/' });
+  const sro = h('input', { name: 'ro', type: 'checkbox' });
+  const susers = h('input', { name: 'users', placeholder: 'alice bob (empty: every SMB user)' });
+  const shares = h('div', { id: 'share-list' });
+  const users = h('div', { id: 'user-list' });
+  shell(
+    'smb',
+    h('section', {}, h('h2', {}, 'SMB shares'), shares),
+    h('form', {
+      id: 'add-share',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        act(async () => {
+          const s = await api.call('POST', '/smb/shares', {
+            name: sname.value.trim(),
+            volume: svol.value,
+            path: spath.value.trim() || '/',
+            read_only: sro.checked,
+            users: susers.value.split(/[\s,]+/).filter(Boolean),
+          });
+          notice('ok', `Share ${s.name} serves ${s.volume}:${s.path}.`);
+          ev.target.reset();
+          await refresh();
+        });
+      },
+    }, h('h2', {}, 'Add a share'), field('Name', sname), field('Volume', svol), field('Directory in the volume', spath), field('Read-only', sro), field('Users', susers), h('button', { type: 'submit' }, 'Add share')),
+    h('section', {}, h('h2', {}, 'SMB users'), users),
+    h('form', {
+      id: 'add-smb-user',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        act(async () => {
+          const u = await api.call('POST', '/smb/users', { name: uname.value.trim(), password: upass.value });
+          notice('ok', `SMB user ${u.name} added.`);
+          ev.target.reset();
+          await refresh();
+        });
+      },
+    }, h('h2', {}, 'Add an SMB user'), field('Name', uname), field('Password (8 or more characters)', upass), h('button', { type: 'submit' }, 'Add user')),
+  );
+  async function refresh() {
+    const [sh, us, vols] = await Promise.all([api.call('GET', '/smb/shares'), api.call('GET', '/smb/users'), api.call('GET', '/volumes')]);
+    const chosen = svol.value;
+    svol.replaceChildren(...vols.map((v) => h('option', { value: v.name, selected: v.name === chosen }, v.name)));
+    shares.replaceChildren(
+      sh.length
+        ? h('table', {}, h('thead', {}, h('tr', {}, ['Share', 'Volume', 'Directory', 'Access', 'Users', ''].map((c) => h('th', {}, c)))),
+            h('tbody', {}, sh.map((s) => h('tr', { dataset: { share: s.name } }, h('td', {}, s.name), h('td', {}, s.volume), h('td', {}, s.path), h('td', {}, s.read_only ? 'ro' : 'rw'), h('td', {}, s.users.join(', ') || '*'),
+              h('td', {}, h('button', { class: 'danger', onclick: () => act(async () => { await api.call('DELETE', `/smb/shares/${encodeURIComponent(s.name)}`); await refresh(); }) }, 'Remove'))))))
+        : 'No shares.',
+    );
+    users.replaceChildren(
+      us.length
+        ? h('table', {}, h('thead', {}, h('tr', {}, ['User', 'UID', ''].map((c) => h('th', {}, c)))),
+            h('tbody', {}, us.map((u) => h('tr', { dataset: { smbUser: u.name } }, h('td', {}, u.name), h('td', {}, u.uid),
+              h('td', {}, h('button', { class: 'danger', onclick: () => act(async () => { await api.call('DELETE', `/smb/users/${encodeURIComponent(u.name)}`); await refresh(); }) }, 'Remove'))))))
+        : 'No SMB users.',
+    );
+  }
+  await act(refresh);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The log of management actions
+
+async function logPage() {
+  const list = h('div', { id: 'action-log' });
+  shell('log', h('section', {}, h('h2', {}, 'Management actions'), list));
+  every(5000, () => act(async () => {
+    const a = await api.call('GET', '/actions');
+    list.replaceChildren(
+      h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', {}, 'What'))),
+        h('tbody', {}, a.map((x) => h('tr', {}, h('td', {}, new Date(x.at / 1000).toLocaleString()), h('td', {}, x.what))))),
+    );
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function route() {
+  clearTimers();
+  const [page, arg] = location.hash.replace(/^#\/?/, '').split('/');
+  switch (page) {
+    case 'volumes':
+      return arg ? volumePage(decodeURIComponent(arg)) : volumesPage();
+    case 's3':
+      return s3Page();
+    case 'nfs':
+      return nfsPage();
+    case 'smb':
+      return smbPage();
+    case 'log':
+      return logPage();
+    default:
+      return dashboard();
+  }
+}
+
+api.whenLoggedOut(loginPage);
+window.addEventListener('hashchange', route);
+api
+  .resume()
+  .then(route)
+  .catch(() => loginPage());

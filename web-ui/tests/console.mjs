@@ -1,0 +1,153 @@
+// Drives the console in headless Chromium (Debian's, through playwright-core) against a
+// running gatewayd, as an operator would: log in, create and start a volume, see its bricks
+// online, make an S3 key, export the volume over NFS, add an SMB user and share, and watch a
+// brick go down on the dashboard after a kill -9 and come back. Screenshots of every step go
+// to $ARTIFACTS.
+//
+// Environment: CONSOLE_URL (gatewayd's API address), ADMIN_PASSWORD, BRICK_ROOT (where the
+// new volume's bricks go), ARTIFACTS, CHROMIUM (default /usr/bin/chromium). Playwright gives
+// the browser a fresh profile of its own and removes it on close.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const url = process.env.CONSOLE_URL;
+const password = process.env.ADMIN_PASSWORD;
+const brickRoot = process.env.BRICK_ROOT;
+const artifacts = process.env.ARTIFACTS;
+if (!url || !password || !brickRoot || !artifacts) {
+  console.error('CONSOLE_URL, ADMIN_PASSWORD, BRICK_ROOT and ARTIFACTS must be set');
+  process.exit(2);
+}
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+let step = 0;
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const shot = async (name) => {
+  step += 1;
+  await page.screenshot({ path: join(artifacts, `${String(step).padStart(2, '0')}-${name}.png`), fullPage: true });
+};
+const errors = [];
+page.on('pageerror', (e) => errors.push(String(e)));
+
+async function main() {
+  await page.goto(url + '/');
+  await page.waitForSelector('form.login');
+  await shot('login');
+
+  // A wrong password is refused on the page.
+  await page.fill('input[name=password]', 'not-the-password');
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('#login-error:has-text("wrong user or password")');
+
+  await page.fill('input[name=password]', password);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('nav >> text=Dashboard');
+  await page.waitForSelector('#bricks tr[data-brick]');
+  await shot('dashboard');
+
+  // Create and start a volume.
+  await page.click('nav >> text=Volumes');
+  await page.waitForSelector('#create-volume');
+  await page.fill('#create-volume input[name=name]', 'web');
+  await page.fill('#create-volume textarea[name=bricks]', `127.0.0.1:${brickRoot}/w1\n127.0.0.1:${brickRoot}/w2`);
+  await page.click('#create-volume button[type=submit]');
+  await page.waitForSelector('tr[data-volume="web"]');
+  await page.click('tr[data-volume="web"] >> text=Start');
+  await page.waitForSelector('tr[data-volume="web"] .badge:has-text("started")', { timeout: 30000 });
+  await shot('volume-started');
+
+  // Its page shows both bricks online.
+  await page.click('tr[data-volume="web"] a');
+  await page.waitForFunction(
+    () => document.querySelectorAll('#bricks [data-state="online"]').length === 2,
+    null,
+    { timeout: 30000 },
+  );
+  await shot('volume-bricks-online');
+
+  // An S3 key: the secret is shown once.
+  await page.click('nav >> text=S3 keys');
+  await page.fill('#create-key input[name=name]', 'console-key');
+  await page.click('#create-key button[type=submit]');
+  await page.waitForSelector('#new-key pre:has-text("aws_secret_access_key")');
+  await page.waitForSelector('tr[data-key="console-key"]');
+  await shot('s3-key');
+
+  // An NFS export, read-only.
+  await page.click('nav >> text=NFS exports');
+  await page.fill('#add-export input[name=path]', '/web');
+  await page.check('#add-export input[name=ro]');
+  await page.click('#add-export button[type=submit]');
+  await page.waitForSelector('tr[data-export="/web"] >> text=ro');
+  await shot('nfs-export');
+
+  // An SMB user and a share of a directory of the new volume for that user.
+  await page.click('nav >> text=SMB shares');
+  await page.fill('#add-smb-user input[name=user]', 'alice');
+  await page.fill('#add-smb-user input[name=password]', 'alice-console-pw');
+  await page.click('#add-smb-user button[type=submit]');
+  await page.waitForSelector('tr[data-smb-user="alice"]');
+  await page.fill('#add-share input[name=share]', 'webshare');
+  await page.selectOption('#add-share select[name=volume]', 'web');
+  await page.fill('#add-share input[name=path]', '/docs');
+  await page.fill('#add-share input[name=users]', 'alice');
+  await page.click('#add-share button[type=submit]');
+  await page.waitForSelector('tr[data-share="webshare"]', { timeout: 30000 });
+  await shot('smb-share');
+
+  // Errors reach the operator: a share of a volume that does not exist.
+  await page.fill('#add-share input[name=share]', 'nowhere');
+  await page.evaluate(() => {
+    const s = document.querySelector('#add-share select[name=volume]');
+    s.append(new Option('novol', 'novol'));
+    s.value = 'novol';
+  });
+  await page.click('#add-share button[type=submit]');
+  await page.waitForSelector('.notice.error:has-text("volume novol does not exist")');
+
+  // kill -9 of a brick of the new volume: the dashboard shows it down, then back.
+  await page.click('nav >> text=Dashboard');
+  const row = 'tr[data-brick="web-client-0"]';
+  await page.waitForSelector(`${row} [data-state="online"]`, { timeout: 30000 });
+  const pid = Number((await page.textContent(`${row} td:nth-child(5)`)).trim());
+  if (!(pid > 1)) throw new Error(`no pid for web-client-0 on the dashboard`);
+  process.kill(pid, 'SIGKILL');
+  await page.waitForSelector('#events li.down:has-text("web-client-0")', { timeout: 30000 });
+  await shot('brick-down');
+  await page.waitForSelector('#events li.up:has-text("web-client-0")', { timeout: 60000 });
+  await page.waitForSelector(`${row} [data-state="online"]`, { timeout: 30000 });
+  await shot('brick-back');
+
+  // Logging out ends the session: a reload shows the login form.
+  await page.click('#logout');
+  await page.waitForSelector('form.login');
+  await page.reload();
+  await page.waitForSelector('form.login');
+  if (errors.length) throw new Error(`errors on the page: ${errors.join('; ')}`);
+  console.log(`console ok: ${step} screenshots in ${artifacts}`);
+}
+
+try {
+  await main();
+} catch (e) {
+  await shot('failure').catch(() => {});
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
