@@ -24,7 +24,7 @@ fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
     let ui = workspace_root().join("web-ui");
     ensure!(
         ui.join("node_modules/playwright-core").is_dir() && ui.join("dist/index.html").is_file(),
-        "the console is not built: npm --prefix web-ui ci && npm --prefix web-ui run build (.ci/run does this)"
+        "the console is not built: npm --prefix web-ui install && npm --prefix web-ui run build (.ci/run does this)"
     );
     let gw = Gateway::up()?;
     let artifacts = workspace_root().join("target/test-artifacts/console");
