@@ -206,6 +206,7 @@ fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(stop))
         .routes(routes!(status))
         .routes(routes!(volfile))
+        .routes(routes!(option_set, option_reset))
         .routes(routes!(actions))
         .routes(routes!(s3_keys, s3_key_create))
         .routes(routes!(s3_key_delete))
@@ -537,6 +538,43 @@ async fn volfile(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> Api
         m.volfile(&name)?,
     )
         .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+struct OptionBody {
+    value: String,
+}
+
+/// Set a volume option (`gwctl volume set`).
+#[utoipa::path(put, path = "/volumes/{name}/options/{key}", tag = "volumes",
+    params(("name" = String, Path, description = "Volume name"),
+        ("key" = String, Path, description = "Option, e.g. cluster.lookup-unhashed or nfs.disable")),
+    request_body = OptionBody,
+    responses((status = 200, description = "Set; `restart_needed` says whether it waits for the next start", body = serde_json::Value),
+        (status = 400, description = "Unknown option or bad value", body = ErrorBody),
+        (status = 404, description = "No such volume", body = ErrorBody)))]
+async fn option_set(
+    State(m): State<Arc<Manager>>,
+    Path((name, key)): Path<(String, String)>,
+    Json(b): Json<OptionBody>,
+) -> ApiResult {
+    let (v, restart) = m.set_option(&name, &key, Some(&b.value)).await?;
+    Ok(Json(json!({ "volume": v.public(), "restart_needed": restart })).into_response())
+}
+
+/// Reset a volume option to its default (`gwctl volume reset`).
+#[utoipa::path(delete, path = "/volumes/{name}/options/{key}", tag = "volumes",
+    params(("name" = String, Path, description = "Volume name"),
+        ("key" = String, Path, description = "Option")),
+    responses((status = 200, description = "Reset", body = serde_json::Value),
+        (status = 400, description = "Unknown option", body = ErrorBody),
+        (status = 404, description = "No such volume", body = ErrorBody)))]
+async fn option_reset(
+    State(m): State<Arc<Manager>>,
+    Path((name, key)): Path<(String, String)>,
+) -> ApiResult {
+    let (v, restart) = m.set_option(&name, &key, None).await?;
+    Ok(Json(json!({ "volume": v.public(), "restart_needed": restart })).into_response())
 }
 
 #[utoipa::path(get, path = "/actions", tag = "log",

@@ -144,6 +144,16 @@ pub struct Manager {
     pub sessions: crate::auth::Sessions,
 }
 
+/// The options `volume set` takes, for error messages.
+fn known_options() -> String {
+    let mut keys: Vec<String> = engine::xlators::cluster::distribute::OPTIONS
+        .iter()
+        .map(|o| format!("cluster.{}", o.key))
+        .collect();
+    keys.push("nfs.disable".into());
+    format!("known: {}", keys.join(", "))
+}
+
 fn free_port(host: &str) -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind((host, 0))?;
     Ok(l.local_addr()?.port())
@@ -459,6 +469,57 @@ impl Manager {
             .delete_volume(name, &format!("volume delete {name}"))?;
         let _ = std::fs::remove_dir_all(self.vol_dir(name));
         Ok(())
+    }
+
+    /// Sets (`Some`) or resets (`None`) a volume option, as `gluster volume set|reset` does.
+    /// Known: `cluster.*` (distribute's options; the volfile carries them, so they apply when
+    /// the volume next starts) and `nfs.disable` (applies at once). Returns the record and
+    /// whether a restart of the volume is needed for the change to take effect.
+    pub async fn set_option(
+        &self,
+        name: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(VolumeRecord, bool)> {
+        let _g = self.op_lock.lock().await;
+        let mut v = self.get(name)?;
+        let restart = if key == "nfs.disable" {
+            if let Some(val) = value {
+                engine::options::parse_bool(val)
+                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
+            }
+            false
+        } else if let Some(k) = key.strip_prefix("cluster.") {
+            let spec = engine::xlators::cluster::distribute::OPTIONS
+                .iter()
+                .find(|o| o.matches(k))
+                .ok_or_else(|| {
+                    ManagerError::Invalid(format!("unknown option {key}; {}", known_options()))
+                })?;
+            if let Some(val) = value {
+                spec.validate(val)
+                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
+            }
+            v.started
+        } else {
+            return Err(ManagerError::Invalid(format!(
+                "unknown option {key}; {}",
+                known_options()
+            )));
+        };
+        let what = match value {
+            Some(val) => {
+                v.options.insert(key.to_string(), val.to_string());
+                format!("volume set {name} {key} {val}")
+            }
+            None => {
+                v.options.remove(key);
+                format!("volume reset {name} {key}")
+            }
+        };
+        self.store.put_volume(&v, &what)?;
+        self.nfs_generation.fetch_add(1, Ordering::SeqCst);
+        Ok((v, restart))
     }
 
     pub fn graph(&self, name: &str) -> Option<Arc<Graph>> {

@@ -9,6 +9,7 @@ statuses the document lists for it, with a JSON body unless it documents text. T
 called without credentials and must answer 401 (login alone is open).
 """
 import json
+import re
 import os
 import sys
 import urllib.error
@@ -81,7 +82,7 @@ def main():
     assert len(ops) >= 25, f"only {len(ops)} operations documented"
     bad = []
     for path, method, op in ops:
-        concrete = path.replace("{name}", NAME)
+        concrete = re.sub(r"\{[a-z_]+\}", NAME, path)
         query = {
             p["name"]: "/" + NAME
             for p in op.get("parameters", [])

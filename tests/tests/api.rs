@@ -229,3 +229,82 @@ fn console_login_sessions_csrf_and_api_tokens() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn volume_options_are_validated_and_recorded() -> Result<()> {
+    let gw = Gateway::start(GatewayOpts {
+        mount: false,
+        ..Default::default()
+    })?;
+    let out = gw.gwctl_ok(&["volume", "set", "vol", "cluster.lookup-unhashed", "auto"])?;
+    ensure!(
+        out.contains("stop and start vol"),
+        "a started volume's cluster option: {out}"
+    );
+    let option = |key: &str| -> Result<Option<String>> {
+        let info: serde_json::Value =
+            serde_json::from_str(&gw.gwctl_ok(&["volume", "info", "vol", "--json"])?)?;
+        Ok(info[0]["options"][key].as_str().map(str::to_string))
+    };
+    ensure!(option("cluster.lookup-unhashed")?.as_deref() == Some("auto"));
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let volfile = gw.gwctl_ok(&["volume", "volfile", "vol"])?;
+    ensure!(
+        volfile.contains("option lookup-unhashed auto"),
+        "the volfile lacks the option:\n{volfile}"
+    );
+
+    for (args, why) in [
+        (
+            vec!["volume", "set", "vol", "cluster.no-such", "on"],
+            "known: cluster.",
+        ),
+        (
+            vec!["volume", "set", "vol", "performance.cache-size", "1GB"],
+            "unknown option",
+        ),
+        (
+            vec!["volume", "set", "vol", "cluster.lookup-unhashed", "maybe"],
+            "cluster.lookup-unhashed",
+        ),
+        (
+            vec!["volume", "set", "vol", "nfs.disable", "perhaps"],
+            "on|off",
+        ),
+        (
+            vec!["volume", "set", "novol", "nfs.disable", "on"],
+            "does not exist",
+        ),
+    ] {
+        let out = gw.gwctl(&args)?;
+        let text = output_text(&out);
+        ensure!(
+            !out.status.success() && text.contains(why),
+            "gwctl {args:?}: expected a refusal mentioning {why:?}, got {text}"
+        );
+    }
+    ensure!(
+        option("cluster.lookup-unhashed")?.as_deref() == Some("auto"),
+        "a refused value changed the option"
+    );
+
+    // nfs.disable takes the volume's export away at once; reset brings it back.
+    gw.gwctl_ok(&["volume", "set", "vol", "nfs.disable", "on"])?;
+    ensure!(
+        !gw.gwctl_ok(&["nfs", "export", "list", "--json"])?
+            .contains("\"/vol\"")
+    );
+    gw.gwctl_ok(&["volume", "reset", "vol", "nfs.disable"])?;
+    ensure!(
+        gw.gwctl_ok(&["nfs", "export", "list", "--json"])?
+            .contains("\"/vol\"")
+    );
+    let log = gw.gwctl_ok(&["log"])?;
+    ensure!(
+        log.contains("volume set vol nfs.disable on")
+            && log.contains("volume reset vol nfs.disable"),
+        "{log}"
+    );
+    Ok(())
+}

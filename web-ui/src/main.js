@@ -361,7 +361,27 @@ async function volumesPage() {
 
 async function volumePage(name) {
   const body = h('div', {}, 'loading…');
-  shell('volumes', h('section', {}, h('h2', {}, `Volume ${name}`), body));
+  const key = h('input', { name: 'key', placeholder: 'cluster.lookup-unhashed', required: true });
+  const value = h('input', { name: 'value', placeholder: 'auto', required: true });
+  const optForm = h(
+    'form',
+    {
+      id: 'set-option',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        act(async () => {
+          const k = key.value.trim();
+          const r = await api.call('PUT', `/volumes/${encodeURIComponent(name)}/options/${encodeURIComponent(k)}`, { value: value.value.trim() });
+          notice('ok', r.restart_needed ? `${k} set; stop and start the volume to apply it.` : `${k} set.`);
+          optForm.reset();
+        });
+      },
+    },
+    h('h2', {}, 'Set an option'),
+    h('div', { class: 'row' }, field('Option', key), field('Value', value)),
+    h('button', { type: 'submit' }, 'Set'),
+  );
+  shell('volumes', h('section', {}, h('h2', {}, `Volume ${name}`), body), optForm);
   every(2000, () => act(async () => {
     const v = await api.call('GET', `/volumes/${encodeURIComponent(name)}`);
     const st = await api.call('GET', `/volumes/${encodeURIComponent(name)}/status`);
@@ -371,7 +391,13 @@ async function volumePage(name) {
       h('h3', {}, 'Bricks'),
       brickTable(st.bricks.map((b) => ({ volume: name, ...b }))),
       h('h3', {}, 'Options'),
-      options.length ? h('table', {}, h('tbody', {}, options.map(([k, val]) => h('tr', {}, h('td', {}, k), h('td', {}, val))))) : h('p', {}, 'Defaults.'),
+      options.length
+        ? h('table', { id: 'options' }, h('tbody', {}, options.map(([k, val]) => h('tr', { dataset: { option: k } }, h('td', {}, k), h('td', {}, val),
+            h('td', {}, h('button', { class: 'danger', onclick: () => act(async () => {
+              await api.call('DELETE', `/volumes/${encodeURIComponent(name)}/options/${encodeURIComponent(k)}`);
+              notice('ok', `${k} reset.`);
+            }) }, 'Reset'))))))
+        : h('p', {}, 'Defaults.'),
       h('h3', {}, 'Heal'),
       h('p', { class: 'quiet' }, 'Distribute volumes keep one copy of each file: there is nothing to heal.'),
     );

@@ -80,6 +80,17 @@ async function main() {
   );
   await shot('volume-bricks-online');
 
+  // An option: a bad value is refused with the reason, a good one is listed.
+  await page.fill('#set-option input[name=key]', 'cluster.lookup-unhashed');
+  await page.fill('#set-option input[name=value]', 'sometimes');
+  await page.click('#set-option button[type=submit]');
+  await page.waitForSelector('.notice.error:has-text("cluster.lookup-unhashed")');
+  await page.fill('#set-option input[name=value]', 'auto');
+  await page.click('#set-option button[type=submit]');
+  await page.waitForSelector('.notice.ok:has-text("stop and start")');
+  await page.waitForSelector('#options tr[data-option="cluster.lookup-unhashed"] >> text=auto');
+  await shot('volume-option');
+
   // An S3 key: the secret is shown once.
   await page.click('nav >> text=S3 keys');
   await page.fill('#create-key input[name=name]', 'console-key');

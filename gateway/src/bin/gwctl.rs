@@ -236,6 +236,17 @@ enum Vol {
         name: String,
     },
     List,
+    /// Set an option (cluster.* apply when the volume next starts; nfs.disable at once).
+    Set {
+        name: String,
+        key: String,
+        value: String,
+    },
+    /// Reset an option to its default.
+    Reset {
+        name: String,
+        key: String,
+    },
     /// Print the client volfile.
     Volfile {
         name: String,
@@ -782,6 +793,28 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             b["restarts"]
                         );
                     }
+                }
+            }
+            Vol::Set { name, key, value } => {
+                let v = c.json(
+                    "PUT",
+                    &format!("/volumes/{name}/options/{key}"),
+                    Some(json!({ "value": value })),
+                )?;
+                if cli.json {
+                    out(&v);
+                } else if v["restart_needed"].as_bool() == Some(true) {
+                    println!("volume set: success (stop and start {name} to apply it)");
+                } else {
+                    println!("volume set: success");
+                }
+            }
+            Vol::Reset { name, key } => {
+                let v = c.json("DELETE", &format!("/volumes/{name}/options/{key}"), None)?;
+                if cli.json {
+                    out(&v);
+                } else {
+                    println!("volume reset: success");
                 }
             }
             Vol::Volfile { name } => {
