@@ -544,6 +544,16 @@ impl Gateway {
         Ok((get("access_key")?, get("secret_key")?))
     }
 
+    /// The console's admin password, as the first start printed it.
+    pub fn admin_password(&self) -> Result<String> {
+        let out = fs::read_to_string(&self.stdout_log)?;
+        out.lines()
+            .find_map(|l| l.strip_prefix("console login: admin / "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .context("gatewayd printed no console login")
+    }
+
     /// The temp dir holding data/, mnt/ and the logs.
     pub fn root(&self) -> &Path {
         self.root.as_ref().expect("root").path()

@@ -26,15 +26,8 @@ pub fn split_path(path: &str) -> Result<(String, String), ManagerError> {
             "export path {path:?} must be absolute: /VOLUME[/DIR]"
         )));
     }
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    if parts.contains(&"..") {
-        return Err(ManagerError::Invalid(format!(
-            "export path {path:?} may not contain .."
-        )));
-    }
+    let parts =
+        crate::volume::path_components(path, "export path").map_err(ManagerError::Invalid)?;
     let Some((vol, rest)) = parts.split_first() else {
         return Err(ManagerError::Invalid(
             "export path / names no volume: /VOLUME[/DIR]".into(),

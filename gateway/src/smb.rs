@@ -41,15 +41,8 @@ fn layout(m: &Manager) -> Layout {
 
 /// `/a/b` for any spelling of a directory inside a volume; `..` is refused.
 pub fn canonical_dir(path: &str) -> Result<String> {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    if parts.contains(&"..") {
-        return Err(ManagerError::Invalid(format!(
-            "share path {path:?} may not contain .."
-        )));
-    }
+    let parts =
+        crate::volume::path_components(path, "share path").map_err(ManagerError::Invalid)?;
     Ok(format!("/{}", parts.join("/")))
 }
 

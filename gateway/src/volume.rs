@@ -173,6 +173,19 @@ impl VolumeRecord {
     }
 }
 
+/// The components of a path inside a volume, empty ones and `.` folded away; `..` is refused
+/// (`what` names the path in the error).
+pub fn path_components<'a>(path: &'a str, what: &str) -> Result<Vec<&'a str>, String> {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(format!("{what} {path:?} may not contain .."));
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,16 +19,6 @@ fn curl(args: &[&str], url: &str) -> Result<(u16, String)> {
     Ok((code.trim().parse()?, body.to_string()))
 }
 
-/// The admin password `gatewayd up` printed on its first start.
-fn printed_password(gw: &Gateway) -> Result<String> {
-    let out = fs::read_to_string(gw.root().join("gatewayd.stdout"))?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("console login: admin / "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .context("gatewayd printed no console login")
-}
-
 #[test]
 fn the_openapi_document_validates_and_every_operation_answers_as_documented() -> Result<()> {
     need("curl");
@@ -51,7 +41,7 @@ fn console_login_sessions_csrf_and_api_tokens() -> Result<()> {
     need("curl");
     let gw = Gateway::up()?;
     let api = |p: &str| format!("{}/api/v1{p}", gw.api_url);
-    let password = printed_password(&gw)?;
+    let password = gw.admin_password()?;
     ensure!(password.len() >= 10, "printed password {password:?}");
 
     // Nothing without credentials; a bad token is refused too.

@@ -2,19 +2,10 @@
 //! operator's path through it (`web-ui/tests/console.mjs`), then what it did checked through
 //! gwctl, smbclient and NFS. Screenshots are kept in target/test-artifacts/console/.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use e2e::*;
 use std::fs;
 use std::process::Command;
-
-fn printed_password(gw: &Gateway) -> Result<String> {
-    let out = fs::read_to_string(gw.root().join("gatewayd.stdout"))?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("console login: admin / "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .context("gatewayd printed no console login")
-}
 
 #[test]
 fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
@@ -35,7 +26,7 @@ fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
     let out = run(Command::new("node")
         .arg(ui.join("tests/console.mjs"))
         .env("CONSOLE_URL", &gw.api_url)
-        .env("ADMIN_PASSWORD", printed_password(&gw)?)
+        .env("ADMIN_PASSWORD", gw.admin_password()?)
         .env("BRICK_ROOT", &bricks)
         .env("ARTIFACTS", &artifacts))?;
     let text = output_text(&out);
