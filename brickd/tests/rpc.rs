@@ -146,3 +146,41 @@ async fn garbage_closes_only_that_connection() {
     g.fini().await;
     b.task.abort();
 }
+
+#[tokio::test]
+async fn an_xattrop_over_rpc_keeps_the_heal_index() {
+    let b = brick("s3cret").await;
+    let g = client(b.port, &b.vid, "s3cret").await;
+    assert!(g.wait_up(Duration::from_secs(5)).await);
+    let c = g.top();
+    let ctx = Ctx::root();
+    let e = entry(0o644);
+    c.create(&ctx, &Loc::child(Gfid::ROOT, "f"), libc::O_RDWR, &e)
+        .await
+        .unwrap();
+    let key = "trusted.afr.gv-client-1".to_string();
+    let mut x = Xattrs::new();
+    x.insert(
+        key.clone(),
+        Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    c.xattrop(&ctx, &Loc::gfid(e.gfid), XattropOp::AddArray, &x)
+        .await
+        .unwrap();
+    let indices = b._dir.path().join(".glusterfs/indices");
+    let listed = brickd::features::index::Index::entries(&indices, "xattrop").unwrap();
+    assert_eq!(listed, vec![e.gfid]);
+    x.insert(
+        key,
+        Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    c.xattrop(&ctx, &Loc::gfid(e.gfid), XattropOp::AddArray, &x)
+        .await
+        .unwrap();
+    assert!(
+        brickd::features::index::Index::entries(&indices, "xattrop")
+            .unwrap()
+            .is_empty()
+    );
+    b.task.abort();
+}

@@ -1,3 +1,4 @@
 //! `features/*` brick-side translators.
 
+pub mod index;
 pub mod locks;
