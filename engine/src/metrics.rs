@@ -25,6 +25,8 @@ struct Families {
     errors: IntCounterVec,
     latency: HistogramVec,
     bytes: IntCounterVec,
+    volume_ops: IntCounterVec,
+    volume_bytes: IntCounterVec,
     brick_requests: IntCounterVec,
     brick_errors: IntCounterVec,
     brick_latency: HistogramVec,
@@ -73,6 +75,16 @@ fn families() -> &'static Families {
             "File data moved, by protocol and direction (read, write).",
             &["protocol", "direction"],
         );
+        let volume_ops = counter(
+            "gateway_volume_operations_total",
+            "Operations served, by volume and protocol.",
+            &["volume", "protocol"],
+        );
+        let volume_bytes = counter(
+            "gateway_volume_bytes_total",
+            "File data moved, by volume, protocol and direction (read, write).",
+            &["volume", "protocol", "direction"],
+        );
         let brick_requests = counter(
             "gateway_brick_requests_total",
             "Requests sent to a brick.",
@@ -105,6 +117,8 @@ fn families() -> &'static Families {
             errors,
             latency,
             bytes,
+            volume_ops,
+            volume_bytes,
             brick_requests,
             brick_errors,
             brick_latency,
@@ -136,6 +150,42 @@ pub struct ProtocolOps {
     by_op: HashMap<&'static str, OpHandles>,
     read: IntCounter,
     write: IntCounter,
+    /// For a frontend that serves one volume (a FUSE mount, S3): that volume's counters.
+    volume: Option<VolumeOps>,
+}
+
+/// Operations and file bytes of one protocol on one volume.
+pub struct VolumeOps {
+    ops: IntCounter,
+    read: IntCounter,
+    write: IntCounter,
+}
+
+impl VolumeOps {
+    pub fn new(protocol: &str, volume: &str) -> VolumeOps {
+        let f = families();
+        VolumeOps {
+            ops: f.volume_ops.with_label_values(&[volume, protocol]),
+            read: f
+                .volume_bytes
+                .with_label_values(&[volume, protocol, "read"]),
+            write: f
+                .volume_bytes
+                .with_label_values(&[volume, protocol, "write"]),
+        }
+    }
+
+    pub fn operation(&self) {
+        self.ops.inc();
+    }
+
+    pub fn read_bytes(&self, n: u64) {
+        self.read.inc_by(n);
+    }
+
+    pub fn written_bytes(&self, n: u64) {
+        self.write.inc_by(n);
+    }
 }
 
 impl ProtocolOps {
@@ -159,11 +209,21 @@ impl ProtocolOps {
             by_op,
             read: f.bytes.with_label_values(&[protocol, "read"]),
             write: f.bytes.with_label_values(&[protocol, "write"]),
+            volume: None,
         }
+    }
+
+    /// Also counts every operation and byte for `volume` (a frontend serving one volume).
+    pub fn with_volume(mut self, volume: &str) -> ProtocolOps {
+        self.volume = Some(VolumeOps::new(self.protocol, volume));
+        self
     }
 
     /// Counts one operation; `ok == false` also counts an error.
     pub fn record(&self, op: &str, ok: bool, took: Duration) {
+        if let Some(v) = &self.volume {
+            v.operation();
+        }
         let secs = took.as_secs_f64();
         match self.by_op.get(op) {
             Some(h) => {
@@ -189,10 +249,16 @@ impl ProtocolOps {
 
     pub fn read_bytes(&self, n: u64) {
         self.read.inc_by(n);
+        if let Some(v) = &self.volume {
+            v.read_bytes(n);
+        }
     }
 
     pub fn written_bytes(&self, n: u64) {
         self.write.inc_by(n);
+        if let Some(v) = &self.volume {
+            v.written_bytes(n);
+        }
     }
 }
 

@@ -86,6 +86,7 @@ impl GatewayConfig {
             threads: self.fuse_threads,
             allow_other: true,
             protocol,
+            volume: name.to_string(),
         }
     }
 

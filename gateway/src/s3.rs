@@ -90,8 +90,9 @@ pub async fn start(
         domain: m.cfg.s3_domain.clone(),
         region: m.cfg.s3_region.clone(),
     });
+    let volume = m.cfg.s3_volume.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = protocols_s3::serve(listener, svc).await {
+        if let Err(e) = protocols_s3::serve(listener, svc, &volume).await {
             tracing::error!("S3 server stopped: {e}");
         }
     });

@@ -105,6 +105,23 @@ fn metrics_parse_and_move_with_traffic_and_brick_state() -> Result<()> {
         r#"gateway_protocol_bytes_total{direction="read",protocol="nfs"}"#,
         (1 << 20) as f64,
     )?;
+    // The same traffic per volume (labels in the parser's sorted order).
+    grew(
+        r#"gateway_volume_bytes_total{direction="write",protocol="fuse",volume="vol"}"#,
+        (1 << 20) as f64,
+    )?;
+    grew(
+        r#"gateway_volume_bytes_total{direction="read",protocol="nfs",volume="vol"}"#,
+        (1 << 20) as f64,
+    )?;
+    grew(
+        r#"gateway_volume_operations_total{protocol="nfs",volume="vol"}"#,
+        2.0,
+    )?;
+    grew(
+        r#"gateway_volume_operations_total{protocol="s3",volume="vol"}"#,
+        1.0,
+    )?;
     grew(
         r#"gateway_protocol_errors_total{op="get",protocol="s3"}"#,
         1.0,

@@ -42,6 +42,8 @@ pub struct MountOptions {
     /// The `protocol` label of this mount's operations in /metrics: `fuse` for a user's
     /// mount, `smb` for the one Samba serves.
     pub protocol: &'static str,
+    /// The volume mounted, for the per-volume metrics.
+    pub volume: String,
 }
 
 impl Default for MountOptions {
@@ -53,6 +55,7 @@ impl Default for MountOptions {
             threads: 4,
             allow_other: true,
             protocol: "fuse",
+            volume: String::new(),
         }
     }
 }
@@ -143,7 +146,8 @@ pub fn mount(
             next_fh: AtomicU64::new(1),
             attr_ttl: opts.attr_timeout,
             entry_ttl: opts.entry_timeout,
-            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS),
+            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS)
+                .with_volume(&opts.volume),
         }),
         rt,
     };

@@ -17,6 +17,7 @@ pub struct Garbage;
 pub type Dec<T> = Result<T, Garbage>;
 
 /// A cursor over one received RPC message.
+#[derive(Clone)]
 pub struct Reader {
     buf: Bytes,
     pos: usize,

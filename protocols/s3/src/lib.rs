@@ -92,20 +92,19 @@ pub fn service(cfg: Config) -> S3Service {
 
 /// An axum app serving S3 on every path, with a request id on every answer (in the header and,
 /// for errors, in the XML body where S3 clients look for it).
-pub fn router(svc: S3Service) -> axum::Router {
+pub fn router(svc: S3Service, volume: &str) -> axum::Router {
+    let metrics = Arc::new(s3_metrics(volume));
     axum::Router::new().fallback(move |req: Request| {
-        let svc = svc.clone();
-        async move { handle(svc, req).await }
+        let (svc, metrics) = (svc.clone(), metrics.clone());
+        async move { handle(svc, req, &metrics).await }
     })
 }
 
 /// S3 requests by HTTP method: the operation within is s3s's to decode, and the method already
 /// separates reads (GET, HEAD) from writes (PUT, POST) and deletes.
-fn s3_metrics() -> &'static engine::metrics::ProtocolOps {
-    static M: std::sync::OnceLock<engine::metrics::ProtocolOps> = std::sync::OnceLock::new();
-    M.get_or_init(|| {
-        engine::metrics::ProtocolOps::new("s3", &["get", "head", "put", "post", "delete"])
-    })
+fn s3_metrics(volume: &str) -> engine::metrics::ProtocolOps {
+    engine::metrics::ProtocolOps::new("s3", &["get", "head", "put", "post", "delete"])
+        .with_volume(volume)
 }
 
 fn content_length(h: &axum::http::HeaderMap) -> u64 {
@@ -115,7 +114,7 @@ fn content_length(h: &axum::http::HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
-async fn handle(svc: S3Service, req: Request) -> Response {
+async fn handle(svc: S3Service, req: Request, m: &engine::metrics::ProtocolOps) -> Response {
     let start = std::time::Instant::now();
     let op = req.method().as_str().to_ascii_lowercase();
     let sent = if matches!(op.as_str(), "put" | "post") {
@@ -124,7 +123,6 @@ async fn handle(svc: S3Service, req: Request) -> Response {
         0
     };
     let resp = handle_inner(svc, req).await;
-    let m = s3_metrics();
     let ok = resp.status().as_u16() < 400;
     m.record(&op, ok, start.elapsed());
     if ok {
@@ -187,6 +185,11 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
 }
 
 /// Serves S3 on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, svc: S3Service) -> std::io::Result<()> {
-    axum::serve(listener, router(svc)).await
+/// Serves S3 for `volume` (its name labels the per-volume metrics).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    svc: S3Service,
+    volume: &str,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(svc, volume)).await
 }
