@@ -1010,12 +1010,23 @@ impl GlusterFs {
 
     /// Create (with `force`: bricks on the root file system) and start a distribute volume.
     pub fn create_volume(&mut self, name: &str, bricks: &[PathBuf]) -> Result<()> {
+        self.create_volume_with(name, &[], bricks)
+    }
+
+    /// Create and start a volume with a layout (`["replica", "2"]`, …) before its bricks.
+    pub fn create_volume_with(
+        &mut self,
+        name: &str,
+        layout: &[&str],
+        bricks: &[PathBuf],
+    ) -> Result<()> {
         let host = gluster_host();
         let specs: Vec<String> = bricks
             .iter()
             .map(|b| format!("{host}:{}", b.display()))
             .collect();
         let mut args = vec!["volume", "create", name];
+        args.extend_from_slice(layout);
         args.extend(specs.iter().map(String::as_str));
         args.push("force");
         self.cli_ok(&args)?;

@@ -3,9 +3,13 @@
 //! `gwctl volume import`, and bricks we wrote are served complete and identical by GlusterFS.
 //!
 //! Both directions also rename files after the copy, so the bricks carry DHT linkto files written
-//! by the other implementation, which the reader must follow.
+//! by the other implementation, which the reader must follow. A replica-2 GlusterFS volume
+//! written while a brick was away leaves AFR changelogs that our rules must read as GlusterFS
+//! does.
 
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use e2e::*;
@@ -207,4 +211,79 @@ fn our_bricks_are_served_by_glusterfs() {
     g.delete_volume("gv").unwrap();
     drop(g);
     checks.finish();
+}
+
+/// The changelog GlusterFS 10 leaves when a replica is away is read by our AFR rules the way
+/// GlusterFS reads it: the brick that stayed is the source, the one that was away the sink,
+/// for the file's data and for its parent's entries.
+#[test]
+fn glusterfs_replica_changelogs_name_the_brick_that_was_away_as_the_sink() {
+    use engine::xlators::cluster::replicate::changelog::{
+        Changelog, TxnType, find_direction, pending_keys,
+    };
+    require_glusterfs!();
+    let tmp = temp_dir("afrmarks");
+    let bricks = brick_dirs(tmp.path(), "rb")[..2].to_vec();
+    let mut g = GlusterFs::start().unwrap();
+    g.create_volume_with("gr", &["replica", "2"], &bricks)
+        .unwrap();
+    let m = tmp.path().join("gmnt");
+    g.mount("gr", &m).unwrap();
+    fs::write(m.join("before.txt"), "both replicas\n").unwrap();
+
+    // Take the second brick away and write while it is gone.
+    let away = bricks[1].to_string_lossy().into_owned();
+    let pids = pids_matching(|argv| {
+        argv.first().is_some_and(|p| p.ends_with("glusterfsd"))
+            && argv.iter().any(|a| a.contains(&away))
+    });
+    assert!(!pids.is_empty(), "no glusterfsd serves {away}");
+    for p in pids {
+        signal(p, libc::SIGKILL);
+    }
+    wait_for(
+        Duration::from_secs(30),
+        "a write with one replica away",
+        || fs::write(m.join("before.txt"), "only the first replica\n").ok(),
+    )
+    .unwrap();
+    fs::write(m.join("during.txt"), "created while away\n").unwrap();
+
+    let keys = pending_keys("gr", 2, None);
+    let read = |rel: &str| -> Vec<Option<engine::Xattrs>> {
+        bricks
+            .iter()
+            .map(|b| {
+                let p = b.join(rel);
+                p.exists().then(|| {
+                    list_xattrs(&p)
+                        .into_iter()
+                        .filter(|k| k.starts_with("trusted.afr."))
+                        .filter_map(|k| get_xattr(&p, &k).map(|v| (k, bytes::Bytes::from(v))))
+                        .collect()
+                })
+            })
+            .collect()
+    };
+    let direction = |rel: &str, ty: TxnType| {
+        let x = read(rel);
+        let replies: Vec<Option<&engine::Xattrs>> = x
+            .iter()
+            .map(|r| Some(r.as_ref().unwrap_or(&EMPTY)))
+            .collect();
+        let c = Changelog::extract(&replies, &keys, ty);
+        find_direction(&c, &[true, true]).unwrap()
+    };
+    static EMPTY: engine::Xattrs = engine::Xattrs::new();
+
+    let data = direction("before.txt", TxnType::Data);
+    assert_eq!(data.sources, [true, false], "data of before.txt: {data:?}");
+    assert_eq!(data.sinks, [false, true], "data of before.txt: {data:?}");
+    let entry = direction("", TxnType::Entry);
+    assert_eq!(entry.sources, [true, false], "entries of /: {entry:?}");
+    assert_eq!(entry.sinks, [false, true], "entries of /: {entry:?}");
+    assert!(!bricks[1].join("during.txt").exists());
+
+    g.unmount(&m);
+    g.delete_volume("gr").unwrap();
 }

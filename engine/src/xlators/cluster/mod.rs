@@ -1,6 +1,7 @@
 //! `cluster/*` translators.
 
 pub mod distribute;
+pub mod replicate;
 
 use crate::registry::Registry;
 
