@@ -153,10 +153,8 @@ pub fn find_direction(c: &Changelog, locked_on: &[bool]) -> Result<Direction, To
         }
     }
     if !sources.iter().any(|s| *s) {
-        for i in 0..n {
-            if locked_on[i] {
-                sinks[i] = true;
-            }
+        for (s, l) in sinks.iter_mut().zip(locked_on) {
+            *s |= *l;
         }
     }
     // A self-accusing mark with nothing pending on others is AFR v1's way of saying dirty.
@@ -164,8 +162,8 @@ pub fn find_direction(c: &Changelog, locked_on: &[bool]) -> Result<Direction, To
     for i in (0..n).filter(|i| self_accused[*i] && (!any_pending || pending[*i])) {
         witness[i] += m[i][i].unsigned_abs() as u64;
     }
-    for i in 0..n {
-        witness[i] += c.dirty[i].unsigned_abs() as u64;
+    for (w, d) in witness.iter_mut().zip(&c.dirty) {
+        *w += u64::from(d.unsigned_abs());
     }
     Ok(Direction {
         sources,
