@@ -82,7 +82,15 @@ pub async fn add_share(m: &Manager, mut s: SmbShareRecord) -> Result<SmbShareRec
     tools(&mut *m.smb.inner.lock().await)?;
     m.store
         .put_smb_share(&s, &format!("smb share add {}", s.name))?;
-    reconcile(m).await?;
+    if let Err(e) = reconcile(m).await {
+        // A share the caller was told failed must not be served later behind its back.
+        m.store
+            .delete_smb_share(&s.name, &format!("smb share add {} undone: {e}", s.name))?;
+        if let Err(again) = reconcile(m).await {
+            tracing::warn!("SMB after undoing share {}: {again}", s.name);
+        }
+        return Err(e);
+    }
     Ok(s)
 }
 
@@ -307,6 +315,13 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
                 tracing::warn!(log = %l.log().display(), "smbd exited; starting it again");
             }
             protocols_smb::kill_stale(&l);
+            // Another server on the port (a host's own Samba) would answer our readiness check
+            // and leave our smbd failing behind it: say so instead.
+            if let Err(e) = std::net::TcpListener::bind(listen) {
+                return Err(ManagerError::Invalid(format!(
+                    "SMB cannot listen on {listen}: {e} (is another Samba running? set --smb or smb_listen)"
+                )));
+            }
             let mut smbd = Smbd::start(&t, &l)?;
             let ready = smbd.wait_listening(listen, Duration::from_secs(20)).await;
             r.smbd = Some(smbd);

@@ -359,3 +359,30 @@ fn shares_come_back_after_a_restart_and_smbd_dies_with_a_killed_gateway() -> Res
     .with_context(|| gw.logs())?;
     Ok(())
 }
+
+#[test]
+fn a_port_held_by_another_server_is_reported_not_hidden() -> Result<()> {
+    need("smbd");
+    let held = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = held.local_addr()?.port();
+    let gw = Gateway::start(GatewayOpts {
+        mount: false,
+        extra: vec!["--smb".into(), format!("127.0.0.1:{port}")],
+        ..Default::default()
+    })?;
+    gw.gwctl_ok(&["smb", "user", "add", "dave", "--password", "dave-secret"])?;
+    let out = gw.gwctl(&["smb", "share", "add", "x", "--volume", "vol"])?;
+    let text = output_text(&out);
+    ensure!(
+        !out.status.success() && text.contains("cannot listen") && text.contains(&port.to_string()),
+        "a share on a taken port: {text}"
+    );
+    ensure!(smbd_pids(&gw).is_empty(), "an smbd was left trying");
+    let list = gw.gwctl_ok(&["smb", "share", "list", "--json"])?;
+    ensure!(
+        !list.contains("\"x\""),
+        "the refused share was kept: {list}"
+    );
+    drop(held);
+    Ok(())
+}
