@@ -155,6 +155,7 @@ pub struct ProtocolOps {
 }
 
 /// Operations and file bytes of one protocol on one volume.
+#[derive(Debug)]
 pub struct VolumeOps {
     ops: IntCounter,
     read: IntCounter,

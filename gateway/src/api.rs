@@ -259,19 +259,16 @@ struct SessionView {
     csrf_token: String,
 }
 
-fn session_cookie(id: &str, max_age: time_secs::Secs) -> String {
+/// The console's session cookie; `max_age_secs` 0 clears it.
+fn session_cookie(id: &str, max_age_secs: i64) -> String {
     cookie::Cookie::build((SESSION_COOKIE, id.to_string()))
         .path("/")
         .http_only(true)
         .secure(true)
         .same_site(cookie::SameSite::Strict)
-        .max_age(cookie::time::Duration::seconds(max_age.0))
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
         .build()
         .to_string()
-}
-
-mod time_secs {
-    pub struct Secs(pub i64);
 }
 
 /// Log in to the console: sets the session cookie and answers the CSRF token.
@@ -298,7 +295,7 @@ async fn login(State(m): State<Arc<Manager>>, Json(b): Json<LoginBody>) -> ApiRe
     Ok((
         [(
             header::SET_COOKIE,
-            session_cookie(&id, time_secs::Secs(auth::SESSION_IDLE.as_secs() as i64)),
+            session_cookie(&id, auth::SESSION_IDLE.as_secs() as i64),
         )],
         Json(SessionView {
             user: b.user,
@@ -316,7 +313,7 @@ async fn logout(State(m): State<Arc<Manager>>, caller: axum::Extension<Caller>) 
         m.sessions.remove(id);
     }
     Ok((
-        [(header::SET_COOKIE, session_cookie("", time_secs::Secs(0)))],
+        [(header::SET_COOKIE, session_cookie("", 0))],
         Json(json!({ "logged_out": true })),
     )
         .into_response())

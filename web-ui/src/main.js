@@ -498,16 +498,12 @@ async function nfsPage() {
           h('td', {}, e.all_squash ? 'all' : e.root_squash ? 'root' : 'none'),
           h('td', {}, (e.networks || []).join(', ') || '*'),
           h('td', {}, !e.default && h('button', { class: 'danger', onclick: () => act(async () => {
-            await fetchDelete(`/nfs/exports?path=${encodeURIComponent(e.path)}`);
+            await api.call('DELETE', `/nfs/exports?path=${encodeURIComponent(e.path)}`);
             await refresh();
           }) }, 'Remove')))))),
     );
   }
   await act(refresh);
-}
-
-async function fetchDelete(path) {
-  return api.call('DELETE', path);
 }
 
 // ---------------------------------------------------------------------------------------------

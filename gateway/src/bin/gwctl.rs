@@ -338,6 +338,24 @@ impl Client {
     }
 }
 
+/// The API's JSON with --json, else the command's own text.
+fn report(json: bool, v: &Value, text: impl FnOnce(&Value)) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        text(v)
+    }
+}
+
+/// A JSON array of strings (users, networks) as a list; anything else as empty.
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn print_volume(v: &Value) {
     println!("Volume Name: {}", v["name"].as_str().unwrap_or(""));
     println!("Volume ID: {}", v["id"].as_str().unwrap_or(""));
@@ -373,35 +391,28 @@ fn main() {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let c = Client::new(cli)?;
-    let out = |v: &Value| println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     match &cli.cmd {
         Top::Log => {
             let v = c.json("GET", "/actions", None)?;
-            if cli.json {
-                out(&v);
-            } else {
+            report(cli.json, &v, |v: &Value| {
                 for a in v.as_array().cloned().unwrap_or_default() {
                     println!("{}  {}", a["at"], a["what"].as_str().unwrap_or(""));
                 }
-            }
+            });
         }
         Top::S3(S3Cmd::Key(cmd)) => match cmd {
             KeyCmd::Create { name } => {
                 let v = c.json("POST", "/s3/keys", Some(json!({ "name": name })))?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("name:       {}", v["name"].as_str().unwrap_or(""));
                     println!("access key: {}", v["access_key"].as_str().unwrap_or(""));
                     println!("secret key: {}", v["secret_key"].as_str().unwrap_or(""));
                     println!("(the secret is not shown again)");
-                }
+                });
             }
             KeyCmd::List => {
                 let v = c.json("GET", "/s3/keys", None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("{:<24} {:<22} CREATED", "NAME", "ACCESS KEY");
                     for k in v.as_array().cloned().unwrap_or_default() {
                         println!(
@@ -411,34 +422,28 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             k["created"]
                         );
                     }
-                }
+                });
             }
             KeyCmd::Delete { name } => {
                 let v = c.json("DELETE", &format!("/s3/keys/{name}"), None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("deleted S3 key {}", v["deleted"].as_str().unwrap_or(""));
-                }
+                });
             }
         },
         Top::Token(cmd) => match cmd {
             TokenCmd::Create { name } => {
                 let v = c.json("POST", "/tokens", Some(json!({ "name": name })))?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("{}", v["token"].as_str().unwrap_or(""));
                     eprintln!(
                         "token {name} made; it is shown this once (use it with --token or GWCTL_TOKEN)"
                     );
-                }
+                });
             }
             TokenCmd::List => {
                 let v = c.json("GET", "/tokens", None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("{:<32} CREATED", "NAME");
                     for t in v.as_array().cloned().unwrap_or_default() {
                         println!(
@@ -447,15 +452,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             t["created"].as_u64().unwrap_or(0)
                         );
                     }
-                }
+                });
             }
             TokenCmd::Delete { name } => {
                 let v = c.json("DELETE", &format!("/tokens/{name}"), None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!("revoked token {name}");
-                }
+                });
             }
         },
         Top::Admin(AdminCmd::Passwd {
@@ -475,11 +478,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 "/admin/password",
                 Some(json!({ "current": current, "password": new })),
             )?;
-            if cli.json {
-                out(&v);
-            } else {
+            report(cli.json, &v, |_: &Value| {
                 println!("admin password changed; console sessions ended");
-            }
+            });
         }
         Top::Smb(SmbCmd::Share(cmd)) => match cmd {
             ShareCmd::Add {
@@ -497,42 +498,30 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                         "users": users,
                     })),
                 )?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!(
                         "shared {}:{} as {}",
                         v["volume"].as_str().unwrap_or(""),
                         v["path"].as_str().unwrap_or(""),
                         v["name"].as_str().unwrap_or("")
                     );
-                }
+                });
             }
             ShareCmd::Remove { name } => {
                 let v = c.json("DELETE", &format!("/smb/shares/{name}"), None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("removed SMB share {}", v["removed"].as_str().unwrap_or(""));
-                }
+                });
             }
             ShareCmd::List => {
                 let v = c.json("GET", "/smb/shares", None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!(
                         "{:<20} {:<12} {:<24} {:<6} USERS",
                         "SHARE", "VOLUME", "PATH", "ACCESS"
                     );
                     for s in v.as_array().cloned().unwrap_or_default() {
-                        let users: Vec<String> = s["users"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default()
-                            .iter()
-                            .filter_map(|u| u.as_str().map(str::to_string))
-                            .collect();
+                        let users = strings(&s["users"]);
                         println!(
                             "{:<20} {:<12} {:<24} {:<6} {}",
                             s["name"].as_str().unwrap_or(""),
@@ -550,7 +539,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             }
                         );
                     }
-                }
+                });
             }
         },
         Top::Smb(SmbCmd::User(cmd)) => match cmd {
@@ -560,11 +549,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     "/smb/users",
                     Some(json!({ "name": name, "password": password(p.clone())? })),
                 )?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("added SMB user {}", v["name"].as_str().unwrap_or(""));
-                }
+                });
             }
             SmbUserCmd::Passwd { name, password: p } => {
                 let v = c.json(
@@ -572,25 +559,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     &format!("/smb/users/{name}"),
                     Some(json!({ "password": password(p.clone())? })),
                 )?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!("password of SMB user {name} set");
-                }
+                });
             }
             SmbUserCmd::Remove { name } => {
                 let v = c.json("DELETE", &format!("/smb/users/{name}"), None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("removed SMB user {}", v["removed"].as_str().unwrap_or(""));
-                }
+                });
             }
             SmbUserCmd::List => {
                 let v = c.json("GET", "/smb/users", None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("{:<32} UID", "USER");
                     for u in v.as_array().cloned().unwrap_or_default() {
                         println!(
@@ -599,7 +580,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             u["uid"].as_u64().unwrap_or(0)
                         );
                     }
-                }
+                });
             }
         },
         Top::Nfs(NfsCmd::Export(cmd)) => match cmd {
@@ -621,25 +602,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                         "networks": networks,
                     })),
                 )?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("exported {}", v["path"].as_str().unwrap_or(""));
-                }
+                });
             }
             ExportCmd::Remove { path } => {
                 let v = c.json_query("DELETE", "/nfs/exports", &[("path", path)])?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("removed NFS export {}", v["removed"].as_str().unwrap_or(""));
-                }
+                });
             }
             ExportCmd::List => {
                 let v = c.json("GET", "/nfs/exports", None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("{:<32} {:<6} {:<12} NETWORKS", "PATH", "ACCESS", "SQUASH");
                     for e in v.as_array().cloned().unwrap_or_default() {
                         let squash = if e["all_squash"].as_bool() == Some(true) {
@@ -649,13 +624,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                         } else {
                             "none"
                         };
-                        let nets: Vec<String> = e["networks"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default()
-                            .iter()
-                            .filter_map(|n| n.as_str().map(str::to_string))
-                            .collect();
+                        let nets = strings(&e["networks"]);
                         println!(
                             "{:<32} {:<6} {:<12} {}",
                             e["path"].as_str().unwrap_or(""),
@@ -672,7 +641,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             }
                         );
                     }
-                }
+                });
             }
         },
         Top::Volume(cmd) => match cmd {
@@ -686,13 +655,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     "/volumes",
                     Some(json!({ "name": name, "bricks": bricks })),
                 )?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!(
                         "volume create: {name}: success: please start the volume to access data"
                     )
-                }
+                });
             }
             Vol::Import { name, bricks } => {
                 let v = c.json(
@@ -700,38 +667,30 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     "/volumes/import",
                     Some(json!({ "name": name, "bricks": bricks })),
                 )?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!(
                         "volume import: {name}: success (volume id {})",
                         v["id"].as_str().unwrap_or("")
                     )
-                }
+                });
             }
             Vol::Start { name } => {
                 let v = c.json("POST", &format!("/volumes/{name}/start"), None)?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!("volume start: {name}: success")
-                }
+                });
             }
             Vol::Stop { name } => {
                 let v = c.json("POST", &format!("/volumes/{name}/stop"), None)?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!("volume stop: {name}: success")
-                }
+                });
             }
             Vol::Delete { name } => {
                 let v = c.json("DELETE", &format!("/volumes/{name}"), None)?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!("volume delete: {name}: success")
-                }
+                });
             }
             Vol::Info { name } => {
                 let vols = match name {
@@ -742,30 +701,24 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                         .cloned()
                         .unwrap_or_default(),
                 };
-                if cli.json {
-                    out(&Value::Array(vols))
-                } else {
-                    for v in &vols {
+                report(cli.json, &Value::Array(vols), |v: &Value| {
+                    for v in v.as_array().into_iter().flatten() {
                         print_volume(v);
                         println!();
                     }
-                }
+                });
             }
             Vol::List => {
                 let v = c.json("GET", "/volumes", None)?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     for v in v.as_array().cloned().unwrap_or_default() {
                         println!("{}", v["name"].as_str().unwrap_or(""));
                     }
-                }
+                });
             }
             Vol::Status { name } => {
                 let v = c.json("GET", &format!("/volumes/{name}/status"), None)?;
-                if cli.json {
-                    out(&v)
-                } else {
+                report(cli.json, &v, |v: &Value| {
                     println!("Status of volume: {name}");
                     println!(
                         "{:<40} {:>6} {:>7} {:>8} {:>8}",
@@ -793,7 +746,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                             b["restarts"]
                         );
                     }
-                }
+                });
             }
             Vol::Set { name, key, value } => {
                 let v = c.json(
@@ -801,21 +754,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     &format!("/volumes/{name}/options/{key}"),
                     Some(json!({ "value": value })),
                 )?;
-                if cli.json {
-                    out(&v);
-                } else if v["restart_needed"].as_bool() == Some(true) {
-                    println!("volume set: success (stop and start {name} to apply it)");
-                } else {
-                    println!("volume set: success");
-                }
+                report(cli.json, &v, |v: &Value| {
+                    if v["restart_needed"].as_bool() == Some(true) {
+                        println!("volume set: success (stop and start {name} to apply it)");
+                    } else {
+                        println!("volume set: success");
+                    }
+                });
             }
             Vol::Reset { name, key } => {
                 let v = c.json("DELETE", &format!("/volumes/{name}/options/{key}"), None)?;
-                if cli.json {
-                    out(&v);
-                } else {
+                report(cli.json, &v, |_: &Value| {
                     println!("volume reset: success");
-                }
+                });
             }
             Vol::Volfile { name } => {
                 print!(

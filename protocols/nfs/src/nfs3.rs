@@ -60,8 +60,6 @@ const PROCS: [&str; 22] = [
 pub struct Server {
     pub(crate) exports: Arc<dyn Exports>,
     metrics: engine::metrics::ProtocolOps,
-    /// Per-volume operation and byte counters, made on a volume's first call.
-    volume_metrics: dashmap::DashMap<String, Arc<engine::metrics::VolumeOps>>,
     /// Changes every time the gateway starts, so clients re-send UNSTABLE writes they had not
     /// seen committed (RFC 1813 §3.3.7).
     pub(crate) write_verf: [u8; 8],
@@ -205,30 +203,21 @@ impl Server {
             exports,
             write_verf: rand::random(),
             metrics: engine::metrics::ProtocolOps::new("nfs", &PROCS),
-            volume_metrics: dashmap::DashMap::new(),
         }
-    }
-
-    fn volume_metrics(&self, volume: &str) -> Arc<engine::metrics::VolumeOps> {
-        if let Some(m) = self.volume_metrics.get(volume) {
-            return m.clone();
-        }
-        self.volume_metrics
-            .entry(volume.to_string())
-            .or_insert_with(|| Arc::new(engine::metrics::VolumeOps::new("nfs", volume)))
-            .clone()
     }
 
     /// The volume a call's first argument (a file handle, for every procedure but NULL)
     /// belongs to, for the per-volume metrics.
+    /// The procedure resolves the same handle again (with permission checks); this look-up
+    /// only names the volume, so a call counts once however many handles it carries.
     fn volume_of_call(&self, args: &Reader) -> Option<Arc<engine::metrics::VolumeOps>> {
         let fh = args.clone().opaque(64).ok()?;
         let h = Handle::decode(&fh)?;
-        let exports = self.exports.exports();
-        let e = exports
+        self.exports
+            .exports()
             .iter()
-            .find(|e| e.volume_id == h.volume && export_tag(&e.path) == h.export)?;
-        Some(self.volume_metrics(&e.volume))
+            .find(|e| e.volume_id == h.volume && export_tag(&e.path) == h.export)
+            .map(|e| e.metrics.clone())
     }
 
     /// The handle's export, volume and caller identity: BADHANDLE for what is not ours, STALE
@@ -508,8 +497,7 @@ impl Server {
             // The engine reads short only at end of file.
             let eof = (data.len() as u32) < count;
             self.metrics.read_bytes(data.len() as u64);
-            self.volume_metrics(&t.export().volume)
-                .read_bytes(data.len() as u64);
+            t.export().metrics.read_bytes(data.len() as u64);
             let mut b = ok();
             b.xdr(&post_op_attr::Void);
             b.u32(data.len() as u32);
@@ -545,8 +533,7 @@ impl Server {
         let fd = Fd::anonymous(t.gfid);
         let ia = t.top.write(&t.ctx, &fd, offset, data).await?;
         self.metrics.written_bytes(u64::from(count));
-        self.volume_metrics(&t.export().volume)
-            .written_bytes(u64::from(count));
+        t.export().metrics.written_bytes(u64::from(count));
         if stable != UNSTABLE {
             t.top.fsync(&t.ctx, &fd, stable == 1).await?;
         }
