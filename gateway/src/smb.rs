@@ -280,18 +280,21 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
         let dir: PathBuf = mt.handle.mountpoint().join(s.path.trim_start_matches('/'));
         let d2 = dir.clone();
         // On our own FUSE mount: a blocking thread, never a runtime worker the mount needs.
+        // A share stays served when this fails: the cause (a brick down for a moment) passes,
+        // and dropping the share would stop smbd under every other share's clients too.
         match tokio::task::spawn_blocking(move || std::fs::create_dir_all(&d2)).await {
-            Ok(Ok(())) => active.push(Share {
-                name: s.name.clone(),
-                path: dir,
-                read_only: s.read_only,
-                users: s.users.clone(),
-            }),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::error!(share = %s.name, dir = %dir.display(), "SMB share not served: {e}")
+                tracing::warn!(share = %s.name, dir = %dir.display(), "SMB share directory: {e}")
             }
-            Err(e) => tracing::error!(share = %s.name, "SMB share not served: {e}"),
+            Err(e) => tracing::warn!(share = %s.name, "SMB share directory: {e}"),
         }
+        active.push(Share {
+            name: s.name.clone(),
+            path: dir,
+            read_only: s.read_only,
+            users: s.users.clone(),
+        });
     }
 
     protocols_smb::write_accounts(&l, &users_of(&m.store.smb_users()?))?;

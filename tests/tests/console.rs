@@ -81,8 +81,10 @@ fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
         .arg(format!("put {} report.bin", local.display())))?;
     ensure!(
         out.status.success() && !output_text(&out).contains("NT_STATUS_"),
-        "smbclient put: {}",
-        output_text(&out)
+        "smbclient put: {}\n{}\n--- smbd log ---\n{}",
+        output_text(&out),
+        gw.logs(),
+        tail(&gw.data.join("smb/log/smbd.log"), 60)
     );
     let port = gw.nfs_port()?;
     let out = run(Command::new("nfs-cat").arg(format!(
