@@ -170,7 +170,10 @@ class Ours:
         with open(out_path, "w") as out:
             self.proc = subprocess.Popen(
                 [gatewayd, "up", "--data", self.data, "--mount", self.mnt, "--api", "127.0.0.1:0",
-                 "--s3", "127.0.0.1:0", "--nfs", "127.0.0.1:0", "--rpcbind", "off"],
+                 "--s3", "127.0.0.1:0", "--nfs", "127.0.0.1:0", "--rpcbind", "off",
+                 # the same shape as the GlusterFS volume it is compared with (gatewayd up
+                 # defaults to 2 x 2 distributed-replicate)
+                 "--replica", "1"],
                 stdout=out, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():

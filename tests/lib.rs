@@ -442,6 +442,10 @@ pub struct GatewayOpts {
     pub extra: Vec<String>,
     /// How long to wait for the ready line.
     pub ready_timeout: Duration,
+    /// `--replica` of the default volume: 1 (plain distribute over the four bricks) unless a
+    /// test asks for replication; `gatewayd up` itself defaults to 2 (2 x 2). Ignored when
+    /// `extra` has its own `--replica`.
+    pub replica: usize,
 }
 
 impl Default for GatewayOpts {
@@ -450,6 +454,7 @@ impl Default for GatewayOpts {
             mount: true,
             extra: Vec::new(),
             ready_timeout: Duration::from_secs(120),
+            replica: 1,
         }
     }
 }
@@ -470,9 +475,19 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// `gatewayd up` with the default volume mounted at `<root>/mnt`.
+    /// `gatewayd up --replica 1` (a plain distribute volume over four bricks) with the default
+    /// volume mounted at `<root>/mnt`.
     pub fn up() -> Result<Gateway> {
         Gateway::start(GatewayOpts::default())
+    }
+
+    /// `gatewayd up --replica N`: with 2, the default volume is 2 x 2 distributed-replicate
+    /// (bricks b1,b2 and b3,b4 are the replica sets), mounted at `<root>/mnt`.
+    pub fn up_with_replica(replica: usize) -> Result<Gateway> {
+        Gateway::start(GatewayOpts {
+            replica,
+            ..Default::default()
+        })
     }
 
     pub fn start(opts: GatewayOpts) -> Result<Gateway> {
@@ -589,6 +604,9 @@ impl Gateway {
         // Only the test of rpcbind registration registers: the others' ports would replace it.
         if !self.opts.extra.iter().any(|a| a == "--rpcbind") {
             cmd.args(["--rpcbind", "off"]);
+        }
+        if !self.opts.extra.iter().any(|a| a == "--replica") {
+            cmd.args(["--replica", &self.opts.replica.to_string()]);
         }
         cmd.args(&self.opts.extra)
             .stdin(Stdio::null())

@@ -451,6 +451,10 @@ pub mod keys {
     pub const DHT_LAYOUT: &str = "trusted.glusterfs.dht";
     pub const DHT_LINKTO: &str = "trusted.glusterfs.dht.linkto";
     pub const AFR_DIRTY: &str = "trusted.afr.dirty";
+    /// Virtual, answered by a brick's features/index: the gfids its heal index lists.
+    pub const INDEX_PENDING: &str = "glusterfs.index.pending";
+    /// The most gfids one `INDEX_PENDING` answer carries.
+    pub const INDEX_PENDING_MAX: usize = 10_000;
     pub const GFID2PATH_PREFIX: &str = "trusted.gfid2path.";
     /// The S3 frontend's stored ETag; the brick drops it on every write so it cannot go stale.
     pub const S3_ETAG: &str = "user.s3.etag";

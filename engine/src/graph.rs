@@ -145,6 +145,11 @@ impl Graph {
         self.top.clone()
     }
 
+    /// Every translator, children before parents.
+    pub fn xlators(&self) -> &[XlatorRef] {
+        &self.order
+    }
+
     pub fn get(&self, name: &str) -> Option<XlatorRef> {
         self.by_name.get(name).cloned()
     }

@@ -81,6 +81,12 @@ pub trait Xlator: Send + Sync + 'static {
         &self.base().name
     }
 
+    /// For the management code that drives a translator beyond fops (the heal daemon finds
+    /// `cluster/replicate` this way); None for most.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
+
     /// Called once the graph is linked, bottom-up; protocol/client starts connecting here.
     async fn init(&self) -> Result<()> {
         Ok(())

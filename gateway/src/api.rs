@@ -207,6 +207,8 @@ fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(status))
         .routes(routes!(volfile))
         .routes(routes!(option_set, option_reset))
+        .routes(routes!(heal_info, heal_now))
+        .routes(routes!(heal_split_brain))
         .routes(routes!(actions))
         .routes(routes!(s3_keys, s3_key_create))
         .routes(routes!(s3_key_delete))
@@ -460,43 +462,73 @@ async fn token_delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -
     Ok(Json(json!({ "deleted": name })).into_response())
 }
 
+/// A new volume: `gluster volume create NAME [replica N [arbiter 1]] BRICK...`.
 #[derive(Deserialize, ToSchema)]
 struct CreateBody {
+    /// 1 to 64 letters, digits, '-' or '_'.
     name: String,
+    /// HOST:/PATH, in order: with `replica` N, each N consecutive bricks form a replica set.
     bricks: Vec<String>,
+    /// Bricks per replica set, 2 to 64; the brick count must be a multiple of it. Absent or 1:
+    /// a plain distribute volume.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 64)]
+    replica: Option<usize>,
+    /// 1 makes the last brick of each set an arbiter (names and metadata, no data); only with
+    /// `replica` 3, as GlusterFS's `replica 3 arbiter 1`.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
+    arbiter: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/volumes", tag = "volumes",
-    responses((status = 200, description = "Every volume (without its secret)", body = Vec<serde_json::Value>)))]
+    responses((status = 200, description = "Every volume (without its secret)", body = Vec<crate::volume::VolumeView>)))]
 async fn list(State(m): State<Arc<Manager>>) -> ApiResult {
     let v: Vec<_> = m.list()?.iter().map(|v| v.public()).collect();
     Ok(Json(v).into_response())
 }
 
+/// Create a volume: distribute, or with `replica` (and `arbiter`) replicated.
 #[utoipa::path(post, path = "/volumes", tag = "volumes", request_body = CreateBody,
     responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = 400, description = "Bad name or brick", body = ErrorBody),
+        (status = 201, description = "Created", body = crate::volume::VolumeView),
+        (status = 400, description = "Bad name, brick, or replica/arbiter count", body = ErrorBody),
         (status = 409, description = "The volume exists", body = ErrorBody),
     ))]
 async fn create(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
-    let v = m.create(&b.name, &b.bricks).await?;
+    let v = m
+        .create(
+            &b.name,
+            &b.bricks,
+            b.replica.unwrap_or(1),
+            b.arbiter.unwrap_or(0),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(v.public())).into_response())
 }
 
+/// Adopt existing GlusterFS bricks; give the GlusterFS volume's `replica` and `arbiter`, and
+/// its bricks in its order.
 #[utoipa::path(post, path = "/volumes/import", tag = "volumes", request_body = CreateBody,
     responses(
-        (status = 201, description = "Imported from existing GlusterFS bricks", body = serde_json::Value),
-        (status = 400, description = "Bad name or brick", body = ErrorBody),
+        (status = 201, description = "Imported from existing GlusterFS bricks", body = crate::volume::VolumeView),
+        (status = 400, description = "Bad name, brick, or replica/arbiter count", body = ErrorBody),
         (status = 409, description = "The volume exists", body = ErrorBody),
     ))]
 async fn import(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
-    let v = m.import(&b.name, &b.bricks).await?;
+    let v = m
+        .import(
+            &b.name,
+            &b.bricks,
+            b.replica.unwrap_or(1),
+            b.arbiter.unwrap_or(0),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(v.public())).into_response())
 }
 
 #[utoipa::path(get, path = "/volumes/{name}", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
-    responses((status = 200, description = "The volume", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
+    responses((status = 200, description = "The volume: kind, replica, arbiter, bricks with their replica sets", body = crate::volume::VolumeView), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn info(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.get(&name)?.public()).into_response())
 }
@@ -510,19 +542,19 @@ async fn delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiR
 }
 
 #[utoipa::path(post, path = "/volumes/{name}/start", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
-    responses((status = 200, description = "Started", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
+    responses((status = 200, description = "Started", body = crate::volume::VolumeView), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn start(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.start(&name).await?.public()).into_response())
 }
 
 #[utoipa::path(post, path = "/volumes/{name}/stop", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
-    responses((status = 200, description = "Stopped", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
+    responses((status = 200, description = "Stopped", body = crate::volume::VolumeView), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn stop(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.stop(&name).await?.public()).into_response())
 }
 
 #[utoipa::path(get, path = "/volumes/{name}/status", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
-    responses((status = 200, description = "Bricks: online, port, pid, restarts", body = serde_json::Value), (status = 404, description = "No such volume", body = ErrorBody)))]
+    responses((status = 200, description = "Layout, and per brick: replica set, online, port, pid, restarts", body = crate::manager::VolumeStatus), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn status(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
     Ok(Json(m.status(&name).await?).into_response())
 }
@@ -545,7 +577,7 @@ struct OptionBody {
 /// Set a volume option (`gwctl volume set`).
 #[utoipa::path(put, path = "/volumes/{name}/options/{key}", tag = "volumes",
     params(("name" = String, Path, description = "Volume name"),
-        ("key" = String, Path, description = "Option, e.g. cluster.lookup-unhashed or nfs.disable")),
+        ("key" = String, Path, description = "Option: cluster.KEY of distribute or replicate (e.g. cluster.lookup-unhashed, cluster.quorum-type), or nfs.disable")),
     request_body = OptionBody,
     responses((status = 200, description = "Set; `restart_needed` says whether it waits for the next start", body = serde_json::Value),
         (status = 400, description = "Unknown option or bad value", body = ErrorBody),
@@ -572,6 +604,66 @@ async fn option_reset(
 ) -> ApiResult {
     let (v, restart) = m.set_option(&name, &key, None).await?;
     Ok(Json(json!({ "volume": v.public(), "restart_needed": restart })).into_response())
+}
+
+/// `gwctl volume heal VOL info`: what each brick's heal index lists, and split-brains.
+#[utoipa::path(get, path = "/volumes/{name}/heal", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "Pending entries per brick of each replica set, and split-brains", body = crate::heal::VolumeHeal),
+        (status = 400, description = "The volume is not replicated", body = ErrorBody),
+        (status = 404, description = "No such volume", body = ErrorBody),
+        (status = 409, description = "The volume is not started", body = ErrorBody)))]
+async fn heal_info(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(crate::heal::info(&m, &name).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+struct HealBody {
+    /// Crawl the whole tree, not only what the indices list (`heal VOL full`).
+    #[serde(default)]
+    full: bool,
+}
+
+/// `gwctl volume heal VOL [full]`: heal now; answers with heal info afterwards.
+#[utoipa::path(post, path = "/volumes/{name}/heal", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    request_body = HealBody,
+    responses((status = 200, description = "Heal info after the heal", body = crate::heal::VolumeHeal),
+        (status = 400, description = "The volume is not replicated", body = ErrorBody),
+        (status = 404, description = "No such volume", body = ErrorBody),
+        (status = 409, description = "The volume is not started", body = ErrorBody)))]
+async fn heal_now(
+    State(m): State<Arc<Manager>>,
+    Path(name): Path<String>,
+    Json(b): Json<HealBody>,
+) -> ApiResult {
+    Ok(Json(crate::heal::heal(&m, &name, b.full).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+struct SplitBrainBody {
+    /// bigger-file, latest-mtime or source-brick.
+    policy: String,
+    /// HOST:/PATH of the brick whose copy wins (source-brick).
+    brick: Option<String>,
+    /// The file, as a path in the volume; without it source-brick resolves every split-brain
+    /// of that brick's replica set.
+    path: Option<String>,
+}
+
+/// `gwctl volume heal VOL split-brain POLICY [BRICK] [PATH]`: resolve split-brain.
+#[utoipa::path(post, path = "/volumes/{name}/heal/split-brain", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    request_body = SplitBrainBody,
+    responses((status = 200, description = "What each resolution did", body = Vec<crate::heal::Resolution>),
+        (status = 400, description = "Unknown policy, brick or path, or nothing to resolve", body = ErrorBody),
+        (status = 404, description = "No such volume", body = ErrorBody),
+        (status = 409, description = "The volume is not started", body = ErrorBody)))]
+async fn heal_split_brain(
+    State(m): State<Arc<Manager>>,
+    Path(name): Path<String>,
+    Json(b): Json<SplitBrainBody>,
+) -> ApiResult {
+    let r = crate::heal::split_brain(&m, &name, &b.policy, b.brick.as_deref(), b.path.as_deref())
+        .await?;
+    Ok(Json(r).into_response())
 }
 
 #[utoipa::path(get, path = "/actions", tag = "log",

@@ -25,6 +25,7 @@ pub struct Daemon {
     s3: Option<tokio::task::JoinHandle<()>>,
     nfs: Option<tokio::task::JoinHandle<()>>,
     smb: Option<tokio::task::JoinHandle<()>>,
+    heal: tokio::task::JoinHandle<()>,
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -122,7 +123,9 @@ impl Daemon {
             write_private(&data.join("smb.addr"), &format!("{a}\n"))?;
         }
         let smb = crate::smb::start(&manager);
+        let heal = crate::heal::start(&manager);
         Ok(Daemon {
+            heal,
             new_admin_password,
             smb_addr,
             smb,
@@ -146,6 +149,7 @@ impl Daemon {
             nfs.abort();
             crate::nfs::stop(&self.manager).await;
         }
+        self.heal.abort();
         if let Some(smb) = &self.smb {
             smb.abort();
             crate::smb::stop(&self.manager).await;

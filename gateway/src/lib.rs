@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod daemon;
+pub mod heal;
 pub mod manager;
 pub mod nfs;
 pub mod s3;

@@ -88,12 +88,18 @@ struct BrickProc {
     exited: AtomicBool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// One brick of `volume status`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BrickStatus {
+    /// GlusterFS's name for the brick's client: VOLUME-client-N.
     pub name: String,
     pub host: String,
     pub path: String,
     pub port: u16,
+    /// The replica set the brick belongs to (brick index / replica).
+    pub replica_set: usize,
+    /// True for the arbiter brick of a `replica 3 arbiter 1` set.
+    pub arbiter: bool,
     pub local: bool,
     pub online: bool,
     pub pid: Option<u32>,
@@ -115,10 +121,17 @@ fn capacity(path: &str) -> Option<(u64, u64)> {
     Some((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// `volume status`: the volume's layout and each brick's process and reachability.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VolumeStatus {
     pub name: String,
     pub id: String,
+    /// `distribute`, `replicate` or `distributed-replicate`.
+    pub kind: String,
+    /// Bricks per replica set (1: no replication).
+    pub replica: usize,
+    /// Arbiter bricks per replica set (0 or 1).
+    pub arbiter: usize,
     pub started: bool,
     /// True when the gateway's client graph reaches the volume.
     pub mounted_graph_up: bool,
@@ -146,8 +159,11 @@ pub struct Manager {
 
 /// The options `volume set` takes, for error messages.
 fn known_options() -> String {
-    let mut keys: Vec<String> = engine::xlators::cluster::distribute::OPTIONS
+    use engine::xlators::cluster::{distribute, replicate};
+    let mut keys: Vec<String> = distribute::OPTIONS
         .iter()
+        .chain(replicate::OPTIONS)
+        .filter(|o| !volume::LAYOUT_OPTIONS.contains(&o.key))
         .map(|o| format!("cluster.{}", o.key))
         .collect();
     keys.push("nfs.disable".into());
@@ -248,7 +264,15 @@ impl Manager {
         Ok(out)
     }
 
-    pub async fn create(&self, name: &str, specs: &[String]) -> Result<VolumeRecord> {
+    /// `gluster volume create NAME [replica N [arbiter 1]] BRICK...`: `replica` 1 makes a
+    /// plain distribute volume; with more, consecutive bricks form replica sets of `replica`.
+    pub async fn create(
+        &self,
+        name: &str,
+        specs: &[String],
+        replica: usize,
+        arbiter: usize,
+    ) -> Result<VolumeRecord> {
         let _g = self.op_lock.lock().await;
         volume::check_name(name)?;
         if specs.is_empty() {
@@ -256,6 +280,7 @@ impl Manager {
                 "a volume needs at least one brick".into(),
             ));
         }
+        volume::check_layout(specs.len(), replica, arbiter)?;
         if self.store.volume(name)?.is_some() {
             return Err(ManagerError::Exists(format!("volume {name}")));
         }
@@ -272,14 +297,14 @@ impl Manager {
                 )));
             }
         }
-        let mut v = VolumeRecord::new(name, bricks);
+        let mut v = VolumeRecord::with_layout(name, bricks, replica, arbiter)?;
         // Every file of a volume we lay out sits at its hashed brick or has a linkto there.
         v.options
             .insert("cluster.lookup-unhashed".into(), "auto".into());
         self.write_secret(&v)?;
         self.store
             .put_volume(&v, &format!("volume create {name}"))?;
-        tracing::info!(volume = %name, id = %v.id, bricks = v.bricks.len(), "volume created");
+        tracing::info!(volume = %name, id = %v.id, kind = %v.kind, bricks = v.bricks.len(), replica, "volume created");
         Ok(v)
     }
 
@@ -302,10 +327,18 @@ impl Manager {
     }
 
     /// Adopts existing GlusterFS bricks: the volume id comes from the bricks, and every brick
-    /// must carry the same one.
-    pub async fn import(&self, name: &str, specs: &[String]) -> Result<VolumeRecord> {
+    /// must carry the same one. `replica` and `arbiter` must be the GlusterFS volume's, with
+    /// the bricks in its order.
+    pub async fn import(
+        &self,
+        name: &str,
+        specs: &[String],
+        replica: usize,
+        arbiter: usize,
+    ) -> Result<VolumeRecord> {
         let _g = self.op_lock.lock().await;
         volume::check_name(name)?;
+        volume::check_layout(specs.len(), replica, arbiter)?;
         if self.store.volume(name)?.is_some() {
             return Err(ManagerError::Exists(format!("volume {name}")));
         }
@@ -345,7 +378,7 @@ impl Manager {
                 Some(_) => {}
             }
         }
-        let mut v = VolumeRecord::new(name, bricks);
+        let mut v = VolumeRecord::with_layout(name, bricks, replica, arbiter)?;
         v.id = id.expect("at least one brick");
         // GlusterFS may have left files off their hashed brick (an add-brick without a
         // rebalance): look everywhere on a miss.
@@ -472,8 +505,8 @@ impl Manager {
     }
 
     /// Sets (`Some`) or resets (`None`) a volume option, as `gluster volume set|reset` does.
-    /// Known: `cluster.*` (distribute's options; the volfile carries them, so they apply when
-    /// the volume next starts) and `nfs.disable` (applies at once). Returns the record and
+    /// Known: `cluster.*` (distribute's and replicate's options; the volfile carries them, so
+    /// they apply when the volume next starts) and `nfs.disable` (applies at once). Returns the record and
     /// whether a restart of the volume is needed for the change to take effect.
     pub async fn set_option(
         &self,
@@ -490,15 +523,26 @@ impl Manager {
             }
             false
         } else if let Some(k) = key.strip_prefix("cluster.") {
-            let spec = engine::xlators::cluster::distribute::OPTIONS
-                .iter()
-                .find(|o| o.matches(k))
-                .ok_or_else(|| {
-                    ManagerError::Invalid(format!("unknown option {key}; {}", known_options()))
-                })?;
+            let (_, spec) = volume::cluster_option(k).ok_or_else(|| {
+                ManagerError::Invalid(format!("unknown option {key}; {}", known_options()))
+            })?;
+            if volume::LAYOUT_OPTIONS.contains(&spec.key) {
+                return Err(ManagerError::Invalid(format!(
+                    "{key} follows from the volume's bricks and `replica N [arbiter 1]` at create; it cannot be set"
+                )));
+            }
             if let Some(val) = value {
                 spec.validate(val)
                     .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
+                let r = v.replica_count();
+                if spec.key == "quorum-count"
+                    && r > 1
+                    && val.trim().parse::<usize>().is_ok_and(|n| n > r)
+                {
+                    return Err(ManagerError::Invalid(format!(
+                        "{key}: {val} is more than the {r} bricks of a replica set of {name}"
+                    )));
+                }
             }
             v.started
         } else {
@@ -571,6 +615,8 @@ impl Manager {
                 host: b.host.clone(),
                 path: b.path.clone(),
                 port: b.port,
+                replica_set: v.replica_set_of(i),
+                arbiter: v.is_arbiter(i),
                 local,
                 online: online && (!local || pid.is_some()),
                 pid,
@@ -579,6 +625,9 @@ impl Manager {
         }
         let up = self.graph(name).is_some_and(|g| *g.events().borrow());
         Ok(VolumeStatus {
+            replica: v.replica_count(),
+            arbiter: v.arbiter,
+            kind: v.kind,
             name: v.name,
             id: v.id,
             started: v.started,
@@ -711,4 +760,119 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
     }
     p.exited.store(true, Ordering::SeqCst);
     p.done.notify_waiters();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager(dir: &Path) -> Arc<Manager> {
+        let cfg = GatewayConfig {
+            data_dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        Manager::new(cfg, Store::open(&dir.join("db")).unwrap())
+    }
+
+    fn specs(dir: &Path, n: usize) -> Vec<String> {
+        (1..=n)
+            .map(|i| format!("127.0.0.1:{}/bricks/b{i}", dir.display()))
+            .collect()
+    }
+
+    fn invalid(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(e) => {
+                assert_eq!(e.status(), 400, "{e}");
+                e.to_string()
+            }
+            Ok(v) => panic!("accepted: {v:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_checks_the_replica_layout() {
+        let d = tempfile::tempdir().unwrap();
+        let m = manager(d.path());
+        let e = invalid(m.create("v", &specs(d.path(), 5), 2, 0).await);
+        assert!(
+            e.contains("5 bricks is not a multiple of replica count 2"),
+            "{e}"
+        );
+        let e = invalid(m.create("v", &specs(d.path(), 4), 2, 1).await);
+        assert!(e.contains("arbiter 1 needs replica 3"), "{e}");
+        let e = invalid(m.create("v", &specs(d.path(), 4), 0, 0).await);
+        assert!(e.contains("replica count 0"), "{e}");
+        // Nothing was made by the refused creates.
+        assert!(m.list().unwrap().is_empty());
+        assert!(!d.path().join("bricks").exists());
+
+        let v = m.create("v", &specs(d.path(), 4), 2, 0).await.unwrap();
+        assert_eq!(
+            (v.kind.as_str(), v.replica, v.arbiter),
+            ("distributed-replicate", 2, 0)
+        );
+        let a = m.create("a", &specs(d.path(), 7)[4..], 3, 1).await.unwrap();
+        assert_eq!((a.kind.as_str(), a.replica, a.arbiter), ("replicate", 3, 1));
+        let p = m.create("p", &specs(d.path(), 9)[7..], 1, 0).await.unwrap();
+        assert_eq!((p.kind.as_str(), p.replica), ("distribute", 1));
+        let st = m.status("v").await.unwrap();
+        assert_eq!(st.replica, 2);
+        let sets: Vec<usize> = st.bricks.iter().map(|b| b.replica_set).collect();
+        assert_eq!(sets, [0, 0, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn volume_set_takes_distribute_and_replicate_options() {
+        let d = tempfile::tempdir().unwrap();
+        let m = manager(d.path());
+        m.create("v", &specs(d.path(), 4), 2, 0).await.unwrap();
+        let (v, restart) = m
+            .set_option("v", "cluster.quorum-type", Some("auto"))
+            .await
+            .unwrap();
+        assert!(!restart);
+        assert_eq!(v.options["cluster.quorum-type"], "auto");
+        m.set_option("v", "cluster.lookup-unhashed", Some("on"))
+            .await
+            .unwrap();
+        m.set_option("v", "cluster.data-self-heal", Some("off"))
+            .await
+            .unwrap();
+        let text = m.volfile("v").unwrap();
+        assert_eq!(text.matches("option quorum-type auto").count(), 2);
+        assert_eq!(text.matches("option data-self-heal off").count(), 2);
+        assert_eq!(text.matches("option lookup-unhashed on").count(), 1);
+
+        let e = invalid(m.set_option("v", "cluster.quorum-type", Some("most")).await);
+        assert!(
+            e.contains("cluster.quorum-type: expected one of none|auto|fixed"),
+            "{e}"
+        );
+        let e = invalid(m.set_option("v", "cluster.quorum-count", Some("3")).await);
+        assert!(e.contains("more than the 2 bricks"), "{e}");
+        m.set_option("v", "cluster.quorum-count", Some("2"))
+            .await
+            .unwrap();
+        let e = invalid(
+            m.set_option("v", "cluster.afr-pending-xattr", Some("a,b"))
+                .await,
+        );
+        assert!(e.contains("cannot be set"), "{e}");
+        let e = invalid(m.set_option("v", "cluster.arbiter-count", Some("1")).await);
+        assert!(e.contains("cannot be set"), "{e}");
+        let e = invalid(m.set_option("v", "cluster.no-such", Some("1")).await);
+        assert!(
+            e.contains("cluster.quorum-type") && e.contains("cluster.min-free-disk"),
+            "{e}"
+        );
+        assert!(!e.contains("afr-pending-xattr"), "{e}");
+
+        let (v, _) = m
+            .set_option("v", "cluster.quorum-type", None)
+            .await
+            .unwrap();
+        assert!(!v.options.contains_key("cluster.quorum-type"));
+        assert!(!m.volfile("v").unwrap().contains("quorum-type"));
+    }
 }

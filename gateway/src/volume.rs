@@ -1,7 +1,9 @@
 //! Volumes as gatewayd records them, brick specs, and the volfiles generated from them.
 
+use engine::options::OptionSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrickRecord {
@@ -14,13 +16,54 @@ pub struct BrickRecord {
 pub struct VolumeRecord {
     pub name: String,
     pub id: String,
-    /// "distribute" for now; replicate and disperse come with their translators.
+    /// "distribute", "replicate" (one replica set) or "distributed-replicate".
     pub kind: String,
+    /// Bricks per replica set (1: no replication). As in GlusterFS, consecutive bricks in the
+    /// order given form a set: bricks 0..replica-1 are set 0, and so on.
+    #[serde(default = "one")]
+    pub replica: usize,
+    /// Arbiter bricks per replica set: 0, or 1 for `replica 3 arbiter 1` (the set's last brick
+    /// keeps names and metadata, no data).
+    #[serde(default)]
+    pub arbiter: usize,
     pub bricks: Vec<BrickRecord>,
     pub options: BTreeMap<String, String>,
     pub started: bool,
     /// The HMAC key of the brick handshake.
     pub secret: String,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The most bricks a replica set may have (cluster/replicate's limit on children).
+pub const MAX_REPLICA: usize = 64;
+
+/// Replicate options gatewayd writes from the volume's layout; `volume set` may not change them.
+pub const LAYOUT_OPTIONS: &[&str] = &["afr-pending-xattr", "arbiter-count"];
+
+/// Which cluster translator a `cluster.<key>` volume option belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterXlator {
+    Distribute,
+    Replicate,
+}
+
+/// The option spec of `cluster.<key>` (given without the `cluster.` prefix), from distribute's
+/// or replicate's table.
+pub fn cluster_option(key: &str) -> Option<(ClusterXlator, &'static OptionSpec)> {
+    use engine::xlators::cluster::{distribute, replicate};
+    distribute::OPTIONS
+        .iter()
+        .find(|o| o.matches(key))
+        .map(|o| (ClusterXlator::Distribute, o))
+        .or_else(|| {
+            replicate::OPTIONS
+                .iter()
+                .find(|o| o.matches(key))
+                .map(|o| (ClusterXlator::Replicate, o))
+        })
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,6 +76,53 @@ pub enum SpecError {
     Duplicate(String),
     #[error("brick {0} is inside brick {1}")]
     Nested(String, String),
+    #[error("{0}")]
+    Layout(String),
+}
+
+/// Checks a volume's shape as `gluster volume create` does: `replica` 1 is plain distribute,
+/// 2..=64 bricks per replica set; the brick count a multiple of it; `arbiter 1` only as
+/// `replica 3 arbiter 1`.
+pub fn check_layout(bricks: usize, replica: usize, arbiter: usize) -> Result<(), SpecError> {
+    let bad = |m: String| Err(SpecError::Layout(m));
+    if replica == 0 {
+        return bad(
+            "replica count 0: give 2 or more (1, the default, makes a plain distribute volume)"
+                .into(),
+        );
+    }
+    if replica > MAX_REPLICA {
+        return bad(format!(
+            "replica count {replica}: a replica set has at most {MAX_REPLICA} bricks"
+        ));
+    }
+    if arbiter > 1 {
+        return bad(format!(
+            "arbiter count {arbiter}: only `replica 3 arbiter 1` is supported"
+        ));
+    }
+    if arbiter == 1 && replica != 3 {
+        return bad(format!(
+            "arbiter 1 needs replica 3 (`replica 3 arbiter 1`: two data bricks and one arbiter per replica set), not replica {replica}"
+        ));
+    }
+    if !bricks.is_multiple_of(replica) {
+        return bad(format!(
+            "{bricks} bricks is not a multiple of replica count {replica}: consecutive bricks form replica sets of {replica}"
+        ));
+    }
+    Ok(())
+}
+
+/// The volume type GlusterFS reports for a layout.
+pub fn kind_of(bricks: usize, replica: usize) -> &'static str {
+    if replica <= 1 {
+        "distribute"
+    } else if bricks <= replica {
+        "replicate"
+    } else {
+        "distributed-replicate"
+    }
 }
 
 pub fn check_name(name: &str) -> Result<(), SpecError> {
@@ -107,11 +197,51 @@ impl VolumeRecord {
             name: name.to_string(),
             id: uuid::Uuid::new_v4().to_string(),
             kind: "distribute".into(),
+            replica: 1,
+            arbiter: 0,
             bricks,
             options: BTreeMap::new(),
             started: false,
             secret: hex::encode(rand::random::<[u8; 32]>()),
         }
+    }
+
+    /// A new volume whose bricks form replica sets of `replica` (1: plain distribute), the
+    /// last brick of each set an arbiter when `arbiter` is 1.
+    pub fn with_layout(
+        name: &str,
+        bricks: Vec<BrickRecord>,
+        replica: usize,
+        arbiter: usize,
+    ) -> Result<VolumeRecord, SpecError> {
+        check_layout(bricks.len(), replica, arbiter)?;
+        let mut v = VolumeRecord::new(name, bricks);
+        v.replica = replica;
+        v.arbiter = arbiter;
+        v.kind = kind_of(v.bricks.len(), replica).into();
+        Ok(v)
+    }
+
+    /// Bricks per replica set (at least 1, whatever the record says).
+    pub fn replica_count(&self) -> usize {
+        self.replica.max(1)
+    }
+
+    /// The replica set brick `i` belongs to.
+    pub fn replica_set_of(&self, i: usize) -> usize {
+        i / self.replica_count()
+    }
+
+    /// Whether brick `i` is the arbiter of its set.
+    pub fn is_arbiter(&self, i: usize) -> bool {
+        let r = self.replica_count();
+        self.arbiter > 0 && r > 1 && i % r >= r - self.arbiter.min(r)
+    }
+
+    /// GlusterFS's name for the replicate translator of replica set `g`; distribute's linkto
+    /// files store these names.
+    pub fn replicate_name(&self, g: usize) -> String {
+        format!("{}-replicate-{g}", self.name)
     }
 
     /// GlusterFS's name for the client translator of brick `i`; distribute's linkto files
@@ -120,8 +250,10 @@ impl VolumeRecord {
         format!("{}-client-{i}", self.name)
     }
 
-    /// The client-side volfile: protocol/client per brick, distribute over them. Bricks of this
-    /// host are reached at `local_host`, the address they listen on.
+    /// The client-side volfile, as glusterd writes it: protocol/client per brick; with
+    /// replica N, cluster/replicate over each set of N consecutive bricks; distribute over the
+    /// sets (or over the bricks) when there is more than one. The last volume is the top.
+    /// Bricks of this host are reached at `local_host`, the address they listen on.
     pub fn client_volfile(&self, ping_timeout: u64, local_host: &str) -> String {
         let mut out = String::new();
         for (i, b) in self.bricks.iter().enumerate() {
@@ -140,37 +272,140 @@ impl VolumeRecord {
                 secret = self.secret,
             );
         }
-        if self.bricks.len() > 1 {
-            let subs: Vec<String> = (0..self.bricks.len())
-                .map(|i| self.client_name(i))
-                .collect();
+        let clients: Vec<String> = (0..self.bricks.len())
+            .map(|i| self.client_name(i))
+            .collect();
+        let r = self.replica_count();
+        let subs: Vec<String> = if r > 1 {
+            let mut sets = Vec::new();
+            for (g, set) in clients.chunks(r).enumerate() {
+                let name = self.replicate_name(g);
+                out += &format!(
+                    "volume {name}\n    type cluster/replicate\n    option afr-pending-xattr {}\n{}    subvolumes {}\nend-volume\n\n",
+                    set.join(","),
+                    self.afr_options(),
+                    set.join(" ")
+                );
+                sets.push(name);
+            }
+            sets
+        } else {
+            clients
+        };
+        if subs.len() > 1 {
             out += &format!(
                 "volume {}-dht\n    type cluster/distribute\n{}    subvolumes {}\nend-volume\n",
                 self.name,
-                self.dht_options(),
+                self.cluster_options(ClusterXlator::Distribute),
                 subs.join(" ")
             );
         }
         out
     }
 
-    /// Distribute options kept with the volume (`cluster.lookup-unhashed` and the like).
-    fn dht_options(&self) -> String {
+    /// The `option` lines of each replicate volume after afr-pending-xattr: the arbiter, the
+    /// quorum glusterd defaults to for 3 or more replicas, and the replicate options set.
+    fn afr_options(&self) -> String {
+        let mut out = String::new();
+        if self.arbiter > 0 {
+            out += &format!("    option arbiter-count {}\n", self.arbiter);
+        }
+        let quorum_set = self.options.keys().any(|k| {
+            k.strip_prefix("cluster.")
+                .and_then(cluster_option)
+                .is_some_and(|(_, o)| o.key == "quorum-type")
+        });
+        if self.replica_count() >= 3 && !quorum_set {
+            out += "    option quorum-type auto\n";
+        }
+        out + &self.cluster_options(ClusterXlator::Replicate)
+    }
+
+    /// The `cluster.*` options kept with the volume that belong to translator `which`
+    /// (`cluster.lookup-unhashed` to distribute, `cluster.quorum-type` to replicate, ...).
+    fn cluster_options(&self, which: ClusterXlator) -> String {
         let mut out = String::new();
         for (k, v) in &self.options {
-            if let Some(key) = k.strip_prefix("cluster.") {
-                out += &format!("    option {key} {v}\n");
+            let Some(key) = k.strip_prefix("cluster.") else {
+                continue;
+            };
+            match cluster_option(key) {
+                Some((x, o)) if x == which && !LAYOUT_OPTIONS.contains(&o.key) => {
+                    out += &format!("    option {key} {v}\n");
+                }
+                _ => {}
             }
         }
         out
     }
 
+    /// What the API shows of the volume: everything but its secret, with each brick's
+    /// replica set.
+    pub fn view(&self) -> VolumeView {
+        VolumeView {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            replica: self.replica_count(),
+            arbiter: self.arbiter,
+            replica_sets: self.bricks.len().div_ceil(self.replica_count()),
+            bricks: self
+                .bricks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| BrickView {
+                    name: self.client_name(i),
+                    host: b.host.clone(),
+                    path: b.path.clone(),
+                    port: b.port,
+                    replica_set: self.replica_set_of(i),
+                    arbiter: self.is_arbiter(i),
+                })
+                .collect(),
+            options: self.options.clone(),
+            started: self.started,
+        }
+    }
+
     /// The record without its secret, for listings.
     pub fn public(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).expect("records serialize");
-        v.as_object_mut().expect("an object").remove("secret");
-        v
+        serde_json::to_value(self.view()).expect("views serialize")
     }
+}
+
+/// A volume as the API shows it (never its secret).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VolumeView {
+    pub name: String,
+    pub id: String,
+    /// `distribute`, `replicate` (one replica set) or `distributed-replicate`.
+    pub kind: String,
+    /// Bricks per replica set; 1 for a distribute volume.
+    pub replica: usize,
+    /// Arbiter bricks per replica set: 0, or 1 for `replica 3 arbiter 1`.
+    pub arbiter: usize,
+    /// Number of replica sets, the subvolumes distribute spreads files over (the bricks
+    /// themselves for a distribute volume).
+    pub replica_sets: usize,
+    /// The bricks in order; consecutive bricks form a replica set.
+    pub bricks: Vec<BrickView>,
+    /// Options set with `volume set`.
+    pub options: BTreeMap<String, String>,
+    pub started: bool,
+}
+
+/// One brick of a volume.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BrickView {
+    /// GlusterFS's name for the brick's client: VOLUME-client-N (N: the brick's index).
+    pub name: String,
+    pub host: String,
+    pub path: String,
+    pub port: u16,
+    /// The replica set the brick belongs to (its index divided by `replica`).
+    pub replica_set: usize,
+    /// True for the arbiter brick of its set (names and metadata, no data).
+    pub arbiter: bool,
 }
 
 /// The components of a path inside a volume, empty ones and `.` folded away; `..` is refused
@@ -219,23 +454,217 @@ mod tests {
         assert!(check_name("a/b").is_err());
     }
 
+    fn bricks(n: u16) -> Vec<BrickRecord> {
+        (0..n)
+            .map(|i| BrickRecord {
+                host: "127.0.0.1".into(),
+                path: format!("/b{i}"),
+                port: 50000 + i,
+            })
+            .collect()
+    }
+
+    /// Parses a generated volfile with the engine's parser and checks every volume against
+    /// the registry's option tables and child counts (what the graph builder checks before it
+    /// builds a translator).
+    fn parse_checked(text: &str) -> engine::volfile::Volfile {
+        let vf = engine::volfile::Volfile::parse(text).unwrap();
+        let reg = engine::registry::Registry::client_side();
+        for v in &vf.volumes {
+            let t = reg
+                .get(&v.type_name)
+                .unwrap_or_else(|| panic!("{}: unknown type", v.type_name));
+            for (k, val) in &v.options {
+                let spec = t
+                    .options
+                    .iter()
+                    .find(|o| o.matches(k))
+                    .unwrap_or_else(|| panic!("{}: no option {k}", v.name));
+                spec.validate(val)
+                    .unwrap_or_else(|e| panic!("{}: option {k}: {e}", v.name));
+            }
+            let n = v.subvolumes.len();
+            assert!(
+                n >= t.min_children && n <= t.max_children,
+                "{}: {n} subvolumes",
+                v.name
+            );
+        }
+        vf
+    }
+
     #[test]
     fn volfiles_use_glusterfs_names_and_parse() {
-        let v = VolumeRecord::new(
-            "gv",
-            (0..4)
-                .map(|i| BrickRecord {
-                    host: "127.0.0.1".into(),
-                    path: format!("/b{i}"),
-                    port: 50000 + i,
-                })
-                .collect(),
-        );
+        let mut v = VolumeRecord::new("gv", bricks(4));
+        v.options
+            .insert("cluster.lookup-unhashed".into(), "auto".into());
+        v.options
+            .insert("cluster.quorum-type".into(), "fixed".into());
         let text = v.client_volfile(10, "127.0.0.1");
         let g = engine::graph::Graph::from_text(&text, &engine::registry::Registry::client_side())
             .unwrap();
         assert_eq!(g.top().name(), "gv-dht");
         assert!(g.get("gv-client-3").is_some());
+        let vf = parse_checked(&text);
+        let dht = vf.top();
+        assert_eq!(dht.type_name, "cluster/distribute");
+        assert_eq!(
+            dht.subvolumes,
+            ["gv-client-0", "gv-client-1", "gv-client-2", "gv-client-3"]
+        );
+        // Only distribute's options reach distribute; there is no replicate to take the other.
+        assert_eq!(dht.options.get("lookup-unhashed").unwrap(), "auto");
+        assert!(!dht.options.contains_key("quorum-type"));
+        assert!(!text.contains("cluster/replicate"));
         assert!(!v.public().to_string().contains(&v.secret));
+        assert_eq!(v.public()["kind"], "distribute");
+        assert_eq!(v.public()["replica"], 1);
+
+        // One brick: the client is the whole graph.
+        let one = VolumeRecord::with_layout("solo", bricks(1), 1, 0).unwrap();
+        assert_eq!(
+            parse_checked(&one.client_volfile(10, "h")).top().name,
+            "solo-client-0"
+        );
+    }
+
+    #[test]
+    fn two_by_two_is_distribute_over_replica_sets() {
+        let mut v = VolumeRecord::with_layout("vol", bricks(4), 2, 0).unwrap();
+        assert_eq!(v.kind, "distributed-replicate");
+        v.options
+            .insert("cluster.lookup-unhashed".into(), "auto".into());
+        v.options
+            .insert("cluster.favorite-child-policy".into(), "mtime".into());
+        v.options.insert("nfs.disable".into(), "on".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        let vf = parse_checked(&text);
+        let names: Vec<&str> = vf.volumes.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "vol-client-0",
+                "vol-client-1",
+                "vol-client-2",
+                "vol-client-3",
+                "vol-replicate-0",
+                "vol-replicate-1",
+                "vol-dht"
+            ]
+        );
+        for (g, set) in [
+            ["vol-client-0", "vol-client-1"],
+            ["vol-client-2", "vol-client-3"],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let r = vf.get(&format!("vol-replicate-{g}")).unwrap();
+            assert_eq!(r.type_name, "cluster/replicate");
+            assert_eq!(r.subvolumes, set);
+            assert_eq!(r.options.get("afr-pending-xattr").unwrap(), &set.join(","));
+            assert_eq!(r.options.get("favorite-child-policy").unwrap(), "mtime");
+            // Replica 2 gets no quorum by default, as with glusterd.
+            assert!(!r.options.contains_key("quorum-type"));
+            assert!(!r.options.contains_key("arbiter-count"));
+            assert!(!r.options.contains_key("lookup-unhashed"));
+        }
+        let top = vf.top();
+        assert_eq!(top.name, "vol-dht");
+        assert_eq!(top.subvolumes, ["vol-replicate-0", "vol-replicate-1"]);
+        assert_eq!(top.options.len(), 1);
+        assert_eq!(top.options.get("lookup-unhashed").unwrap(), "auto");
+
+        let view = v.public();
+        assert_eq!(view["replica"], 2);
+        assert_eq!(view["replica_sets"], 2);
+        let sets: Vec<u64> = view["bricks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["replica_set"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sets, [0, 0, 1, 1]);
+        assert_eq!(view["bricks"][3]["name"], "vol-client-3");
+        assert!(!view.to_string().contains(&v.secret));
+    }
+
+    #[test]
+    fn one_by_three_arbiter_is_one_replicate_on_top() {
+        let v = VolumeRecord::with_layout("arb", bricks(3), 3, 1).unwrap();
+        assert_eq!(v.kind, "replicate");
+        let vf = parse_checked(&v.client_volfile(42, "127.0.0.1"));
+        assert_eq!(vf.volumes.len(), 4);
+        let top = vf.top();
+        assert_eq!(top.name, "arb-replicate-0");
+        assert_eq!(top.type_name, "cluster/replicate");
+        assert_eq!(
+            top.subvolumes,
+            ["arb-client-0", "arb-client-1", "arb-client-2"]
+        );
+        assert_eq!(
+            top.options.get("afr-pending-xattr").unwrap(),
+            "arb-client-0,arb-client-1,arb-client-2"
+        );
+        assert_eq!(top.options.get("arbiter-count").unwrap(), "1");
+        assert_eq!(top.options.get("quorum-type").unwrap(), "auto");
+        assert!(vf.get("arb-dht").is_none());
+        let arbiters: Vec<bool> = (0..3).map(|i| v.is_arbiter(i)).collect();
+        assert_eq!(arbiters, [false, false, true]);
+        assert_eq!(v.public()["bricks"][2]["arbiter"], true);
+
+        // A quorum the user chose replaces glusterd's default.
+        let mut v = VolumeRecord::with_layout("r3", bricks(6), 3, 0).unwrap();
+        v.options
+            .insert("cluster.quorum-type".into(), "none".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        let vf = parse_checked(&text);
+        for g in 0..2 {
+            let r = vf.get(&format!("r3-replicate-{g}")).unwrap();
+            assert_eq!(r.options.get("quorum-type").unwrap(), "none");
+        }
+        assert_eq!(text.matches("quorum-type").count(), 2);
+        assert_eq!(vf.top().subvolumes, ["r3-replicate-0", "r3-replicate-1"]);
+    }
+
+    #[test]
+    fn layouts_are_validated() {
+        assert!(check_layout(4, 1, 0).is_ok());
+        assert!(check_layout(4, 2, 0).is_ok());
+        assert!(check_layout(3, 3, 1).is_ok());
+        assert!(check_layout(6, 3, 1).is_ok());
+        let msg = |b, r, a| check_layout(b, r, a).unwrap_err().to_string();
+        assert!(msg(5, 2, 0).contains("not a multiple of replica count 2"));
+        assert!(msg(4, 0, 0).contains("replica count 0"));
+        assert!(msg(4, 2, 1).contains("arbiter 1 needs replica 3"));
+        assert!(msg(4, 4, 1).contains("arbiter 1 needs replica 3"));
+        assert!(msg(3, 3, 2).contains("only `replica 3 arbiter 1`"));
+        assert!(msg(65, 65, 0).contains("at most 64"));
+        assert!(check_layout(64, 64, 0).is_ok());
+        assert!(VolumeRecord::with_layout("x", bricks(3), 2, 0).is_err());
+        assert_eq!(kind_of(2, 2), "replicate");
+        assert_eq!(kind_of(4, 2), "distributed-replicate");
+        assert_eq!(kind_of(4, 1), "distribute");
+    }
+
+    #[test]
+    fn old_records_load_as_distribute() {
+        let old = r#"{"name":"gv","id":"x","kind":"distribute","bricks":[],"options":{},
+            "started":false,"secret":"s"}"#;
+        let v: VolumeRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((v.replica, v.arbiter), (1, 0));
+    }
+
+    #[test]
+    fn cluster_options_come_from_both_tables() {
+        assert_eq!(
+            cluster_option("lookup-unhashed").unwrap().0,
+            ClusterXlator::Distribute
+        );
+        assert_eq!(
+            cluster_option("quorum-type").unwrap().0,
+            ClusterXlator::Replicate
+        );
+        assert!(cluster_option("no-such-thing").is_none());
     }
 }

@@ -175,11 +175,13 @@ function capacityBar(b) {
   );
 }
 
-function brickTable(rows) {
+/// The brick table; `sets` adds a column with each brick's replica set (and arbiter).
+function brickTable(rows, sets = false) {
+  const cols = ['Volume', 'Brick', 'Path', sets && 'Replica set', 'State', 'PID', 'Restarts', 'Capacity'].filter(Boolean);
   return h(
     'table',
     { id: 'bricks' },
-    h('thead', {}, h('tr', {}, ['Volume', 'Brick', 'Path', 'State', 'PID', 'Restarts', 'Capacity'].map((c) => h('th', {}, c)))),
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
     h(
       'tbody',
       {},
@@ -190,6 +192,7 @@ function brickTable(rows) {
           h('td', {}, b.volume),
           h('td', {}, b.name),
           h('td', {}, `${b.host}:${b.path}`),
+          sets && h('td', {}, `${b.replica_set}${b.arbiter ? ' (arbiter)' : ''}`),
           h('td', {}, h('span', { class: `badge ${b.online ? 'up' : 'down'}`, dataset: { state: b.online ? 'online' : 'down' } }, b.online ? 'online' : 'down')),
           h('td', {}, b.pid ?? '—'),
           h('td', {}, b.restarts),
@@ -291,6 +294,7 @@ function dashboard() {
 async function volumesPage() {
   const name = h('input', { name: 'name', placeholder: 'data', required: true });
   const bricks = h('textarea', { name: 'bricks', rows: 3, placeholder: '127.0.0.1:/srv/bricks/b1\n127.0.0.1:/srv/bricks/b2', required: true });
+  const replica = h('input', { name: 'replica', type: 'number', min: 1, max: 64, step: 1, placeholder: '1' });
   const list = h('div', { id: 'volume-list' }, 'loading…');
   const form = h(
     'form',
@@ -300,7 +304,9 @@ async function volumesPage() {
         ev.preventDefault();
         act(async () => {
           const specs = bricks.value.split(/\s+/).filter(Boolean);
-          const v = await api.call('POST', '/volumes', { name: name.value.trim(), bricks: specs });
+          const body = { name: name.value.trim(), bricks: specs };
+          if (replica.value.trim()) body.replica = Number(replica.value);
+          const v = await api.call('POST', '/volumes', body);
           notice('ok', `Volume ${v.name} created; start it to serve it.`);
           form.reset();
           await refresh();
@@ -309,7 +315,8 @@ async function volumesPage() {
     },
     h('h2', {}, 'Create a volume'),
     field('Name', name),
-    field('Bricks, HOST:/PATH, one per line (distribute over all of them)', bricks),
+    field('Bricks, HOST:/PATH, one per line (in order: each replica set is that many consecutive bricks)', bricks),
+    field('Replica (optional: bricks holding each file; empty or 1 distributes over all bricks)', replica),
     h('button', { type: 'submit' }, 'Create'),
   );
   shell('volumes', h('section', {}, h('h2', {}, 'Volumes'), list), form);
@@ -332,7 +339,7 @@ async function volumesPage() {
                   h('td', {}, h('a', { href: `#/volumes/${encodeURIComponent(v.name)}` }, v.name)),
                   h('td', {}, v.kind || ''),
                   h('td', {}, h('span', { class: `badge ${v.started ? 'up' : 'idle'}` }, v.started ? 'started' : 'stopped')),
-                  h('td', {}, v.bricks.length),
+                  h('td', {}, shape(v)),
                   h(
                     'td',
                     { class: 'actions' },
@@ -357,6 +364,15 @@ async function volumesPage() {
     );
   }
   await act(refresh);
+}
+
+/// GlusterFS's "Number of Bricks": 4, 2 x 2 = 4, or 1 x (2 + 1) = 3 with an arbiter.
+function shape(v) {
+  const n = v.bricks.length;
+  const r = v.replica || 1;
+  if (r <= 1) return String(n);
+  const per = v.arbiter ? `(${r - v.arbiter} + ${v.arbiter})` : r;
+  return `${Math.floor(n / r)} x ${per} = ${n}`;
 }
 
 async function volumePage(name) {
@@ -387,9 +403,11 @@ async function volumePage(name) {
     const st = await api.call('GET', `/volumes/${encodeURIComponent(name)}/status`);
     const options = Object.entries(v.options || {});
     body.replaceChildren(
-      h('dl', {}, h('dt', {}, 'ID'), h('dd', {}, v.id), h('dt', {}, 'Type'), h('dd', {}, v.kind || ''), h('dt', {}, 'Status'), h('dd', {}, v.started ? 'started' : 'stopped'), h('dt', {}, 'Gateway graph'), h('dd', {}, st.mounted_graph_up ? 'connected' : 'not connected')),
+      h('dl', {}, h('dt', {}, 'ID'), h('dd', {}, v.id), h('dt', {}, 'Type'), h('dd', { id: 'volume-kind' }, v.kind || ''),
+        h('dt', {}, 'Replica'), h('dd', { id: 'volume-replica' }, (v.replica || 1) > 1 ? `${v.replica} bricks per set${v.arbiter ? ', the last an arbiter' : ''}` : '1 (no replication)'),
+        h('dt', {}, 'Bricks'), h('dd', {}, shape(v)), h('dt', {}, 'Status'), h('dd', {}, v.started ? 'started' : 'stopped'), h('dt', {}, 'Gateway graph'), h('dd', {}, st.mounted_graph_up ? 'connected' : 'not connected')),
       h('h3', {}, 'Bricks'),
-      brickTable(st.bricks.map((b) => ({ volume: name, ...b }))),
+      brickTable(st.bricks.map((b) => ({ volume: name, ...b })), (v.replica || 1) > 1),
       h('h3', {}, 'Options'),
       options.length
         ? h('table', { id: 'options' }, h('tbody', {}, options.map(([k, val]) => h('tr', { dataset: { option: k } }, h('td', {}, k), h('td', {}, val),
@@ -399,7 +417,9 @@ async function volumePage(name) {
             }) }, 'Reset'))))))
         : h('p', {}, 'Defaults.'),
       h('h3', {}, 'Heal'),
-      h('p', { class: 'quiet' }, 'Distribute volumes keep one copy of each file: there is nothing to heal.'),
+      h('p', { class: 'quiet' }, (v.replica || 1) > 1
+        ? `Each file is kept on the ${v.replica} bricks of its replica set${v.arbiter ? ' (the arbiter keeps its name and metadata only)' : ''}.`
+        : 'Distribute volumes keep one copy of each file: there is nothing to heal.'),
     );
   }));
 }

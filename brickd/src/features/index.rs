@@ -220,6 +220,59 @@ impl Xlator for Index {
         &self.base
     }
 
+    /// `keys::INDEX_PENDING` (on any inode) reads the brick's index: the gfids in
+    /// `indices/xattrop` and `indices/dirty`, newline-separated, at most
+    /// `INDEX_PENDING_MAX`. The heal daemon asks for it instead of crawling the brick (GlusterFS
+    /// lists the same directories through a virtual gfid).
+    async fn getxattr(&self, ctx: &Ctx, loc: &Loc, name: Option<&str>) -> Result<Xattrs> {
+        if name != Some(keys::INDEX_PENDING) {
+            return self.base.first_child()?.getxattr(ctx, loc, name).await;
+        }
+        let dir = self.state.dir.clone();
+        let list = tokio::task::spawn_blocking(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            for sub in [XATTROP_DIR, DIRTY_DIR] {
+                match Index::entries(&dir, sub) {
+                    Ok(v) => seen.extend(v),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Errno::from_io(&e)),
+                }
+                if seen.len() >= keys::INDEX_PENDING_MAX {
+                    break;
+                }
+            }
+            Ok(seen
+                .into_iter()
+                .take(keys::INDEX_PENDING_MAX)
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"))
+        })
+        .await
+        .map_err(|_| Errno::EIO)??;
+        Ok(Xattrs::from([(
+            keys::INDEX_PENDING.to_string(),
+            bytes::Bytes::from(list),
+        )]))
+    }
+
+    /// Removing `keys::INDEX_PENDING` from a gfid drops it from the index: the heal daemon's
+    /// way to clear an entry whose inode is gone from every replica.
+    async fn removexattr(&self, ctx: &Ctx, loc: &Loc, name: &str) -> Result<()> {
+        if name != keys::INDEX_PENDING {
+            return self.base.first_child()?.removexattr(ctx, loc, name).await;
+        }
+        let g = loc.gfid.ok_or(Errno::EINVAL)?;
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || {
+            state.del(Watch::Pending, &g)?;
+            state.del(Watch::Dirty, &g)
+        })
+        .await
+        .map_err(|_| Errno::EIO)?
+        .map_err(|e| Errno::from_io(&e))
+    }
+
     async fn xattrop(
         &self,
         ctx: &Ctx,

@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Set up (first run) and run the embedded default: volume `vol` over local bricks.
+    /// Set up (first run) and run the embedded default: volume `vol` over local bricks
+    /// (2 x 2 distributed-replicate unless --bricks/--replica say otherwise).
     Up {
         /// Where state, secrets, logs and the bricks live.
         #[arg(long, default_value = "/var/lib/gatewayd")]
@@ -36,6 +37,10 @@ enum Cmd {
         /// Number of bricks of a new default volume.
         #[arg(long, default_value_t = 4)]
         bricks: usize,
+        /// Bricks per replica set of a new default volume (consecutive bricks form a set);
+        /// 1 makes a plain distribute volume. A volume that exists keeps its layout.
+        #[arg(long, default_value_t = 2)]
+        replica: usize,
         /// Seconds without an answer before a brick counts as down.
         #[arg(long)]
         ping_timeout: Option<u64>,
@@ -95,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             mount,
             api,
             bricks,
+            replica,
             ping_timeout,
             s3,
             s3_domain,
@@ -106,7 +112,7 @@ fn main() -> anyhow::Result<()> {
             data,
             mount,
             api,
-            bricks,
+            (bricks, replica),
             ping_timeout,
             Endpoints {
                 s3,
@@ -148,7 +154,7 @@ async fn up(
     data: PathBuf,
     mount: Option<PathBuf>,
     api: SocketAddr,
-    bricks: usize,
+    (bricks, replica): (usize, usize),
     ping: Option<u64>,
     ends: Endpoints,
 ) -> anyhow::Result<()> {
@@ -185,8 +191,9 @@ async fn up(
     let d = Daemon::start(cfg).await?;
     let m = d.manager.clone();
     if m.get("vol").is_err() {
-        if bricks == 0 {
-            bail!("--bricks must be at least 1");
+        if let Err(e) = check_default_layout(bricks, replica) {
+            d.shutdown().await;
+            return Err(e);
         }
         let specs: Vec<String> = (1..=bricks)
             .map(|i| {
@@ -196,11 +203,18 @@ async fn up(
                 )
             })
             .collect();
-        m.create("vol", &specs)
+        let v = m
+            .create("vol", &specs, replica, 0)
             .await
             .context("creating the default volume")?;
+        let shape = if replica > 1 {
+            format!("{} x {replica} = {bricks}", bricks / replica)
+        } else {
+            bricks.to_string()
+        };
         say(&format!(
-            "created volume vol over {bricks} bricks in {}",
+            "created volume vol ({}, {shape} bricks) in {}",
+            v.kind,
             data.join("bricks").display()
         ));
     }
@@ -272,6 +286,24 @@ async fn up(
         }
     }
     d.shutdown().await;
+    Ok(())
+}
+
+/// `--bricks` and `--replica` of a new default volume, checked before anything is made.
+fn check_default_layout(bricks: usize, replica: usize) -> anyhow::Result<()> {
+    if bricks == 0 {
+        bail!("--bricks must be at least 1");
+    }
+    if replica == 0 {
+        bail!("--replica must be at least 1 (1: a plain distribute volume)");
+    }
+    if !bricks.is_multiple_of(replica) {
+        bail!(
+            "--bricks {bricks} is not a multiple of --replica {replica}: the volume is made of replica sets of {replica} bricks (try --bricks {})",
+            bricks.div_ceil(replica) * replica
+        );
+    }
+    gateway::volume::check_layout(bricks, replica, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
 

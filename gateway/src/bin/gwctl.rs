@@ -205,20 +205,41 @@ enum KeyCmd {
 
 #[derive(Subcommand)]
 enum Vol {
-    /// Create a distribute volume over HOST:/PATH bricks.
+    /// Create a volume: NAME [replica N [arbiter 1]] HOST:/PATH... [force]. Without replica,
+    /// files are distributed over the bricks; with replica N, each N consecutive bricks form a
+    /// replica set holding the same files, and files are distributed over the sets.
+    #[command(
+        override_usage = "gwctl volume create NAME [replica N [arbiter 1]] HOST:/PATH... [force]"
+    )]
     Create {
         name: String,
-        #[arg(required = true)]
-        bricks: Vec<String>,
+        /// `replica N`, `arbiter 1` (with replica 3), then the bricks, HOST:/PATH.
+        #[arg(required = true, value_name = "[replica N [arbiter 1]] BRICK")]
+        args: Vec<String>,
+        /// The same as positional `replica N`.
+        #[arg(long)]
+        replica: Option<usize>,
+        /// The same as positional `arbiter 1`.
+        #[arg(long)]
+        arbiter: Option<usize>,
         /// Accepted for GlusterFS habits; bricks on the root file system are fine here.
         #[arg(long)]
         force: bool,
     },
-    /// Adopt existing GlusterFS bricks (stop GlusterFS first).
+    /// Adopt existing GlusterFS bricks (stop GlusterFS first): NAME [replica N [arbiter 1]]
+    /// HOST:/PATH..., with the GlusterFS volume's replica count and bricks in its order.
+    #[command(override_usage = "gwctl volume import NAME [replica N [arbiter 1]] HOST:/PATH...")]
     Import {
         name: String,
-        #[arg(required = true)]
-        bricks: Vec<String>,
+        /// `replica N`, `arbiter 1` (with replica 3), then the bricks, HOST:/PATH.
+        #[arg(required = true, value_name = "[replica N [arbiter 1]] BRICK")]
+        args: Vec<String>,
+        /// The same as positional `replica N`.
+        #[arg(long)]
+        replica: Option<usize>,
+        /// The same as positional `arbiter 1`.
+        #[arg(long)]
+        arbiter: Option<usize>,
     },
     Start {
         name: String,
@@ -250,6 +271,16 @@ enum Vol {
     /// Print the client volfile.
     Volfile {
         name: String,
+    },
+    /// Self-heal of a replicated volume: heal now (no argument), `info` (what each brick's
+    /// index lists, and split-brains), `full` (crawl the whole tree), or
+    /// `split-brain bigger-file PATH | latest-mtime PATH | source-brick HOST:/BRICK [PATH]`.
+    #[command(
+        override_usage = "gwctl volume heal VOL [info | full | split-brain {bigger-file PATH | latest-mtime PATH | source-brick HOST:/BRICK [PATH]}]"
+    )]
+    Heal {
+        name: String,
+        args: Vec<String>,
     },
 }
 
@@ -356,10 +387,105 @@ fn strings(v: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The layout words of `volume create`: `replica N`, `arbiter 1` (and GlusterFS's
+/// `transport tcp` and trailing `force`), from the flags and the positional arguments before
+/// the bricks. Returns (replica, arbiter, bricks); replica 1 is plain distribute.
+fn layout_args(
+    args: &[String],
+    flag_replica: Option<usize>,
+    flag_arbiter: Option<usize>,
+) -> anyhow::Result<(usize, usize, Vec<String>)> {
+    let mut replica = flag_replica;
+    let mut arbiter = flag_arbiter;
+    let mut i = 0;
+    let count = |what: &str, v: Option<&String>| -> anyhow::Result<usize> {
+        let v = v.with_context(|| format!("`{what}` needs a count: {what} N"))?;
+        v.parse()
+            .with_context(|| format!("`{what} {v}`: the count must be a number"))
+    };
+    while let Some(w) = args.get(i) {
+        match w.as_str() {
+            "replica" => {
+                let n = count("replica", args.get(i + 1))?;
+                if replica.is_some() {
+                    bail!("the replica count is given twice");
+                }
+                if n < 2 {
+                    bail!(
+                        "replica {n}: a replica count is 2 or more (leave `replica` out for a plain distribute volume)"
+                    );
+                }
+                replica = Some(n);
+            }
+            "arbiter" => {
+                let n = count("arbiter", args.get(i + 1))?;
+                if arbiter.is_some() {
+                    bail!("the arbiter count is given twice");
+                }
+                arbiter = Some(n);
+            }
+            "transport" => {
+                let t = args.get(i + 1).map(String::as_str);
+                if t != Some("tcp") {
+                    bail!("transport {}: only tcp is supported", t.unwrap_or("(none)"));
+                }
+            }
+            "disperse" | "disperse-data" | "redundancy" | "stripe" | "thin-arbiter" => {
+                bail!("`{w}` volumes are not supported yet; use replica N [arbiter 1]")
+            }
+            _ => break,
+        }
+        i += 2;
+    }
+    let mut bricks: Vec<String> = args[i..].to_vec();
+    if bricks.last().is_some_and(|b| b == "force") {
+        bricks.pop();
+    }
+    if let Some(w) = bricks
+        .iter()
+        .find(|b| matches!(b.as_str(), "replica" | "arbiter" | "transport"))
+    {
+        bail!("`{w}` must come before the bricks: NAME [replica N [arbiter 1]] HOST:/PATH...");
+    }
+    if bricks.is_empty() {
+        bail!("no bricks: give HOST:/PATH after the replica count");
+    }
+    if arbiter.is_some_and(|a| a > 0) && replica.is_none() {
+        bail!("arbiter needs a replica count: replica 3 arbiter 1");
+    }
+    Ok((replica.unwrap_or(1), arbiter.unwrap_or(0), bricks))
+}
+
+/// GlusterFS's spelling of a volume type: Distribute, Replicate, Distributed-Replicate.
+fn type_label(kind: &str) -> String {
+    kind.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `Number of Bricks:` as GlusterFS prints it: `4`, `2 x 2 = 4`, `1 x (2 + 1) = 3`.
+fn brick_count_label(bricks: usize, replica: usize, arbiter: usize) -> String {
+    if replica <= 1 {
+        return bricks.to_string();
+    }
+    let sets = bricks / replica;
+    if arbiter > 0 {
+        format!("{sets} x ({} + {arbiter}) = {bricks}", replica - arbiter)
+    } else {
+        format!("{sets} x {replica} = {bricks}")
+    }
+}
+
 fn print_volume(v: &Value) {
     println!("Volume Name: {}", v["name"].as_str().unwrap_or(""));
+    println!("Type: {}", type_label(v["kind"].as_str().unwrap_or("")));
     println!("Volume ID: {}", v["id"].as_str().unwrap_or(""));
-    println!("Type: {}", v["kind"].as_str().unwrap_or(""));
     println!(
         "Status: {}",
         if v["started"].as_bool() == Some(true) {
@@ -369,15 +495,33 @@ fn print_volume(v: &Value) {
         }
     );
     let bricks = v["bricks"].as_array().cloned().unwrap_or_default();
-    println!("Number of Bricks: {}", bricks.len());
+    let replica = v["replica"].as_u64().unwrap_or(1) as usize;
+    let arbiter = v["arbiter"].as_u64().unwrap_or(0) as usize;
+    println!(
+        "Number of Bricks: {}",
+        brick_count_label(bricks.len(), replica, arbiter)
+    );
+    println!("Transport-type: tcp");
+    println!("Bricks:");
     for (i, b) in bricks.iter().enumerate() {
         println!(
-            "Brick{}: {}:{} (port {})",
+            "Brick{}: {}:{}{} (port {})",
             i + 1,
             b["host"].as_str().unwrap_or(""),
             b["path"].as_str().unwrap_or(""),
+            if b["arbiter"].as_bool() == Some(true) {
+                " (arbiter)"
+            } else {
+                ""
+            },
             b["port"]
         );
+    }
+    if let Some(opts) = v["options"].as_object().filter(|o| !o.is_empty()) {
+        println!("Options Reconfigured:");
+        for (k, val) in opts {
+            println!("{k}: {}", val.as_str().unwrap_or(""));
+        }
     }
 }
 
@@ -647,13 +791,18 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Top::Volume(cmd) => match cmd {
             Vol::Create {
                 name,
-                bricks,
+                args,
+                replica,
+                arbiter,
                 force: _,
             } => {
+                let (replica, arbiter, bricks) = layout_args(args, *replica, *arbiter)?;
                 let v = c.json(
                     "POST",
                     "/volumes",
-                    Some(json!({ "name": name, "bricks": bricks })),
+                    Some(json!({
+                        "name": name, "bricks": bricks, "replica": replica, "arbiter": arbiter,
+                    })),
                 )?;
                 report(cli.json, &v, |_: &Value| {
                     println!(
@@ -661,11 +810,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     )
                 });
             }
-            Vol::Import { name, bricks } => {
+            Vol::Import {
+                name,
+                args,
+                replica,
+                arbiter,
+            } => {
+                let (replica, arbiter, bricks) = layout_args(args, *replica, *arbiter)?;
                 let v = c.json(
                     "POST",
                     "/volumes/import",
-                    Some(json!({ "name": name, "bricks": bricks })),
+                    Some(json!({
+                        "name": name, "bricks": bricks, "replica": replica, "arbiter": arbiter,
+                    })),
                 )?;
                 report(cli.json, &v, |v: &Value| {
                     println!(
@@ -768,6 +925,55 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     println!("volume reset: success");
                 });
             }
+            Vol::Heal { name, args } => {
+                let words: Vec<&str> = args.iter().map(String::as_str).collect();
+                let heal_path = format!("/volumes/{name}/heal");
+                match words.as_slice() {
+                    [] | ["full"] => {
+                        let v = c.json(
+                            "POST",
+                            &heal_path,
+                            Some(json!({ "full": words == ["full"] })),
+                        )?;
+                        report(cli.json, &v, |v: &Value| print_heal_info(v, false));
+                    }
+                    ["info"] => {
+                        let v = c.json("GET", &heal_path, None)?;
+                        report(cli.json, &v, |v: &Value| print_heal_info(v, false));
+                    }
+                    ["info", "split-brain"] => {
+                        let v = c.json("GET", &heal_path, None)?;
+                        report(cli.json, &v, |v: &Value| print_heal_info(v, true));
+                    }
+                    ["split-brain", policy, rest @ ..] => {
+                        let (brick, path) = match (*policy, rest) {
+                            ("source-brick", [b]) => (Some(*b), None),
+                            ("source-brick", [b, p]) => (Some(*b), Some(*p)),
+                            ("bigger-file" | "latest-mtime", [p]) => (None, Some(*p)),
+                            _ => anyhow::bail!(
+                                "usage: gwctl volume heal {name} split-brain {{bigger-file PATH | latest-mtime PATH | source-brick HOST:/BRICK [PATH]}}"
+                            ),
+                        };
+                        let v = c.json(
+                            "POST",
+                            &format!("{heal_path}/split-brain"),
+                            Some(json!({ "policy": policy, "brick": brick, "path": path })),
+                        )?;
+                        report(cli.json, &v, |v: &Value| {
+                            for r in v.as_array().cloned().unwrap_or_default() {
+                                println!(
+                                    "{}: {}",
+                                    r["path"].as_str().unwrap_or(""),
+                                    r["result"].as_str().unwrap_or("")
+                                );
+                            }
+                        });
+                    }
+                    _ => anyhow::bail!(
+                        "usage: gwctl volume heal {name} [info | info split-brain | full | split-brain POLICY ...]"
+                    ),
+                }
+            }
             Vol::Volfile { name } => {
                 print!(
                     "{}",
@@ -778,4 +984,94 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// `heal info` as GlusterFS prints it: per brick its entries and count.
+fn print_heal_info(v: &Value, split_only: bool) {
+    for set in v["replica_sets"].as_array().cloned().unwrap_or_default() {
+        let split: Vec<String> = set["split_brain"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect();
+        for b in set["bricks"].as_array().cloned().unwrap_or_default() {
+            println!("Brick {}", b["brick"].as_str().unwrap_or(""));
+            if b["connected"] != true {
+                println!("Status: Transport endpoint is not connected");
+                println!("Number of entries: -\n");
+                continue;
+            }
+            println!("Status: Connected");
+            let entries: Vec<String> = b["entries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect();
+            let shown: Vec<&String> = entries
+                .iter()
+                .filter(|e| !split_only || split.contains(e))
+                .collect();
+            for e in &shown {
+                if split.contains(e) {
+                    println!("{e} - Is in split-brain");
+                } else {
+                    println!("{e}");
+                }
+            }
+            println!("Number of entries: {}\n", shown.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn create_takes_glusterfs_layout_words() {
+        let (r, a, b) = layout_args(&words("h:/a h:/b"), None, None).unwrap();
+        assert_eq!((r, a, b.len()), (1, 0, 2));
+        let (r, a, b) = layout_args(&words("replica 2 h:/a h:/b h:/c h:/d"), None, None).unwrap();
+        assert_eq!((r, a), (2, 0));
+        assert_eq!(b, words("h:/a h:/b h:/c h:/d"));
+        let (r, a, b) = layout_args(
+            &words("replica 3 arbiter 1 transport tcp h:/a h:/b h:/c force"),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!((r, a, b.len()), (3, 1, 3));
+        let (r, a, _) = layout_args(&words("h:/a h:/b h:/c"), Some(3), Some(1)).unwrap();
+        assert_eq!((r, a), (3, 1));
+        for bad in [
+            "replica 1 h:/a",
+            "replica h:/a",
+            "replica 2",
+            "arbiter 1 h:/a h:/b h:/c",
+            "h:/a replica 2 h:/b",
+            "disperse 3 h:/a h:/b h:/c",
+            "transport rdma h:/a",
+        ] {
+            assert!(layout_args(&words(bad), None, None).is_err(), "{bad}");
+        }
+        assert!(layout_args(&words("replica 2 h:/a h:/b"), Some(2), None).is_err());
+    }
+
+    #[test]
+    fn info_prints_glusterfs_shapes() {
+        assert_eq!(type_label("distributed-replicate"), "Distributed-Replicate");
+        assert_eq!(type_label("replicate"), "Replicate");
+        assert_eq!(type_label("distribute"), "Distribute");
+        assert_eq!(brick_count_label(4, 2, 0), "2 x 2 = 4");
+        assert_eq!(brick_count_label(3, 3, 1), "1 x (2 + 1) = 3");
+        assert_eq!(brick_count_label(4, 1, 0), "4");
+    }
 }

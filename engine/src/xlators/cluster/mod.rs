@@ -9,4 +9,6 @@ pub fn register(r: &mut Registry) {
     r.register(distribute::xlator_type("cluster/distribute"));
     // GlusterFS volfiles name it either way.
     r.register(distribute::xlator_type("cluster/dht"));
+    r.register(replicate::xlator_type("cluster/replicate"));
+    r.register(replicate::xlator_type("cluster/afr"));
 }

@@ -1,0 +1,413 @@
+//! Replication (cluster/replicate) end to end on `gatewayd up --replica 2`, the 2 x 2 volume:
+//! bricks b1,b2 and b3,b4 are the replica sets. A checksumming writer on the FUSE mount while
+//! one brickd of each pair dies or hangs; heal info draining to 0; both copies byte-identical;
+//! a split-brain that is reported, left alone, and resolved by each policy.
+
+use anyhow::{Context, Result, bail, ensure};
+use e2e::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long heal info may take to reach 0 once the bricks are back.
+const HEAL_BOUND: Duration = Duration::from_secs(90);
+
+fn replicated_gateway() -> Result<Gateway> {
+    Gateway::start(GatewayOpts {
+        replica: 2,
+        extra: vec!["--ping-timeout".into(), "3".into()],
+        ..Default::default()
+    })
+}
+
+fn heal_info(gw: &Gateway) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(
+        &gw.gwctl_ok(&["volume", "heal", "vol", "info", "--json"])?,
+    )?)
+}
+
+/// Waits until heal info lists nothing (and every brick is connected); returns how long it took.
+fn wait_healed(gw: &Gateway) -> Result<Duration> {
+    let t0 = Instant::now();
+    let mut last = serde_json::Value::Null;
+    while t0.elapsed() < HEAL_BOUND {
+        let info = heal_info(gw)?;
+        let connected = info["replica_sets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["bricks"].as_array().into_iter().flatten())
+            .all(|b| b["connected"] == true);
+        if connected && info["pending"] == 0 && info["split_brain"] == 0 {
+            return Ok(t0.elapsed());
+        }
+        last = info;
+        thread::sleep(Duration::from_millis(250));
+    }
+    bail!(
+        "heal info did not reach 0 within {HEAL_BOUND:?}: {last:#}\n{}",
+        gw.logs()
+    )
+}
+
+/// Every file under `a` and `b` (relative paths), which must hold the same names.
+fn same_tree(a: &Path, b: &Path) -> Result<usize> {
+    let list = |root: &Path| -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d)? {
+                let e = e?;
+                let p = e.path();
+                let rel = p.strip_prefix(root)?.to_path_buf();
+                if rel.starts_with(".glusterfs") {
+                    continue;
+                }
+                if e.file_type()?.is_dir() {
+                    stack.push(p);
+                }
+                out.push(rel);
+            }
+        }
+        out.sort();
+        Ok(out)
+    };
+    let (la, lb) = (list(a)?, list(b)?);
+    ensure!(
+        la == lb,
+        "replicas {} and {} hold different names:\n only in the first: {:?}\n only in the second: {:?}",
+        a.display(),
+        b.display(),
+        la.iter().filter(|p| !lb.contains(p)).collect::<Vec<_>>(),
+        lb.iter().filter(|p| !la.contains(p)).collect::<Vec<_>>()
+    );
+    let mut files = 0;
+    for rel in &la {
+        let (pa, pb) = (a.join(rel), b.join(rel));
+        let m = fs::symlink_metadata(&pa)?;
+        if m.is_file() {
+            ensure!(
+                fs::read(&pa)? == fs::read(&pb)?,
+                "{} differs between {} and {}",
+                rel.display(),
+                a.display(),
+                b.display()
+            );
+            files += 1;
+        }
+    }
+    Ok(files)
+}
+
+fn brick_pid(gw: &Gateway, brick: &Path) -> Result<i32> {
+    gw.brickd_pid(brick)
+        .with_context(|| format!("no brickd for {}", brick.display()))
+}
+
+/// Waits until gatewayd's replicate sees `client` (e.g. vol-client-0) connected or not.
+fn wait_connected(gw: &Gateway, client: &str, want: bool) -> Result<()> {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("{client} connected={want}"),
+        || {
+            let info = heal_info(gw).ok()?;
+            info["replica_sets"]
+                .as_array()?
+                .iter()
+                .flat_map(|s| s["bricks"].as_array().into_iter().flatten())
+                .any(|b| b["client"] == client && b["connected"] == want)
+                .then_some(())
+        },
+    )
+}
+
+/// Files a writer made: name → sha256 of what it wrote last.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<Result<Vec<(PathBuf, String, usize)>>>,
+}
+
+/// Writes, rewrites and appends files under `dir` until stopped; every error is returned.
+fn start_writer(dir: PathBuf) -> Writer {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let handle = thread::spawn(move || -> Result<Vec<(PathBuf, String, usize)>> {
+        fs::create_dir_all(&dir)?;
+        let mut files: Vec<(PathBuf, String, usize)> = Vec::new();
+        let mut n = 0u64;
+        while !s.load(Ordering::SeqCst) || n < 40 {
+            n += 1;
+            let sub = dir.join(format!("d{}", n % 5));
+            fs::create_dir_all(&sub).with_context(|| format!("mkdir {}", sub.display()))?;
+            let p = sub.join(format!("f{n}"));
+            let len = 1000 + (n as usize * 7919) % 300_000;
+            random_file(&p, len, n).with_context(|| format!("writing {}", p.display()))?;
+            // Every third file is appended to after it was written.
+            if n.is_multiple_of(3) {
+                use std::io::Write;
+                let mut f = fs::OpenOptions::new()
+                    .append(true)
+                    .open(&p)
+                    .with_context(|| format!("reopening {}", p.display()))?;
+                f.write_all(&vec![n as u8; 4096])
+                    .with_context(|| format!("appending to {}", p.display()))?;
+            }
+            let sum = sha256_file(&p)?;
+            files.push((p, sum, len));
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(files)
+    });
+    Writer { stop, handle }
+}
+
+fn check_writer(w: Writer) -> Result<Vec<(PathBuf, String, usize)>> {
+    w.stop.store(true, Ordering::SeqCst);
+    w.handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))?
+        .context("the writer saw an error")
+}
+
+fn verify_through_mount(files: &[(PathBuf, String, usize)]) -> Result<()> {
+    for (p, sum, _) in files {
+        ensure!(
+            &sha256_file(p)? == sum,
+            "{} does not read back what was written",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn kill_9_of_a_brickd_in_each_pair_while_writing() -> Result<()> {
+    let gw = replicated_gateway()?;
+    let b = gw.brick_dirs();
+    let w = start_writer(gw.mnt().join("w"));
+    thread::sleep(Duration::from_secs(2));
+    // One of each pair, mid-run; gatewayd's supervisor starts them again.
+    for victim in [&b[0], &b[3]] {
+        let pid = brick_pid(&gw, victim)?;
+        signal(pid, libc::SIGKILL);
+    }
+    thread::sleep(Duration::from_secs(4));
+    let files = check_writer(w)?;
+    ensure!(files.len() >= 40, "only {} files written", files.len());
+    let took = wait_healed(&gw)?;
+    eprintln!("{} files; heal info reached 0 in {took:?}", files.len());
+    let n1 = same_tree(&b[0], &b[1])?;
+    let n2 = same_tree(&b[2], &b[3])?;
+    ensure!(n1 + n2 >= files.len(), "bricks hold {n1}+{n2} files");
+    verify_through_mount(&files)?;
+    let status: serde_json::Value =
+        serde_json::from_str(&gw.gwctl_ok(&["volume", "status", "vol", "--json"])?)?;
+    ensure!(
+        status["bricks"][0]["restarts"].as_u64() >= Some(1),
+        "b1 was not restarted: {status}"
+    );
+    Ok(())
+}
+
+/// A brick that stops answering (SIGSTOP: a hung host or a cut link, no RST) rather than dying:
+/// after ping-timeout the writer goes on with the other replica; when it answers again the
+/// heal catches it up.
+#[test]
+fn a_brick_cut_off_while_writing() -> Result<()> {
+    let gw = replicated_gateway()?;
+    let b = gw.brick_dirs();
+    let pids = [brick_pid(&gw, &b[1])?, brick_pid(&gw, &b[2])?];
+    let w = start_writer(gw.mnt().join("w"));
+    thread::sleep(Duration::from_secs(1));
+    for p in pids {
+        signal(p, libc::SIGSTOP);
+    }
+    let cont = scopeguard(pids);
+    wait_connected(&gw, "vol-client-1", false)?;
+    thread::sleep(Duration::from_secs(2));
+    drop(cont);
+    let files = check_writer(w)?;
+    let took = wait_healed(&gw)?;
+    eprintln!("{} files; heal info reached 0 in {took:?}", files.len());
+    same_tree(&b[0], &b[1])?;
+    same_tree(&b[2], &b[3])?;
+    verify_through_mount(&files)?;
+    Ok(())
+}
+
+/// SIGCONTs the stopped pids when dropped (also when the test fails).
+struct Cont(Vec<i32>);
+impl Drop for Cont {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            signal(*p, libc::SIGCONT);
+        }
+    }
+}
+fn scopeguard(pids: impl IntoIterator<Item = i32>) -> Cont {
+    Cont(pids.into_iter().collect())
+}
+
+/// Names in the root that land on the first replica set (b1,b2).
+fn names_on_first_set(gw: &Gateway, n: usize, prefix: &str) -> Result<Vec<String>> {
+    let b = gw.brick_dirs();
+    let mut out = Vec::new();
+    for i in 0..200 {
+        let name = format!("{prefix}{i}");
+        fs::write(gw.mnt().join(&name), b"probe")?;
+        if b[0].join(&name).exists() {
+            out.push(name);
+            if out.len() == n {
+                return Ok(out);
+            }
+        } else {
+            fs::remove_file(gw.mnt().join(&name))?;
+        }
+    }
+    bail!("no names on b1")
+}
+
+#[test]
+fn split_brain_is_reported_left_alone_and_resolved_by_each_policy() -> Result<()> {
+    let gw = replicated_gateway()?;
+    let b = gw.brick_dirs();
+    let mnt = gw.mnt().to_path_buf();
+    // Three files on the b1,b2 pair: one per policy.
+    let names = names_on_first_set(&gw, 3, "sb")?;
+    let (big, mtime, brick) = (&names[0], &names[1], &names[2]);
+    let (pa, pb) = (brick_pid(&gw, &b[0])?, brick_pid(&gw, &b[1])?);
+
+    // b1 hangs: writes land on b2 only.
+    signal(pa, libc::SIGSTOP);
+    let guard = scopeguard([pa, pb]);
+    wait_connected(&gw, "vol-client-0", false)?;
+    fs::write(mnt.join(big), vec![b'B'; 200_000])?; // b2's copy of `big` is the bigger
+    fs::write(mnt.join(mtime), vec![b'b'; 1000])?;
+    fs::write(mnt.join(brick), vec![b'2'; 10])?; // b2's copy of `brick` is the smaller
+    // b2 hangs too, then b1 answers again: writes land on b1 only.
+    signal(pb, libc::SIGSTOP);
+    wait_connected(&gw, "vol-client-1", false)?;
+    signal(pa, libc::SIGCONT);
+    wait_connected(&gw, "vol-client-0", true)?;
+    thread::sleep(Duration::from_millis(1100)); // b1's mtime of `mtime` is the later
+    fs::write(mnt.join(big), vec![b'A'; 1000])?;
+    fs::write(mnt.join(mtime), vec![b'a'; 2000])?;
+    fs::write(mnt.join(brick), vec![b'1'; 5000])?;
+    signal(pb, libc::SIGCONT);
+    drop(guard);
+    wait_connected(&gw, "vol-client-1", true)?;
+
+    // Reads give EIO; heal info names all three; after several crawls nothing is overwritten.
+    for n in &names {
+        let e = fs::read(mnt.join(n)).expect_err("a read of a split-brain file must fail");
+        ensure!(e.raw_os_error() == Some(libc::EIO), "{n}: {e}");
+    }
+    thread::sleep(Duration::from_secs(6));
+    let info = heal_info(&gw)?;
+    let listed = info.to_string();
+    for n in &names {
+        ensure!(
+            listed.contains(&format!("/{n}")),
+            "heal info does not name {n}: {info:#}"
+        );
+    }
+    ensure!(info["split_brain"] == 3, "{info:#}");
+    ensure!(fs::read(b[0].join(big))? == vec![b'A'; 1000]);
+    ensure!(fs::read(b[1].join(big))? == vec![b'B'; 200_000]);
+    ensure!(fs::read(b[0].join(brick))? == vec![b'1'; 5000]);
+    ensure!(fs::read(b[1].join(brick))? == vec![b'2'; 10]);
+
+    // A policy that cannot tell the copies apart is refused; a wrong brick too.
+    let out = gw.gwctl(&[
+        "volume",
+        "heal",
+        "vol",
+        "split-brain",
+        "source-brick",
+        "nohost:/x",
+    ])?;
+    ensure!(!out.status.success(), "a bad brick was accepted");
+
+    let bname = |i: usize| format!("127.0.0.1:{}", b[i].display());
+    gw.gwctl_ok(&[
+        "volume",
+        "heal",
+        "vol",
+        "split-brain",
+        "bigger-file",
+        &format!("/{big}"),
+    ])?;
+    gw.gwctl_ok(&[
+        "volume",
+        "heal",
+        "vol",
+        "split-brain",
+        "latest-mtime",
+        &format!("/{mtime}"),
+    ])?;
+    gw.gwctl_ok(&[
+        "volume",
+        "heal",
+        "vol",
+        "split-brain",
+        "source-brick",
+        &bname(1),
+        &format!("/{brick}"),
+    ])?;
+    let expect = [
+        (big, vec![b'B'; 200_000]),
+        (mtime, vec![b'a'; 2000]),
+        (brick, vec![b'2'; 10]),
+    ];
+    for (n, want) in &expect {
+        ensure!(&fs::read(mnt.join(n))? == want, "{n} through the mount");
+        ensure!(&fs::read(b[0].join(n))? == want, "{n} on b1");
+        ensure!(&fs::read(b[1].join(n))? == want, "{n} on b2");
+    }
+    wait_healed(&gw)?;
+    Ok(())
+}
+
+/// With `quorum-type fixed` and `quorum-count 2` on a replica-2 volume, a lost replica makes
+/// writes fail (EROFS) while reads go on.
+#[test]
+fn quorum_lost_refuses_writes_and_serves_reads() -> Result<()> {
+    let gw = replicated_gateway()?;
+    let b = gw.brick_dirs();
+    let mnt = gw.mnt().to_path_buf();
+    let names = names_on_first_set(&gw, 1, "q")?;
+    fs::write(mnt.join(&names[0]), b"before")?;
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "set", "vol", "cluster.quorum-type", "fixed"])?;
+    gw.gwctl_ok(&["volume", "set", "vol", "cluster.quorum-count", "2"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let m = tempdir_mount(&gw)?;
+    ensure!(fs::read(m.dir.join(&names[0]))? == b"before");
+    let pa = brick_pid(&gw, &b[0])?;
+    signal(pa, libc::SIGSTOP);
+    let _g = scopeguard([pa]);
+    // Until the mount's client notices (ping-timeout), writes wait; then they fail.
+    let t0 = Instant::now();
+    let err = loop {
+        match fs::write(m.dir.join(&names[0]), b"after") {
+            Err(e) => break e,
+            Ok(()) if t0.elapsed() < Duration::from_secs(30) => {
+                thread::sleep(Duration::from_millis(200))
+            }
+            Ok(()) => bail!("writes still succeed with quorum lost"),
+        }
+    };
+    ensure!(err.raw_os_error() == Some(libc::EROFS), "write: {err}");
+    ensure!(
+        fs::read(m.dir.join(&names[0]))? == b"before",
+        "reads must go on"
+    );
+    Ok(())
+}
+
+fn tempdir_mount(gw: &Gateway) -> Result<NativeMount> {
+    NativeMount::start(gw, "vol", &gw.root().join("qmnt"))
+}
