@@ -5,14 +5,20 @@
 //! Both directions also rename files after the copy, so the bricks carry DHT linkto files written
 //! by the other implementation, which the reader must follow. A replica-2 GlusterFS volume
 //! written while a brick was away leaves AFR changelogs that our rules must read as GlusterFS
-//! does.
+//! does; and the pending marks either implementation leaves on a replica-2 volume while a brick
+//! is away are healed by the other (ours by GlusterFS's self-heal daemon, GlusterFS's by ours).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use e2e::*;
+use sha2::{Digest, Sha256};
 
 const FILES: usize = 400;
 const RENAMES: usize = 40;
@@ -286,4 +292,619 @@ fn glusterfs_replica_changelogs_name_the_brick_that_was_away_as_the_sink() {
 
     g.unmount(&m);
     g.delete_volume("gr").unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replication both ways: pending marks one implementation left are healed by the other.
+// ---------------------------------------------------------------------------------------------
+
+/// What a replicated test tree must hold: relative path → `None` for a directory, the bytes
+/// for a file.
+type Model = BTreeMap<PathBuf, Option<Vec<u8>>>;
+
+/// The mode `chmod.txt` gets while a replica is away (a metadata heal).
+const CHMOD_MODE: u32 = 0o600;
+
+/// How long our heal may take once the volume is started.
+const OUR_HEAL_BOUND: Duration = Duration::from_secs(60);
+/// How long GlusterFS's self-heal daemon may take.
+const GLUSTERFS_HEAL_BOUND: Duration = Duration::from_secs(120);
+
+/// `len` deterministic bytes (xorshift): not compressible, not repetitive.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}
+
+fn put(root: &Path, model: &mut Model, rel: &str, data: Vec<u8>) -> Result<()> {
+    fs::write(root.join(rel), &data).with_context(|| format!("writing /{rel}"))?;
+    model.insert(rel.into(), Some(data));
+    Ok(())
+}
+
+fn mkdir(root: &Path, model: &mut Model, rel: &str) -> Result<()> {
+    fs::create_dir(root.join(rel)).with_context(|| format!("mkdir /{rel}"))?;
+    model.insert(rel.into(), None);
+    Ok(())
+}
+
+/// The tree both replicas get while both are up.
+fn write_tree_before(root: &Path) -> Result<Model> {
+    let mut m = Model::new();
+    put(root, &mut m, "keep.txt", b"unchanged while away\n".to_vec())?;
+    put(root, &mut m, "modify.bin", noise(64 << 10, 1))?;
+    put(root, &mut m, "delete.txt", b"deleted while away\n".to_vec())?;
+    put(
+        root,
+        &mut m,
+        "chmod.txt",
+        b"mode changed while away\n".to_vec(),
+    )?;
+    fs::set_permissions(root.join("chmod.txt"), fs::Permissions::from_mode(0o644))?;
+    mkdir(root, &mut m, "sub")?;
+    put(root, &mut m, "sub/a.txt", b"a\n".to_vec())?;
+    put(root, &mut m, "sub/grow.bin", noise(100 << 10, 2))?;
+    mkdir(root, &mut m, "sub/deep")?;
+    put(root, &mut m, "sub/deep/c.txt", b"deep\n".to_vec())?;
+    Ok(m)
+}
+
+/// The changes made while one replica is away: a rewrite inside a file, an append, a mode
+/// change, new files, a new directory tree, a delete.
+fn write_tree_while_away(root: &Path, mut m: Model) -> Result<Model> {
+    use std::io::{Seek, SeekFrom, Write};
+    put(root, &mut m, "new.txt", b"created while away\n".to_vec())?;
+    // 5000 bytes rewritten in the middle of modify.bin.
+    let patch = noise(5000, 3);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("modify.bin"))?;
+    f.seek(SeekFrom::Start(20_000))?;
+    f.write_all(&patch)?;
+    drop(f);
+    if let Some(Some(d)) = m.get_mut(Path::new("modify.bin")) {
+        d[20_000..25_000].copy_from_slice(&patch);
+    }
+    // 30000 bytes appended to sub/grow.bin.
+    let tail = noise(30_000, 4);
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(root.join("sub/grow.bin"))?;
+    f.write_all(&tail)?;
+    drop(f);
+    if let Some(Some(d)) = m.get_mut(Path::new("sub/grow.bin")) {
+        d.extend_from_slice(&tail);
+    }
+    fs::set_permissions(
+        root.join("chmod.txt"),
+        fs::Permissions::from_mode(CHMOD_MODE),
+    )?;
+    mkdir(root, &mut m, "newdir")?;
+    put(root, &mut m, "newdir/x.txt", b"x\n".to_vec())?;
+    mkdir(root, &mut m, "newdir/inner")?;
+    put(root, &mut m, "newdir/inner/y.bin", noise(50 << 10, 5))?;
+    put(
+        root,
+        &mut m,
+        "sub/deep/new-in-old-dir.txt",
+        b"new in an old dir\n".to_vec(),
+    )?;
+    fs::remove_file(root.join("delete.txt"))?;
+    m.remove(Path::new("delete.txt"));
+    Ok(m)
+}
+
+/// A brick's (or a mount's) tree: relative path → (`None` for a directory or the file's bytes,
+/// permission bits). Names starting with `.glusterfs` and `.trashcan` at the root are the
+/// brick's own and left out.
+type Listing = BTreeMap<PathBuf, (Option<Vec<u8>>, u32)>;
+
+fn listing(root: &Path) -> Result<Listing> {
+    let mut out = Listing::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        for e in fs::read_dir(&dir).with_context(|| format!("readdir {}", dir.display()))? {
+            let e = e?;
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if rel.as_os_str().is_empty() && (n.starts_with(".glusterfs") || n == ".trashcan") {
+                continue;
+            }
+            let r = rel.join(&name);
+            let meta = fs::symlink_metadata(e.path())?;
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                stack.push(r.clone());
+                out.insert(r, (None, mode));
+            } else if meta.is_file() {
+                let data =
+                    fs::read(e.path()).with_context(|| format!("reading {}", r.display()))?;
+                out.insert(r, (Some(data), mode));
+            } else {
+                bail!(
+                    "{}: unexpected file type {:?}",
+                    e.path().display(),
+                    meta.file_type()
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn describe(v: &Option<Vec<u8>>) -> String {
+    match v {
+        None => "a directory".into(),
+        Some(d) => format!(
+            "a file of {} bytes, sha256 {}",
+            d.len(),
+            &hex::encode(Sha256::digest(d))[..12]
+        ),
+    }
+}
+
+/// The tree under `root` holds exactly the model's names, with the model's contents, and
+/// `chmod.txt` has [`CHMOD_MODE`].
+fn check_model(root: &Path, model: &Model) -> Result<()> {
+    let l = listing(root)?;
+    let mut problems = Vec::new();
+    for (p, want) in model {
+        match l.get(p) {
+            None => problems.push(format!("/{} is missing", p.display())),
+            Some((got, _)) if got != want => problems.push(format!(
+                "/{} is {}, want {}",
+                p.display(),
+                describe(got),
+                describe(want)
+            )),
+            Some(_) => {}
+        }
+    }
+    for p in l.keys().filter(|p| !model.contains_key(*p)) {
+        problems.push(format!("/{} should not exist", p.display()));
+    }
+    match l.get(Path::new("chmod.txt")) {
+        Some((_, mode)) if *mode == CHMOD_MODE => {}
+        other => problems.push(format!(
+            "/chmod.txt mode is {:o}, want {CHMOD_MODE:o}",
+            other.map(|o| o.1).unwrap_or(0)
+        )),
+    }
+    ensure!(
+        problems.is_empty(),
+        "{}: {}",
+        root.display(),
+        problems.join("; ")
+    );
+    Ok(())
+}
+
+/// Both replicas hold the same names, types, permission bits and bytes.
+fn check_replicas_identical(bricks: &[PathBuf]) -> Result<()> {
+    let (a, b) = (listing(&bricks[0])?, listing(&bricks[1])?);
+    let mut problems = Vec::new();
+    for p in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+        match (a.get(p), b.get(p)) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some((dx, mx)), Some((dy, my))) => problems.push(format!(
+                "/{}: {} mode {mx:o} vs {} mode {my:o}",
+                p.display(),
+                describe(dx),
+                describe(dy)
+            )),
+            (Some(_), None) => problems.push(format!("/{} only on the first", p.display())),
+            (None, Some(_)) => problems.push(format!("/{} only on the second", p.display())),
+            (None, None) => {}
+        }
+    }
+    ensure!(
+        problems.is_empty(),
+        "the replicas differ: {}",
+        problems.join("; ")
+    );
+    Ok(())
+}
+
+/// Every non-zero `trusted.afr.*` value on a brick (its root included, `.glusterfs` left
+/// out): (path, key, hex value).
+fn afr_marks(brick: &Path) -> Vec<(PathBuf, String, String)> {
+    let mut paths = vec![PathBuf::new()];
+    if let Ok(l) = listing(brick) {
+        paths.extend(l.into_keys());
+    }
+    let mut out = Vec::new();
+    for rel in paths {
+        let p = brick.join(&rel);
+        for k in list_xattrs(&p) {
+            if !k.starts_with("trusted.afr.") {
+                continue;
+            }
+            let v = get_xattr(&p, &k).unwrap_or_default();
+            if v.iter().any(|b| *b != 0) {
+                out.push((rel.clone(), k, hex::encode(v)));
+            }
+        }
+    }
+    out
+}
+
+fn has_mark(marks: &[(PathBuf, String, String)], rel: &str, key: &str) -> bool {
+    marks
+        .iter()
+        .any(|(p, k, _)| p == Path::new(rel) && k == key)
+}
+
+/// `getfattr -d -m . -e hex` of every entry of the bricks (outside `.glusterfs`), and the
+/// bricks' heal indices: what a failure report needs.
+fn xattr_dump(bricks: &[PathBuf]) -> String {
+    let mut out = String::new();
+    for b in bricks {
+        let mut paths = vec![b.clone()];
+        if let Ok(l) = listing(b) {
+            paths.extend(l.into_keys().map(|r| b.join(r)));
+        }
+        let text = run(Command::new("getfattr")
+            .args(["--absolute-names", "-d", "-m", ".", "-e", "hex"])
+            .args(&paths))
+        .map(|o| output_text(&o))
+        .unwrap_or_else(|e| format!("{e:#}"));
+        out.push_str(&text);
+        for idx in ["xattrop", "dirty", "entry-changes"] {
+            let d = b.join(".glusterfs/indices").join(idx);
+            let names: Vec<String> = fs::read_dir(&d)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push_str(&format!("# {}: {names:?}\n", d.display()));
+        }
+    }
+    out
+}
+
+/// `r`, with the bricks' xattrs and indices added to its error.
+fn with_dump(r: Result<()>, bricks: &[PathBuf]) -> Result<()> {
+    r.map_err(|e| anyhow::anyhow!("{e:#}\n{}", xattr_dump(bricks)))
+}
+
+/// SIGCONTs the stopped pids when dropped (also when the test fails).
+struct Cont(Vec<i32>);
+
+impl Drop for Cont {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            signal(*p, libc::SIGCONT);
+        }
+    }
+}
+
+fn our_heal_info(gw: &Gateway, vol: &str) -> Result<serde_json::Value> {
+    let out = gw.gwctl_ok(&["volume", "heal", vol, "info", "--json"])?;
+    serde_json::from_str(&out).with_context(|| format!("heal info --json printed {out:?}"))
+}
+
+fn heal_bricks(info: &serde_json::Value) -> Vec<serde_json::Value> {
+    info["replica_sets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["bricks"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Waits until our heal info lists nothing on any brick, no split-brain, every brick connected.
+fn wait_our_heal(gw: &Gateway, vol: &str) -> Result<Duration> {
+    let t0 = Instant::now();
+    let mut last = serde_json::Value::Null;
+    while t0.elapsed() < OUR_HEAL_BOUND {
+        let info = our_heal_info(gw, vol)?;
+        let bricks = heal_bricks(&info);
+        if bricks.len() == 2
+            && bricks.iter().all(|b| b["connected"] == true)
+            && info["pending"] == 0
+            && info["split_brain"] == 0
+        {
+            return Ok(t0.elapsed());
+        }
+        last = info;
+        thread::sleep(Duration::from_millis(250));
+    }
+    bail!("our heal info did not reach 0 within {OUR_HEAL_BOUND:?}: {last:#}")
+}
+
+/// `gluster volume heal VOL` (repeated: the self-heal daemon may not be up at first) until
+/// `heal info` shows every brick connected with `Number of entries: 0`.
+fn wait_glusterfs_heal(g: &GlusterFs, vol: &str, bricks: usize) -> Result<Duration> {
+    let t0 = Instant::now();
+    let mut last_trigger: Option<Instant> = None;
+    let mut last = String::new();
+    while t0.elapsed() < GLUSTERFS_HEAL_BOUND {
+        if last_trigger.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            let out = g.cli(&["volume", "heal", vol])?;
+            if out.status.success() {
+                last_trigger = Some(Instant::now());
+            } else {
+                last = format!("heal: {}", output_text(&out));
+            }
+        }
+        if last_trigger.is_some() {
+            let out = g.cli(&["volume", "heal", vol, "info"])?;
+            let text = output_text(&out);
+            let zero = text
+                .lines()
+                .filter(|l| l.trim() == "Number of entries: 0")
+                .count();
+            let connected = text
+                .lines()
+                .filter(|l| l.trim() == "Status: Connected")
+                .count();
+            if out.status.success() && zero == bricks && connected == bricks {
+                return Ok(t0.elapsed());
+            }
+            last = text;
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+    bail!("GlusterFS heal info did not reach 0 within {GLUSTERFS_HEAL_BOUND:?}:\n{last}")
+}
+
+/// A replica-2 GlusterFS volume written while one brick was away: its changelogs (pending
+/// `trusted.afr.gr-client-1` on the brick that stayed, and the heal indices) are read by our
+/// replicate after `gwctl volume import`, and our heal brings the other brick back: the same
+/// names, the same bytes, the delete carried out, the marks cleared.
+#[test]
+fn glusterfs_pending_marks_are_healed_by_us() {
+    require_glusterfs!();
+    let tmp = temp_dir("g2heal");
+    let bricks = brick_dirs(tmp.path(), "gb")[..2].to_vec();
+    let t0 = Instant::now();
+
+    // 1. GlusterFS writes a tree, loses brick 2, and changes the tree without it.
+    let model = {
+        let mut g = GlusterFs::start().unwrap();
+        g.create_volume_with("gr", &["replica", "2"], &bricks)
+            .unwrap();
+        let m = tmp.path().join("gmnt");
+        g.mount("gr", &m).unwrap();
+        let model = write_tree_before(&m).unwrap();
+        let away = bricks[1].to_string_lossy().into_owned();
+        let pids = pids_matching(|argv| {
+            argv.first().is_some_and(|p| p.ends_with("glusterfsd"))
+                && argv.iter().any(|a| a.contains(&away))
+        });
+        assert!(!pids.is_empty(), "no glusterfsd serves {away}");
+        for p in pids {
+            signal(p, libc::SIGKILL);
+        }
+        wait_for(
+            Duration::from_secs(30),
+            "a write with one replica away",
+            || fs::write(m.join("new.txt"), b"created while away\n").ok(),
+        )
+        .unwrap();
+        let model = write_tree_while_away(&m, model).unwrap();
+        check_model(&m, &model).expect("GlusterFS serves what it wrote");
+        g.unmount(&m);
+        g.delete_volume("gr").unwrap();
+        model
+    };
+    eprintln!("GlusterFS wrote the tree in {:?}", t0.elapsed());
+
+    let marks = afr_marks(&bricks[0]);
+    eprintln!("marks on the brick that stayed: {marks:?}");
+    let dump = xattr_dump(&bricks);
+    for rel in ["", "modify.bin", "sub/grow.bin", "chmod.txt"] {
+        assert!(
+            has_mark(&marks, rel, "trusted.afr.gr-client-1"),
+            "GlusterFS left no pending trusted.afr.gr-client-1 on /{rel}:\n{dump}"
+        );
+    }
+    assert!(
+        !bricks[1].join("new.txt").exists() && bricks[1].join("delete.txt").exists(),
+        "brick 2 was not away:\n{dump}"
+    );
+
+    // 2. We import the bricks and heal.
+    let gw = Gateway::start(GatewayOpts {
+        mount: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let specs = brick_specs(&bricks);
+    let mut args = vec!["volume", "import", "gr", "replica", "2"];
+    args.extend(specs.iter().map(String::as_str));
+    gw.gwctl_ok(&args).unwrap();
+    gw.gwctl_ok(&["volume", "start", "gr"]).unwrap();
+    let before = our_heal_info(&gw, "gr").unwrap();
+    eprintln!("heal info after import: {before}");
+    let t1 = Instant::now();
+    gw.gwctl_ok(&["volume", "heal", "gr"]).unwrap();
+
+    let mut checks = Checks::new();
+    checks.check("our heal info reaches 0 pending, 0 split-brain", || {
+        let took = wait_our_heal(&gw, "gr")
+            .map_err(|e| anyhow!("{e:#}\n{}\n{}", xattr_dump(&bricks), gw.logs()))?;
+        eprintln!(
+            "our heal info reached 0 in {took:?} ({:?} after the heal command)",
+            t1.elapsed()
+        );
+        Ok(())
+    });
+    checks.check("both bricks hold the same names, modes and bytes", || {
+        with_dump(check_replicas_identical(&bricks), &bricks)
+    });
+    for (i, b) in bricks.iter().enumerate() {
+        checks.check(&format!("brick {} holds the expected tree", i + 1), || {
+            check_model(b, &model)
+        });
+    }
+    checks.check("no trusted.afr.* value is left non-zero", || {
+        let left: Vec<_> = bricks.iter().flat_map(|b| afr_marks(b)).collect();
+        ensure!(
+            left.is_empty(),
+            "non-zero marks left: {left:?}\n{}",
+            xattr_dump(&bricks)
+        );
+        Ok(())
+    });
+    let mnt = tmp.path().join("ourmnt");
+    let nm = NativeMount::start(&gw, "gr", &mnt).unwrap();
+    checks.check("our mount reads the expected tree", || {
+        check_model(&mnt, &model)
+    });
+    drop(nm);
+    let _ = gw.gwctl(&["volume", "stop", "gr"]);
+    drop(gw);
+    eprintln!("total {:?}", t0.elapsed());
+    checks.finish();
+}
+
+/// The other way: our replicate, its self-heal off, writes while one brick is stopped and
+/// leaves pending marks on the brick that stayed; GlusterFS's self-heal daemon, given the
+/// bricks, reads those marks and indices and heals the other brick.
+#[test]
+fn our_pending_marks_are_healed_by_glusterfs() {
+    require_glusterfs!();
+    let tmp = temp_dir("us2heal");
+    let bricks = brick_dirs(tmp.path(), "ob")[..2].to_vec();
+    let t0 = Instant::now();
+
+    // 1. We write a tree, stop brick 2, and change the tree without it.
+    let model = {
+        let mut gw = Gateway::start(GatewayOpts {
+            mount: false,
+            extra: vec!["--ping-timeout".into(), "3".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let specs = brick_specs(&bricks);
+        let mut args = vec!["volume", "create", "gq", "replica", "2"];
+        args.extend(specs.iter().map(String::as_str));
+        args.push("force");
+        gw.gwctl_ok(&args).unwrap();
+        for opt in [
+            "cluster.self-heal-daemon",
+            "cluster.data-self-heal",
+            "cluster.metadata-self-heal",
+            "cluster.entry-self-heal",
+        ] {
+            gw.gwctl_ok(&["volume", "set", "gq", opt, "off"]).unwrap();
+        }
+        gw.gwctl_ok(&["volume", "start", "gq"]).unwrap();
+        let mnt = tmp.path().join("ourmnt");
+        let mut nm = NativeMount::start(&gw, "gq", &mnt).unwrap();
+        let model = write_tree_before(&mnt).unwrap();
+        let pid = gw
+            .brickd_pid(&bricks[1])
+            .unwrap_or_else(|| panic!("no brickd serves {}", bricks[1].display()));
+        signal(pid, libc::SIGSTOP);
+        let cont = Cont(vec![pid]);
+        wait_for(Duration::from_secs(30), "gq-client-1 disconnected", || {
+            let info = our_heal_info(&gw, "gq").ok()?;
+            heal_bricks(&info)
+                .iter()
+                .any(|b| b["client"] == "gq-client-1" && b["connected"] == false)
+                .then_some(())
+        })
+        .unwrap();
+        let root = mnt.clone();
+        let (r, took) = timed(Duration::from_secs(90), move || {
+            write_tree_while_away(&root, model)
+        });
+        let model = r
+            .unwrap_or_else(|| panic!("the writes with a brick away hung\n{}", nm.log_tail()))
+            .unwrap();
+        eprintln!("writes with brick 2 stopped took {took:?}");
+        check_model(&mnt, &model).expect("we serve what we wrote");
+        drop(cont);
+        nm.stop();
+        gw.gwctl_ok(&["volume", "stop", "gq"]).unwrap();
+        gw.stop();
+        model
+    };
+    eprintln!("we wrote the tree in {:?}", t0.elapsed());
+
+    let marks = afr_marks(&bricks[0]);
+    eprintln!("marks on the brick that stayed: {marks:?}");
+    let dump = xattr_dump(&bricks);
+    for rel in ["", "modify.bin", "sub/grow.bin", "chmod.txt"] {
+        assert!(
+            has_mark(&marks, rel, "trusted.afr.gq-client-1"),
+            "we left no pending trusted.afr.gq-client-1 on /{rel}:\n{dump}"
+        );
+    }
+    assert!(
+        !bricks[1].join("new.txt").exists() && bricks[1].join("delete.txt").exists(),
+        "brick 2 was not away:\n{dump}"
+    );
+
+    // 2. GlusterFS adopts the bricks (without the root's volume-id if glusterd refuses them,
+    //    as in our_bricks_are_served_by_glusterfs) and its self-heal daemon heals.
+    let mut g = GlusterFs::start().unwrap();
+    let mut created = g.create_volume_with("gq", &["replica", "2"], &bricks);
+    if let Err(e) = &created {
+        eprintln!("glusterd refused the bricks as they are ({e:#}); removing root volume-id");
+        for b in &bricks {
+            remove_xattr(b, "trusted.glusterfs.volume-id").unwrap();
+        }
+        let _ = g.cli(&["volume", "delete", "gq"]);
+        created = g.create_volume_with("gq", &["replica", "2"], &bricks);
+    }
+    created.unwrap();
+    let t1 = Instant::now();
+    let mut checks = Checks::new();
+    checks.check(
+        "GlusterFS heal info reaches 0 entries on both bricks",
+        || {
+            let took = wait_glusterfs_heal(&g, "gq", 2).map_err(|e| {
+                anyhow!(
+                    "{e:#}\n{}\n--- glustershd.log ---\n{}",
+                    xattr_dump(&bricks),
+                    tail(Path::new("/var/log/glusterfs/glustershd.log"), 40)
+                )
+            })?;
+            eprintln!(
+                "GlusterFS heal info reached 0 in {took:?} ({:?} after start)",
+                t1.elapsed()
+            );
+            Ok(())
+        },
+    );
+    checks.check("both bricks hold the same names, modes and bytes", || {
+        with_dump(check_replicas_identical(&bricks), &bricks)
+    });
+    for (i, b) in bricks.iter().enumerate() {
+        checks.check(&format!("brick {} holds the expected tree", i + 1), || {
+            check_model(b, &model)
+        });
+    }
+    checks.check("no trusted.afr.* value is left non-zero", || {
+        let left: Vec<_> = bricks.iter().flat_map(|b| afr_marks(b)).collect();
+        ensure!(
+            left.is_empty(),
+            "non-zero marks left: {left:?}\n{}",
+            xattr_dump(&bricks)
+        );
+        Ok(())
+    });
+    let m = tmp.path().join("gmnt");
+    g.mount("gq", &m).unwrap();
+    checks.check("GlusterFS's mount reads the expected tree", || {
+        check_model(&m, &model)
+    });
+    g.unmount(&m);
+    g.delete_volume("gq").unwrap();
+    drop(g);
+    eprintln!("total {:?}", t0.elapsed());
+    checks.finish();
 }

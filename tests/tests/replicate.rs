@@ -24,17 +24,25 @@ fn replicated_gateway() -> Result<Gateway> {
 }
 
 fn heal_info(gw: &Gateway) -> Result<serde_json::Value> {
-    Ok(serde_json::from_str(
-        &gw.gwctl_ok(&["volume", "heal", "vol", "info", "--json"])?,
-    )?)
+    heal_info_of(gw, "vol")
+}
+
+fn heal_info_of(gw: &Gateway, volume: &str) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(&gw.gwctl_ok(&[
+        "volume", "heal", volume, "info", "--json",
+    ])?)?)
 }
 
 /// Waits until heal info lists nothing (and every brick is connected); returns how long it took.
 fn wait_healed(gw: &Gateway) -> Result<Duration> {
+    wait_healed_of(gw, "vol")
+}
+
+fn wait_healed_of(gw: &Gateway, volume: &str) -> Result<Duration> {
     let t0 = Instant::now();
     let mut last = serde_json::Value::Null;
     while t0.elapsed() < HEAL_BOUND {
-        let info = heal_info(gw)?;
+        let info = heal_info_of(gw, volume)?;
         let connected = info["replica_sets"]
             .as_array()
             .into_iter()
@@ -109,11 +117,12 @@ fn brick_pid(gw: &Gateway, brick: &Path) -> Result<i32> {
 
 /// Waits until gatewayd's replicate sees `client` (e.g. vol-client-0) connected or not.
 fn wait_connected(gw: &Gateway, client: &str, want: bool) -> Result<()> {
+    let volume = client.rsplit_once("-client-").map_or("vol", |(v, _)| v);
     wait_for(
         Duration::from_secs(30),
         &format!("{client} connected={want}"),
         || {
-            let info = heal_info(gw).ok()?;
+            let info = heal_info_of(gw, volume).ok()?;
             info["replica_sets"]
                 .as_array()?
                 .iter()
@@ -410,4 +419,94 @@ fn quorum_lost_refuses_writes_and_serves_reads() -> Result<()> {
 
 fn tempdir_mount(gw: &Gateway) -> Result<NativeMount> {
     NativeMount::start(gw, "vol", &gw.root().join("qmnt"))
+}
+
+/// `replica 3 arbiter 1`: the arbiter keeps names, modes and changelogs but no data; with one
+/// data replica away writes go on; with only a stale data replica and the arbiter left the file
+/// is neither read nor written (the arbiter cannot vouch for data it does not hold); when the
+/// good replica is back the heal makes both data replicas equal.
+#[test]
+fn arbiter_keeps_names_and_metadata_but_no_data() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = replicated_gateway()?;
+    let dirs: Vec<PathBuf> = (0..3).map(|i| gw.root().join(format!("arb{i}"))).collect();
+    let specs: Vec<String> = dirs
+        .iter()
+        .map(|d| format!("127.0.0.1:{}", d.display()))
+        .collect();
+    let mut args = vec!["volume", "create", "arb", "replica", "3", "arbiter", "1"];
+    args.extend(specs.iter().map(String::as_str));
+    gw.gwctl_ok(&args)?;
+    let vf = gw.gwctl_ok(&["volume", "volfile", "arb"])?;
+    ensure!(
+        vf.contains("option arbiter-count 1") && vf.contains("option quorum-type auto"),
+        "{vf}"
+    );
+    gw.gwctl_ok(&["volume", "start", "arb"])?;
+    let m = NativeMount::start(&gw, "arb", &gw.root().join("amnt"))?;
+    let a = m.dir.join("a");
+    fs::write(&a, vec![b'1'; 100_000])?;
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o600))?;
+    fs::create_dir(m.dir.join("d"))?;
+    fs::write(m.dir.join("d/b"), b"bee")?;
+    for d in &dirs[..2] {
+        ensure!(fs::read(d.join("a"))? == vec![b'1'; 100_000]);
+        ensure!(fs::read(d.join("d/b"))? == b"bee");
+    }
+    let arb = fs::metadata(dirs[2].join("a"))?;
+    ensure!(arb.len() == 0, "the arbiter holds {} bytes of a", arb.len());
+    ensure!(arb.permissions().mode() & 0o777 == 0o600);
+    ensure!(fs::metadata(dirs[2].join("d/b"))?.len() == 0);
+
+    let (p0, p1) = (brick_pid(&gw, &dirs[0])?, brick_pid(&gw, &dirs[1])?);
+    let guard = scopeguard([p0, p1]);
+    signal(p0, libc::SIGSTOP);
+    wait_connected(&gw, "arb-client-0", false)?;
+    fs::write(&a, vec![b'2'; 50_000])?;
+    signal(p1, libc::SIGSTOP);
+    wait_connected(&gw, "arb-client-1", false)?;
+    signal(p0, libc::SIGCONT);
+    wait_connected(&gw, "arb-client-0", true)?;
+    // Give the mount's own client time to see the same (it shares the ping-timeout).
+    thread::sleep(Duration::from_secs(4));
+    let down =
+        |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOTCONN) | Some(libc::EIO));
+    match fs::read(&a) {
+        Err(e) if down(&e) => {}
+        other => bail!("a read served from the stale replica: {other:?}"),
+    }
+    match fs::write(&a, b"stale") {
+        Err(e) if down(&e) => {}
+        other => bail!("a write landed with only the stale replica and the arbiter: {other:?}"),
+    }
+    ensure!(
+        fs::read(dirs[0].join("a"))? == vec![b'1'; 100_000],
+        "the stale copy was written"
+    );
+    signal(p1, libc::SIGCONT);
+    drop(guard);
+    wait_connected(&gw, "arb-client-1", true)?;
+    if let Err(e) = wait_healed_of(&gw, "arb") {
+        let marks = sh(&format!(
+            "getfattr -R -d -m trusted.afr -e hex {} {} {} 2>&1",
+            dirs[0].display(),
+            dirs[1].display(),
+            dirs[2].display()
+        ))
+        .unwrap_or_default();
+        bail!(
+            "{e:#}\n--- changelogs ---\n{marks}\n--- mount log ---\n{}",
+            m.log_tail()
+        );
+    }
+    ensure!(fs::read(&a)? == vec![b'2'; 50_000]);
+    for d in &dirs[..2] {
+        ensure!(
+            fs::read(d.join("a"))? == vec![b'2'; 50_000],
+            "{}",
+            d.display()
+        );
+    }
+    ensure!(fs::metadata(dirs[2].join("a"))?.len() == 0);
+    Ok(())
 }

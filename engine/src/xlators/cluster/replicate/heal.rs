@@ -392,6 +392,8 @@ impl Afr {
         g: Gfid,
         choice: Option<SplitBrainChoice>,
     ) -> Result<Outcome> {
+        // Our own eager lock would make the heal wait out the post-op delay.
+        self.eager_flush(g).await;
         let ctx = self.heal_ctx();
         let locked = self.heal_lock(&ctx, g, TxnType::Data).await;
         let r = self.heal_data_locked(&ctx, g, choice, &locked).await;
@@ -439,11 +441,12 @@ impl Afr {
             }
         };
         let Some(src) = source else {
-            if d.split_brain() || !sources.iter().any(|s| *s) {
+            if d.split_brain() {
                 tracing::warn!(xlator = %self.base.name, gfid = %g, path = %self.where_seen(g), "data split-brain: left for an operator (gwctl volume heal VOL split-brain …)");
                 return Ok(Outcome::SplitBrain);
             }
-            return Ok(Outcome::Clean);
+            // Only the arbiter is good, and it holds no data: wait for a data replica.
+            return Err(Errno::ENOTCONN);
         };
         let src_ia = replies[src].as_ref().expect("source answered").0.clone();
         let sinks: Vec<usize> = (0..self.n())
@@ -786,12 +789,15 @@ impl Afr {
                     }
                     // The new copy is empty: the source blames it for data and metadata (and
                     // entries for a directory) so the heal that follows fills it in.
-                    let mut blame = [0, 1, 0];
-                    if ia.is_dir() {
-                        blame[2] = 1;
-                    } else if !ia.is_symlink() {
-                        blame[0] = 1;
-                    }
+                    // (GlusterFS's new-entry marks; a directory's data counter asks for a
+                    // full crawl of it.)
+                    let blame = if ia.is_dir() {
+                        [1, 1, 1]
+                    } else if ia.is_symlink() {
+                        [0, 1, 0]
+                    } else {
+                        [1, 1, 0]
+                    };
                     let x = Xattrs::from([(self.keys[k].clone(), changelog::encode(blame))]);
                     let _ = self
                         .sub(s)
@@ -804,7 +810,14 @@ impl Afr {
         }
         self.clear_marks(ctx, g, TxnType::Entry, &c, &answered)
             .await;
-        Ok(if changed || c.needs_heal() {
+        // A directory's data counter is GlusterFS's "needs a full crawl" flag, which a full
+        // entry heal like this one satisfies.
+        let full_crawl = Changelog::extract(&xs, &self.keys, TxnType::Data);
+        if full_crawl.needs_heal() {
+            self.clear_marks(ctx, g, TxnType::Data, &full_crawl, &answered)
+                .await;
+        }
+        Ok(if changed || c.needs_heal() || full_crawl.needs_heal() {
             Outcome::Healed
         } else {
             Outcome::Clean

@@ -94,6 +94,11 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
                 ],
                 diff: o.str_or("data-self-heal-algorithm", "diff") == "diff",
                 heal_daemon: o.bool_or("self-heal-daemon", true),
+                eager_lock: o.bool_or("eager-lock", true),
+                post_op_delay: std::time::Duration::from_secs(
+                    o.int_or("post-op-delay-secs", 1).max(0) as u64,
+                ),
+                eager: DashMap::new(),
                 inodes: DashMap::new(),
                 healing: DashMap::new(),
                 split_brain: DashMap::new(),
@@ -165,6 +170,10 @@ pub struct Afr {
     diff: bool,
     /// gatewayd's heal daemon crawls this replica set (`self-heal-daemon`).
     pub heal_daemon: bool,
+    eager_lock: bool,
+    /// How long an idle inode keeps its eager lock and dirty mark.
+    post_op_delay: std::time::Duration,
+    eager: DashMap<Gfid, transaction::EagerSlot>,
     inodes: DashMap<Gfid, InodeInfo>,
     /// Gfids a background heal is working on (one heal per inode at a time).
     healing: DashMap<Gfid, ()>,
@@ -381,7 +390,26 @@ impl Afr {
     /// The replica to read `g` from (`skip`: those that failed already), learning it first
     /// when unknown. EIO for a file in split-brain.
     async fn read_child(self: &Arc<Self>, ctx: &Ctx, g: Gfid, skip: &[usize]) -> Result<usize> {
-        if !self.inodes.contains_key(&g) {
+        let cached = self.inodes.contains_key(&g);
+        match self.read_child_once(ctx, g, skip, cached).await {
+            // What was learnt earlier may be out of date (another gateway or mount healed it,
+            // or resolved the split-brain): look again before refusing.
+            Err(Errno::EIO | Errno::ENOTCONN) if cached => {
+                self.inodes.remove(&g);
+                self.read_child_once(ctx, g, skip, false).await
+            }
+            r => r,
+        }
+    }
+
+    async fn read_child_once(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        g: Gfid,
+        skip: &[usize],
+        cached: bool,
+    ) -> Result<usize> {
+        if !cached {
             let results = self.lookup_all(ctx, &Loc::gfid(g), &Xattrs::new()).await;
             if results.iter().all(|r| r.is_err()) {
                 return Err(first_error(&results));
@@ -662,6 +690,10 @@ impl Xlator for Replicate {
         Some(self)
     }
 
+    async fn fini(&self) {
+        self.afr.eager_flush_all().await;
+    }
+
     async fn notify(&self, event: Event, from: usize) {
         let a = &self.afr;
         let (announce, back) = {
@@ -873,6 +905,7 @@ impl Xlator for Replicate {
 
     async fn flush(&self, ctx: &Ctx, fd: &FdRef) -> Result<()> {
         let a = &self.afr;
+        a.eager_flush(fd.gfid).await;
         let rs = join_all(a.up_list().into_iter().filter_map(|i| {
             let f = a.child_fds(fd)?.fds.get(i).cloned().flatten()?;
             Some(async move { a.sub(i).flush(ctx, &f).await })
@@ -887,6 +920,7 @@ impl Xlator for Replicate {
 
     async fn fsync(&self, ctx: &Ctx, fd: &FdRef, datasync: bool) -> Result<()> {
         let a = &self.afr;
+        a.eager_flush(fd.gfid).await;
         let rs = join_all(a.up_list().into_iter().map(|i| {
             let f = a.fd_on(fd, i);
             async move { a.sub(i).fsync(ctx, &f, datasync).await }
@@ -901,6 +935,9 @@ impl Xlator for Replicate {
 
     async fn release(&self, fd: &FdRef) {
         let a = &self.afr;
+        if !fd.is_dir {
+            a.eager_flush(fd.gfid).await;
+        }
         if let Some(afd) = a.child_fds(fd) {
             join_all(
                 afd.fds

@@ -73,7 +73,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         "post-op-delay-secs",
         OptKind::Int { min: 0, max: 60 },
         Some("1"),
-        "accepted for GlusterFS volfiles",
+        "seconds an idle file keeps its eager lock and dirty mark before the post-op",
     ),
     OptionSpec::new(
         "self-heal-daemon",
