@@ -160,7 +160,10 @@ def workload(root, files, size_mib):
 # ------------------------------------------------------------------------------------------------
 
 class Ours:
-    def __init__(self, base):
+    """gatewayd up with its FUSE mount. Defaults: a 4-brick distribute volume (run.py's shape);
+    replica=2 makes the 2 x 2 distributed-replicate `gatewayd up` makes by default."""
+
+    def __init__(self, base, replica=1, ping_timeout=None):
         self.data = os.path.join(base, "gw")
         self.mnt = os.path.join(base, "ours")
         os.makedirs(self.mnt)
@@ -173,7 +176,8 @@ class Ours:
                  "--s3", "127.0.0.1:0", "--nfs", "127.0.0.1:0", "--rpcbind", "off",
                  # the same shape as the GlusterFS volume it is compared with (gatewayd up
                  # defaults to 2 x 2 distributed-replicate)
-                 "--replica", "1"],
+                 "--replica", str(replica)]
+                + (["--ping-timeout", str(ping_timeout)] if ping_timeout is not None else []),
                 stdout=out, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():
@@ -196,7 +200,11 @@ class Ours:
 
 
 class Gluster:
-    def __init__(self, base):
+    """glusterd with its own working directory and the volume `gvbench` over bricks gb1..gb4 in
+    BASE, FUSE-mounted. Defaults: 4-brick distribute; replica=2 makes it 2 x 2
+    distributed-replicate (consecutive bricks form a replica set)."""
+
+    def __init__(self, base, replica=1):
         self.base = base
         # One glusterd per machine (port 24007): the end-to-end tests take the same lock.
         self.lock = open("/tmp/e2e-glusterd.lock", "w")
@@ -217,12 +225,16 @@ class Gluster:
                                 and open(self.pidfile).read().strip()))
         wait_for("glusterd", 60, lambda: self.cli("volume", "list", check=False).returncode == 0)
         host = socket.gethostname()
+        self.host = host
+        self.bricks = []
         bricks = []
         for i in range(1, 5):
             b = os.path.join(base, f"gb{i}")
             os.makedirs(b)
+            self.bricks.append(b)
             bricks.append(f"{host}:{b}")
-        self.cli("volume", "create", "gvbench", *bricks, "force")
+        shape = ["replica", str(replica)] if replica > 1 else []
+        self.cli("volume", "create", "gvbench", *shape, *bricks, "force")
         self.created = True
         self.cli("volume", "start", "gvbench")
         wait_for("GlusterFS mount", 60, lambda: subprocess.run(

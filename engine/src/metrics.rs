@@ -31,6 +31,8 @@ struct Families {
     brick_errors: IntCounterVec,
     brick_latency: HistogramVec,
     brick_up: IntGaugeVec,
+    heal_pending: IntGaugeVec,
+    split_brain: IntGaugeVec,
 }
 
 fn families() -> &'static Families {
@@ -111,7 +113,26 @@ fn families() -> &'static Families {
         registry
             .register(Box::new(brick_up.clone()))
             .expect("unique metric");
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let heal_pending = gauge(
+            "gateway_heal_pending_entries",
+            "Entries a brick's heal index lists (not yet healed), as the heal daemon last read it.",
+            &["volume", "brick"],
+        );
+        let split_brain = gauge(
+            "gateway_split_brain_entries",
+            "Entries found in split-brain in a replica set, waiting for a choice.",
+            &["volume", "replicate"],
+        );
         Families {
+            heal_pending,
+            split_brain,
             registry,
             ops,
             errors,
@@ -261,6 +282,21 @@ impl ProtocolOps {
             v.written_bytes(n);
         }
     }
+}
+
+/// What the heal daemon last read of a brick's index.
+pub fn set_heal_pending(volume: &str, brick: &str, entries: usize) {
+    families()
+        .heal_pending
+        .with_label_values(&[volume, brick])
+        .set(entries as i64);
+}
+
+pub fn set_split_brain(volume: &str, replicate: &str, entries: usize) {
+    families()
+        .split_brain
+        .with_label_values(&[volume, replicate])
+        .set(entries as i64);
 }
 
 /// One brick's request metrics, as its protocol/client sees them.

@@ -270,17 +270,25 @@ pub fn start(m: &Arc<Manager>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One replica set's crawler: ends when its graph is gone (the volume stopped).
+/// One replica set's crawler (and the source of its heal metrics): ends when its graph is gone
+/// (the volume stopped).
 async fn crawler(a: Weak<Afr>, volume: String) {
     loop {
         let Some(afr) = a.upgrade() else { return };
-        if !afr.heal_daemon {
-            return;
+        // With `self-heal-daemon off` the indices are still read, for the metrics.
+        if afr.heal_daemon {
+            let (healed, left) = afr.crawl_index().await;
+            if healed > 0 || left > 0 {
+                tracing::debug!(volume = %volume, replicate = %afr.name(), healed, left, "heal crawl");
+            }
         }
-        let (healed, left) = afr.crawl_index().await;
-        if healed > 0 || left > 0 {
-            tracing::debug!(volume = %volume, replicate = %afr.name(), healed, left, "heal crawl");
+        let (per_brick, split) = afr.pending_counts().await;
+        for (brick, n) in per_brick {
+            if let Some(n) = n {
+                engine::metrics::set_heal_pending(&volume, &brick, n);
+            }
         }
+        engine::metrics::set_split_brain(&volume, afr.name(), split);
         let woken = afr.came_back.notified();
         tokio::select! {
             _ = woken => {}

@@ -324,6 +324,19 @@ fn split_brain_is_reported_left_alone_and_resolved_by_each_policy() -> Result<()
         );
     }
     ensure!(info["split_brain"] == 3, "{info:#}");
+    let metrics = run_ok(
+        std::process::Command::new("curl").args(["-sf", &format!("{}/metrics", gw.api_url)]),
+    )?;
+    ensure!(
+        metrics
+            .contains(r#"gateway_split_brain_entries{replicate="vol-replicate-0",volume="vol"} 3"#),
+        "split-brains not in /metrics:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("heal") || l.contains("split"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     ensure!(fs::read(b[0].join(big))? == vec![b'A'; 1000]);
     ensure!(fs::read(b[1].join(big))? == vec![b'B'; 200_000]);
     ensure!(fs::read(b[0].join(brick))? == vec![b'1'; 5000]);
@@ -377,6 +390,18 @@ fn split_brain_is_reported_left_alone_and_resolved_by_each_policy() -> Result<()
         ensure!(&fs::read(b[1].join(n))? == want, "{n} on b2");
     }
     wait_healed(&gw)?;
+    let metrics = wait_for(Duration::from_secs(20), "heal metrics back to 0", || {
+        let m = run_ok(
+            std::process::Command::new("curl").args(["-sf", &format!("{}/metrics", gw.api_url)]),
+        )
+        .ok()?;
+        m.contains(r#"gateway_split_brain_entries{replicate="vol-replicate-0",volume="vol"} 0"#)
+            .then_some(m)
+    })?;
+    ensure!(
+        metrics.contains(r#"gateway_heal_pending_entries{brick="vol-client-1",volume="vol"} 0"#),
+        "{metrics}"
+    );
     Ok(())
 }
 
@@ -508,5 +533,55 @@ fn arbiter_keeps_names_and_metadata_but_no_data() -> Result<()> {
         );
     }
     ensure!(fs::metadata(dirs[2].join("a"))?.len() == 0);
+    Ok(())
+}
+
+/// `cluster.favorite-child-policy size`: a split-brain is resolved by the heal daemon itself,
+/// with the bigger copy as the source.
+#[test]
+fn favorite_child_policy_resolves_split_brain_by_itself() -> Result<()> {
+    let gw = replicated_gateway()?;
+    let dirs: Vec<PathBuf> = (0..2).map(|i| gw.root().join(format!("fav{i}"))).collect();
+    let mut args = vec!["volume", "create", "fav", "replica", "2"];
+    let specs: Vec<String> = dirs
+        .iter()
+        .map(|d| format!("127.0.0.1:{}", d.display()))
+        .collect();
+    args.extend(specs.iter().map(String::as_str));
+    gw.gwctl_ok(&args)?;
+    gw.gwctl_ok(&[
+        "volume",
+        "set",
+        "fav",
+        "cluster.favorite-child-policy",
+        "size",
+    ])?;
+    gw.gwctl_ok(&["volume", "start", "fav"])?;
+    let m = NativeMount::start(&gw, "fav", &gw.root().join("fmnt"))?;
+    let f = m.dir.join("f");
+    fs::write(&f, b"v0")?;
+    let (p0, p1) = (brick_pid(&gw, &dirs[0])?, brick_pid(&gw, &dirs[1])?);
+    let guard = scopeguard([p0, p1]);
+    signal(p0, libc::SIGSTOP);
+    wait_connected(&gw, "fav-client-0", false)?;
+    fs::write(&f, vec![b'B'; 200_000])?; // fav1's copy: the bigger
+    signal(p1, libc::SIGSTOP);
+    wait_connected(&gw, "fav-client-1", false)?;
+    signal(p0, libc::SIGCONT);
+    wait_connected(&gw, "fav-client-0", true)?;
+    thread::sleep(Duration::from_secs(4));
+    fs::write(&f, vec![b'a'; 1000])?; // fav0's copy
+    signal(p1, libc::SIGCONT);
+    drop(guard);
+    wait_connected(&gw, "fav-client-1", true)?;
+    wait_healed_of(&gw, "fav")?;
+    for d in &dirs {
+        ensure!(
+            fs::read(d.join("f"))? == vec![b'B'; 200_000],
+            "{}: the policy did not pick the bigger copy",
+            d.display()
+        );
+    }
+    ensure!(fs::read(&f)? == vec![b'B'; 200_000]);
     Ok(())
 }

@@ -402,6 +402,10 @@ async function volumePage(name) {
     const v = await api.call('GET', `/volumes/${encodeURIComponent(name)}`);
     const st = await api.call('GET', `/volumes/${encodeURIComponent(name)}/status`);
     const options = Object.entries(v.options || {});
+    const replicated = (v.replica || 1) > 1;
+    const heal = replicated && v.started
+      ? await api.call('GET', `/volumes/${encodeURIComponent(name)}/heal`).catch(() => null)
+      : null;
     body.replaceChildren(
       h('dl', {}, h('dt', {}, 'ID'), h('dd', {}, v.id), h('dt', {}, 'Type'), h('dd', { id: 'volume-kind' }, v.kind || ''),
         h('dt', {}, 'Replica'), h('dd', { id: 'volume-replica' }, (v.replica || 1) > 1 ? `${v.replica} bricks per set${v.arbiter ? ', the last an arbiter' : ''}` : '1 (no replication)'),
@@ -417,11 +421,34 @@ async function volumePage(name) {
             }) }, 'Reset'))))))
         : h('p', {}, 'Defaults.'),
       h('h3', {}, 'Heal'),
-      h('p', { class: 'quiet' }, (v.replica || 1) > 1
+      h('p', { class: 'quiet' }, replicated
         ? `Each file is kept on the ${v.replica} bricks of its replica set${v.arbiter ? ' (the arbiter keeps its name and metadata only)' : ''}.`
         : 'Distribute volumes keep one copy of each file: there is nothing to heal.'),
+      heal && healView(name, heal),
     );
   }));
+}
+
+/// Heal info of a replicated volume: entries waiting per brick, split-brains, and the
+/// buttons that heal now.
+function healView(name, heal) {
+  const run = (full) => act(async () => {
+    const r = await api.call('POST', `/volumes/${encodeURIComponent(name)}/heal`, { full });
+    notice('ok', `Heal ${full ? '(full) ' : ''}done: ${r.pending} entries pending, ${r.split_brain} in split-brain.`);
+  });
+  const split = heal.replica_sets.flatMap((s) => s.split_brain);
+  return h('div', { id: 'heal' },
+    h('p', { id: 'heal-summary' }, `${heal.pending} entries pending heal, ${heal.split_brain} in split-brain.`),
+    h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Replica set'), h('th', {}, 'Brick'), h('th', {}, 'Connected'), h('th', {}, 'Pending'))),
+      h('tbody', {}, heal.replica_sets.flatMap((s) => s.bricks.map((b) => h('tr', { dataset: { healBrick: b.client } },
+        h('td', {}, s.name), h('td', {}, b.brick), h('td', {}, b.connected ? 'yes' : 'no'), h('td', {}, String(b.pending))))))),
+    split.length
+      ? h('div', {}, h('h4', {}, 'Split-brain (resolve with gwctl volume heal … split-brain)'), h('ul', { id: 'split-brain' }, split.map((p) => h('li', {}, p))))
+      : null,
+    h('div', { class: 'row' },
+      h('button', { id: 'heal-now', onclick: () => run(false) }, 'Heal now'),
+      h('button', { onclick: () => run(true) }, 'Full heal')),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -970,6 +970,19 @@ impl Afr {
         }
     }
 
+    /// Per replica, how many entries its index lists (None when it cannot be asked), and the
+    /// split-brains known: the cheap part of `info`, for metrics.
+    pub async fn pending_counts(&self) -> (Vec<(String, Option<usize>)>, usize) {
+        let mut out = Vec::new();
+        for i in 0..self.n() {
+            out.push((
+                self.names[i].clone(),
+                self.index_of(i).await.map(|v| v.len()),
+            ));
+        }
+        (out, self.split_brain.len())
+    }
+
     /// Resolves the split-brain of `g` (or of every one known when None) with `choice`.
     pub async fn resolve(
         self: &Arc<Self>,
