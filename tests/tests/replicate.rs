@@ -247,6 +247,73 @@ fn a_brick_cut_off_while_writing() -> Result<()> {
     Ok(())
 }
 
+/// A brick cut off from the gateway by the firewall: packets to its port are dropped (no RST,
+/// as when a link or switch fails). After ping-timeout the writer goes on with the other
+/// replica; when the rule goes, the client reconnects and the heal catches the brick up.
+#[test]
+fn a_brick_cut_off_by_the_firewall_while_writing() -> Result<()> {
+    need("iptables");
+    let gw = replicated_gateway()?;
+    let b = gw.brick_dirs();
+    let status: serde_json::Value =
+        serde_json::from_str(&gw.gwctl_ok(&["volume", "status", "vol", "--json"])?)?;
+    let ports: Vec<u64> = [1, 2]
+        .iter()
+        .map(|i| status["bricks"][*i]["port"].as_u64().context("brick port"))
+        .collect::<Result<_>>()?;
+    let w = start_writer(gw.mnt().join("w"));
+    thread::sleep(Duration::from_secs(1));
+    let cut = Firewall::drop_ports(&ports)?;
+    wait_connected(&gw, "vol-client-1", false)?;
+    wait_connected(&gw, "vol-client-2", false)?;
+    thread::sleep(Duration::from_secs(2));
+    drop(cut);
+    let files = check_writer(w)?;
+    let took = wait_healed(&gw)?;
+    eprintln!("{} files; heal info reached 0 in {took:?}", files.len());
+    same_tree(&b[0], &b[1])?;
+    same_tree(&b[2], &b[3])?;
+    verify_through_mount(&files)?;
+    Ok(())
+}
+
+/// iptables rules dropping TCP to some local ports; removed when dropped.
+struct Firewall(Vec<Vec<String>>);
+impl Firewall {
+    fn drop_ports(ports: &[u64]) -> Result<Firewall> {
+        let mut fw = Firewall(Vec::new());
+        for p in ports {
+            let rule: Vec<String> = [
+                "INPUT",
+                "-p",
+                "tcp",
+                "-i",
+                "lo",
+                "--dport",
+                &p.to_string(),
+                "-j",
+                "DROP",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            run_ok(std::process::Command::new("iptables").arg("-I").args(&rule))?;
+            fw.0.push(rule);
+        }
+        Ok(fw)
+    }
+}
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        for rule in &self.0 {
+            let _ = std::process::Command::new("iptables")
+                .arg("-D")
+                .args(rule)
+                .status();
+        }
+    }
+}
+
 /// SIGCONTs the stopped pids when dropped (also when the test fails).
 struct Cont(Vec<i32>);
 impl Drop for Cont {
