@@ -668,6 +668,11 @@ impl Gateway {
         )
     }
 
+    /// All of gatewayd's stderr (its log) so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
     /// Run `gwctl --api URL --token T ARGS…`.
     pub fn gwctl(&self, args: &[&str]) -> Result<Output> {
         let mut cmd = Command::new(bin("gwctl"));

@@ -334,6 +334,21 @@ pub trait Xlator: Send + Sync + 'static {
             .await
     }
 
+    /// SHA-256 of up to `len` bytes at `offset` and how many there were (fewer at end of
+    /// file): data heal compares these instead of moving the blocks (GlusterFS's rchecksum).
+    async fn rchecksum(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u32,
+    ) -> Result<(u32, [u8; 32])> {
+        self.base()
+            .first_child()?
+            .rchecksum(ctx, fd, offset, len)
+            .await
+    }
+
     async fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64) -> Result<()> {
         self.base()
             .first_child()?

@@ -229,6 +229,10 @@ fn a_brick_cut_off_while_writing() -> Result<()> {
     let gw = replicated_gateway()?;
     let b = gw.brick_dirs();
     let pids = [brick_pid(&gw, &b[1])?, brick_pid(&gw, &b[2])?];
+    // A 2 MiB file of which 4 KiB change while its second replica is away: the data heal
+    // compares block checksums and writes the one 128 KiB block that differs.
+    let big = names_on_first_set(&gw, 1, "big")?.remove(0);
+    random_file(&gw.mnt().join(&big), 2 << 20, 99)?;
     let w = start_writer(gw.mnt().join("w"));
     thread::sleep(Duration::from_secs(1));
     for p in pids {
@@ -236,6 +240,14 @@ fn a_brick_cut_off_while_writing() -> Result<()> {
     }
     let cont = scopeguard(pids);
     wait_connected(&gw, "vol-client-1", false)?;
+    {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(gw.mnt().join(&big))?;
+        f.write_all_at(&[7u8; 4096], 1 << 20)?;
+    }
+    let big_sum = sha256_file(&gw.mnt().join(&big))?;
     thread::sleep(Duration::from_secs(2));
     drop(cont);
     let files = check_writer(w)?;
@@ -244,7 +256,35 @@ fn a_brick_cut_off_while_writing() -> Result<()> {
     same_tree(&b[0], &b[1])?;
     same_tree(&b[2], &b[3])?;
     verify_through_mount(&files)?;
+    ensure!(sha256_file(&gw.mnt().join(&big))? == big_sum);
+    let log = strip_ansi(&gw.log_text());
+    let healed = log
+        .lines()
+        .find(|l| l.contains("data healed") && l.contains(&format!("/{big}")))
+        .with_context(|| format!("no data heal of /{big} in the log"))?;
+    ensure!(
+        healed.contains("written=131072"),
+        "the heal of /{big} did not write exactly the one changed block: {healed}"
+    );
     Ok(())
+}
+
+/// The log without its terminal colours.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\x1b' {
+            for d in it.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A brick cut off from the gateway by the firewall: packets to its port are dropped (no RST,

@@ -381,6 +381,17 @@ impl Server {
                         .await?;
                     ReplyBody::Unit
                 }
+                Request::Rchecksum {
+                    ctx,
+                    fd,
+                    offset,
+                    len,
+                } => {
+                    let (n, sum) = top
+                        .rchecksum(&with(ctx), &self.fd(conn, &fd)?, offset, len)
+                        .await?;
+                    ReplyBody::Checksum(n, sum)
+                }
             };
             Ok((body, Bytes::new()))
         }

@@ -764,6 +764,18 @@ impl Xlator for Posix {
         Ok(fd)
     }
 
+    async fn rchecksum(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u32,
+    ) -> Result<(u32, [u8; 32])> {
+        use sha2::Digest;
+        let data = self.read(ctx, fd, offset, len).await?;
+        blocking(move || Ok((data.len() as u32, sha2::Sha256::digest(&data).into()))).await
+    }
+
     async fn read(&self, _ctx: &Ctx, fd: &FdRef, offset: u64, size: u32) -> Result<Bytes> {
         let f = self.open_file(fd)?;
         blocking(move || {

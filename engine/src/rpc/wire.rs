@@ -199,6 +199,12 @@ pub enum Request {
         offset: u64,
         len: u64,
     },
+    Rchecksum {
+        ctx: Ctx,
+        fd: WireFd,
+        offset: u64,
+        len: u32,
+    },
 }
 
 impl Request {
@@ -239,6 +245,7 @@ impl Request {
             Request::Lk { .. } => "lk",
             Request::Fallocate { .. } => "fallocate",
             Request::Discard { .. } => "discard",
+            Request::Rchecksum { .. } => "rchecksum",
         }
     }
 }
@@ -257,6 +264,8 @@ pub enum ReplyBody {
     Statfs(Statvfs),
     Xattrs(Xattrs),
     Flock(Flock),
+    /// Bytes covered and their SHA-256.
+    Checksum(u32, [u8; 32]),
 }
 
 pub type Reply = std::result::Result<ReplyBody, Errno>;

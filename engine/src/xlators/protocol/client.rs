@@ -864,6 +864,28 @@ impl Xlator for Client {
         .map(|_| ())
     }
 
+    async fn rchecksum(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u32,
+    ) -> Result<(u32, [u8; 32])> {
+        let w = self.wire_fd(ctx, fd).await?;
+        match self
+            .call_body(Request::Rchecksum {
+                ctx: ctx.clone(),
+                fd: w,
+                offset,
+                len,
+            })
+            .await?
+        {
+            ReplyBody::Checksum(n, sum) => Ok((n, sum)),
+            _ => unexpected(),
+        }
+    }
+
     async fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64) -> Result<()> {
         let w = self.wire_fd(ctx, fd).await?;
         self.call_body(Request::Discard {

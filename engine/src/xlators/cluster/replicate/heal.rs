@@ -460,8 +460,8 @@ impl Afr {
         Ok(Outcome::Healed)
     }
 
-    /// Makes replica `k`'s data equal to `src`'s: with the diff algorithm only the blocks that
-    /// differ are written.
+    /// Makes replica `k`'s data equal to `src`'s: with the diff algorithm only the blocks whose
+    /// checksums differ are read and written.
     async fn copy_data(
         &self,
         ctx: &Ctx,
@@ -477,23 +477,25 @@ impl Afr {
         let mut written = 0u64;
         while off < src_ia.size {
             let want = (src_ia.size - off).min(HEAL_BLOCK as u64) as u32;
-            let (a, b) = if self.diff && off < sink_size {
+            // diff: both bricks checksum the block where the sink has one; only a block whose
+            // checksums differ crosses the wire.
+            if self.diff && off < sink_size {
                 let (a, b) = futures::join!(
-                    self.sub(src).read(ctx, src_fd, off, want),
-                    self.sub(k).read(ctx, &sink_fd, off, want)
+                    self.sub(src).rchecksum(ctx, src_fd, off, want),
+                    self.sub(k).rchecksum(ctx, &sink_fd, off, want)
                 );
-                (a?, Some(b?))
-            } else {
-                (self.sub(src).read(ctx, src_fd, off, want).await?, None)
-            };
+                if a? == b? {
+                    off += want as u64;
+                    continue;
+                }
+            }
+            let a = self.sub(src).read(ctx, src_fd, off, want).await?;
             if a.is_empty() {
                 break;
             }
-            if b.as_ref() != Some(&a) {
-                let len = a.len() as u64;
-                self.sub(k).write(ctx, &sink_fd, off, a).await?;
-                written += len;
-            }
+            let len = a.len() as u64;
+            self.sub(k).write(ctx, &sink_fd, off, a).await?;
+            written += len;
             off += want as u64;
         }
         if sink_size != src_ia.size {
@@ -506,7 +508,7 @@ impl Afr {
             ..Default::default()
         };
         self.sub(k).setattr(ctx, &Loc::gfid(g), &times).await?;
-        tracing::debug!(xlator = %self.base.name, gfid = %g, from = %self.names[src], to = %self.names[k], size = src_ia.size, written, "data healed");
+        tracing::info!(xlator = %self.base.name, gfid = %g, path = %self.where_seen(g), from = %self.names[src], to = %self.names[k], size = src_ia.size, written, "data healed");
         Ok(())
     }
 
