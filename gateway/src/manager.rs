@@ -170,9 +170,11 @@ fn known_options() -> String {
     format!("known: {}", keys.join(", "))
 }
 
-fn free_port(host: &str) -> std::io::Result<u16> {
+/// A port free on `host` now, and its listener: the caller holds the listeners until every
+/// port of a volume is chosen, or the kernel may hand the same port out twice.
+fn free_port(host: &str) -> std::io::Result<(u16, std::net::TcpListener)> {
     let l = std::net::TcpListener::bind((host, 0))?;
-    Ok(l.local_addr()?.port())
+    Ok((l.local_addr()?.port(), l))
 }
 
 fn read_volume_id(path: &Path) -> std::result::Result<Option<String>, String> {
@@ -249,11 +251,25 @@ impl Manager {
             ));
         }
         let parsed = volume::parse_bricks(specs)?;
+        // Ports other volumes' bricks were given: free now if those volumes are stopped, but
+        // theirs.
+        let taken: std::collections::HashSet<u16> = self
+            .list()?
+            .iter()
+            .flat_map(|v| v.bricks.iter().map(|b| b.port))
+            .collect();
+        let mut held = Vec::new();
         let mut out = Vec::new();
         for (i, (host, path)) in parsed.into_iter().enumerate() {
             let port = if is_local_host(&host) {
-                free_port(&self.cfg.brick_listen_host)
-                    .map_err(|e| ManagerError::Io("choosing a brick port".into(), e))?
+                loop {
+                    let (port, l) = free_port(&self.cfg.brick_listen_host)
+                        .map_err(|e| ManagerError::Io("choosing a brick port".into(), e))?;
+                    held.push(l);
+                    if !taken.contains(&port) {
+                        break port;
+                    }
+                }
             } else {
                 // A remote brick is served by a brickd an operator starts on that host, on
                 // GlusterFS's brick port range.

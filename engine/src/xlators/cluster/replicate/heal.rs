@@ -72,7 +72,8 @@ fn counters(ty: TxnType, v: i32) -> [i32; 3] {
 impl Afr {
     /// Starts healing `g` unless it is being healed; at most a few heals run at once.
     pub(super) fn heal_in_background(self: &Arc<Self>, g: Gfid) {
-        if self.healing.insert(g, ()).is_some() {
+        // With one replica up there is nothing to heal from or to (yet).
+        if self.up_list().len() < 2 || self.healing.insert(g, ()).is_some() {
             return;
         }
         let me = self.clone();

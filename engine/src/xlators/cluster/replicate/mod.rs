@@ -363,6 +363,10 @@ impl Afr {
                 info.path.clone().unwrap_or_else(|| format!("<gfid:{g}>")),
             );
         }
+        // Only a cache (a miss means one more lookup): started over rather than grown forever.
+        if self.inodes.len() >= NAMES_MAX {
+            self.inodes.clear();
+        }
         self.inodes.insert(g, info);
         if (heal_main && self.self_heal[ty as usize]) || (heal_meta && self.self_heal[1]) {
             self.heal_in_background(g);

@@ -38,8 +38,42 @@ fn range(ty: TxnType) -> (u64, u64) {
 }
 
 impl Afr {
-    /// Takes the transaction's locks on replica `i`; false when it could not (it is away).
-    async fn lock_on(&self, ctx: &Ctx, i: usize, lock: &LockOn) -> Result<()> {
+    /// Takes `lock` on every up replica; returns where it was got. First without waiting, on
+    /// all replicas at once (one round trip when nobody else holds it); if any is held
+    /// elsewhere, what was got is given back and the locks are taken one replica after another
+    /// in a fixed order, waiting: two transactions racing for the same inode then meet at the
+    /// first replica instead of each holding half (GlusterFS's AFR does the same).
+    async fn lock_all(&self, ctx: &Ctx, lock: &LockOn) -> Vec<bool> {
+        let n = self.n();
+        let up = self.up_list();
+        let tries = join_all(up.iter().map(|i| self.lock_on(ctx, *i, lock, false))).await;
+        let mut locked = vec![false; n];
+        for (i, r) in up.iter().zip(&tries) {
+            locked[*i] = r.is_ok();
+        }
+        if !tries.iter().any(|r| matches!(r, Err(Errno::EAGAIN))) {
+            return locked;
+        }
+        join_all(
+            (0..n)
+                .filter(|i| locked[*i])
+                .map(|i| self.unlock_on(ctx, i, lock, usize::MAX)),
+        )
+        .await;
+        let mut locked = vec![false; n];
+        for i in self.up_list() {
+            match self.lock_on(ctx, i, lock, true).await {
+                Ok(()) => locked[i] = true,
+                Err(e) => {
+                    tracing::debug!(xlator = %self.base.name, replica = %self.names[i], "transaction lock: {e}")
+                }
+            }
+        }
+        locked
+    }
+
+    /// Takes the transaction's locks on replica `i` (`wait`: until they are free).
+    async fn lock_on(&self, ctx: &Ctx, i: usize, lock: &LockOn, wait: bool) -> Result<()> {
         let domain = self.base.name.as_str();
         match lock {
             LockOn::Inode(g, ty) => {
@@ -51,12 +85,18 @@ impl Afr {
                     pid: 0,
                     owner: ctx.lk_owner,
                 };
+                let cmd = if wait { LockCmd::SetWait } else { LockCmd::Set };
                 self.sub(i)
-                    .inodelk(ctx, domain, &Loc::gfid(*g), LockCmd::SetWait, &fl)
+                    .inodelk(ctx, domain, &Loc::gfid(*g), cmd, &fl)
                     .await
                     .map(|_| ())
             }
             LockOn::Entries(names) => {
+                let cmd = if wait {
+                    EntrylkCmd::Lock
+                } else {
+                    EntrylkCmd::LockNb
+                };
                 for (k, (p, name)) in names.iter().enumerate() {
                     if names[..k].iter().any(|(q, m)| q == p && m == name) {
                         continue;
@@ -68,7 +108,7 @@ impl Afr {
                             domain,
                             &Loc::gfid(*p),
                             Some(name),
-                            EntrylkCmd::Lock,
+                            cmd,
                             EntrylkType::Write,
                         )
                         .await;
@@ -166,17 +206,7 @@ impl Afr {
             lk_owner: self.next_owner(),
             ..Ctx::root()
         };
-        // Locks one replica after another in a fixed order: two transactions racing for the
-        // same inode then meet at the first replica instead of each holding half.
-        let mut locked = vec![false; n];
-        for i in self.up_list() {
-            match self.lock_on(&lctx, i, &change.lock).await {
-                Ok(()) => locked[i] = true,
-                Err(e) => {
-                    tracing::debug!(xlator = %self.base.name, replica = %self.names[i], "transaction lock: {e}")
-                }
-            }
-        }
+        let locked = self.lock_all(&lctx, &change.lock).await;
         let unlock_all = |locked: Vec<bool>| {
             let (lctx, change) = (&lctx, &change);
             async move {
@@ -428,10 +458,7 @@ impl Afr {
             lk_owner: owner,
             ..Ctx::root()
         };
-        let mut locked = vec![false; n];
-        for i in self.up_list() {
-            locked[i] = self.lock_on(&lctx, i, &lock).await.is_ok();
-        }
+        let locked = self.lock_all(&lctx, &lock).await;
         let zeros = vec![0; n];
         if self.quorum_met(&locked) {
             let pre = join_all((0..n).map(|i| {
