@@ -2,7 +2,7 @@
 # One machine, from a checkout to a running gateway: installs the build and runtime
 # dependencies (.ci/install-deps: Rust, librocksdb-dev, FUSE 3, Samba, ... and the tools the
 # test suite uses), builds gatewayd, gwctl and brickd, and runs `gatewayd up`: volume `vol` over
-# four local bricks in $DATA/bricks, FUSE-mounted at $MOUNT, with S3, NFSv3 and SMB on loopback.
+# four local bricks in $DATA/bricks (2 x 2 distributed-replicate), FUSE-mounted at $MOUNT, with S3, NFSv3 and SMB on loopback.
 #
 #   sudo deploy/quickstart.sh                       # DATA=/var/lib/gatewayd, MOUNT=/mnt/vol
 #   sudo MOUNT=/srv/vol DATA=/tmp/gw deploy/quickstart.sh --bricks 2 --s3 off

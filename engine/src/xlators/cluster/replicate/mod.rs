@@ -79,6 +79,8 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
                 names: base.children.iter().map(|c| c.name().to_string()).collect(),
                 up: (0..n).map(|_| AtomicBool::new(false)).collect(),
                 generation: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                up_since: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                born: std::time::Instant::now(),
                 reported: (0..n).map(|_| AtomicBool::new(false)).collect(),
                 announced: AtomicBool::new(false),
                 notify_lock: Mutex::new(()),
@@ -159,6 +161,10 @@ pub struct Afr {
     /// Bumped each time a replica comes back: fds opened there before are gone with the
     /// connection they were opened on.
     generation: Vec<AtomicU64>,
+    /// When each replica last came up (ms after `born`): directory listings prefer the one up
+    /// longest, whose attributes are the least likely to be stale before a heal.
+    up_since: Vec<AtomicU64>,
+    born: std::time::Instant,
     reported: Vec<AtomicBool>,
     announced: AtomicBool,
     notify_lock: Mutex<()>,
@@ -657,9 +663,10 @@ impl Replicate {
                             && afd.fds.get(i).is_some_and(|f| f.is_some())
                             && good.as_ref().is_none_or(|g| g[i] || !g.iter().any(|x| *x))
                     };
+                    let since = |i: &usize| a.up_since[*i].load(Ordering::SeqCst);
                     let i = (0..a.n())
-                        .filter(|i| !a.is_arbiter(*i))
-                        .find(|i| ok(*i))
+                        .filter(|i| !a.is_arbiter(*i) && ok(*i))
+                        .min_by_key(since)
                         .or_else(|| (0..a.n()).find(|i| ok(*i)))
                         .ok_or(Errno::ENOTCONN)?;
                     *from = Some(i);
@@ -727,6 +734,7 @@ impl Xlator for Replicate {
         };
         if back {
             a.generation[from].fetch_add(1, Ordering::SeqCst);
+            a.up_since[from].store(a.born.elapsed().as_millis() as u64, Ordering::SeqCst);
             // What it holds may be stale now: forget who is good, and let the heal daemon in.
             a.inodes.clear();
             a.came_back.notify_waiters();
