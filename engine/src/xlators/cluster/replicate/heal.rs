@@ -5,6 +5,7 @@
 //! picks the source.
 
 use super::changelog::{self, Changelog, TxnType};
+use super::transaction::LockOn;
 use super::{Afr, first_error};
 use crate::fop::keys;
 use crate::fop::*;
@@ -87,83 +88,42 @@ impl Afr {
     }
 
     /// Locks (inodelk in the data or metadata range, or entrylk on the whole directory) on every
-    /// up replica in order; returns where it was got.
+    /// up replica, as a transaction would; returns where it was got.
     async fn heal_lock(&self, ctx: &Ctx, g: Gfid, ty: TxnType) -> Vec<bool> {
-        let mut locked = vec![false; self.n()];
-        for i in self.up_list() {
-            let r = match ty {
-                TxnType::Entry => self
-                    .sub(i)
-                    .entrylk(
-                        ctx,
-                        &self.base.name,
-                        &Loc::gfid(g),
-                        None,
-                        EntrylkCmd::Lock,
-                        EntrylkType::Write,
-                    )
-                    .await
-                    .map(|_| ()),
-                _ => {
-                    let (start, len) = if ty == TxnType::Metadata {
-                        (i64::MAX as u64 - 1, 1)
-                    } else {
-                        (0, i64::MAX as u64 - 1)
-                    };
-                    let fl = Flock {
-                        typ: LockType::Write,
-                        start,
-                        len,
-                        pid: 0,
-                        owner: ctx.lk_owner,
-                    };
-                    self.sub(i)
-                        .inodelk(ctx, &self.base.name, &Loc::gfid(g), LockCmd::SetWait, &fl)
-                        .await
-                        .map(|_| ())
-                }
-            };
-            locked[i] = r.is_ok();
-        }
-        locked
+        self.lock_all(ctx, &LockOn::for_heal(g, ty)).await
     }
 
     async fn heal_unlock(&self, ctx: &Ctx, g: Gfid, ty: TxnType, locked: &[bool]) {
-        join_all((0..self.n()).filter(|i| locked[*i]).map(|i| async move {
-            let _ = match ty {
-                TxnType::Entry => {
-                    self.sub(i)
-                        .entrylk(
-                            ctx,
-                            &self.base.name,
-                            &Loc::gfid(g),
-                            None,
-                            EntrylkCmd::Unlock,
-                            EntrylkType::Write,
-                        )
-                        .await
-                }
-                _ => {
-                    let (start, len) = if ty == TxnType::Metadata {
-                        (i64::MAX as u64 - 1, 1)
-                    } else {
-                        (0, i64::MAX as u64 - 1)
-                    };
-                    let fl = Flock {
-                        typ: LockType::Unlock,
-                        start,
-                        len,
-                        pid: 0,
-                        owner: ctx.lk_owner,
-                    };
-                    self.sub(i)
-                        .inodelk(ctx, &self.base.name, &Loc::gfid(g), LockCmd::Set, &fl)
-                        .await
-                        .map(|_| ())
-                }
-            };
-        }))
+        let lock = LockOn::for_heal(g, ty);
+        join_all(
+            (0..self.n())
+                .filter(|i| locked[*i])
+                .map(|i| self.unlock_on(ctx, i, &lock, usize::MAX)),
+        )
         .await;
+    }
+
+    /// The changelog of type `ty` of `g`, read under its lock from the replicas in `locked`,
+    /// with their replies and which answered; ENOTCONN with fewer than two.
+    async fn locked_changelog(
+        &self,
+        ctx: &Ctx,
+        g: Gfid,
+        ty: TxnType,
+        locked: &[bool],
+        answered_if: impl Fn(&Iatt) -> bool,
+    ) -> Result<(Vec<Option<(Iatt, Xattrs)>>, Vec<bool>, Changelog)> {
+        let replies = self.read_marks(ctx, g, locked).await;
+        let answered: Vec<bool> = replies
+            .iter()
+            .map(|r| r.as_ref().is_some_and(|(ia, _)| answered_if(ia)))
+            .collect();
+        if answered.iter().filter(|a| **a).count() < 2 {
+            return Err(Errno::ENOTCONN);
+        }
+        let xs: Vec<Option<&Xattrs>> = replies.iter().map(|r| r.as_ref().map(|r| &r.1)).collect();
+        let c = Changelog::extract(&xs, &self.keys, ty);
+        Ok((replies, answered, c))
     }
 
     /// Looks `g` up with its changelogs on the replicas in `on`.
@@ -409,13 +369,9 @@ impl Afr {
         choice: Option<SplitBrainChoice>,
         locked: &[bool],
     ) -> Result<Outcome> {
-        let replies = self.read_marks(ctx, g, locked).await;
-        let answered: Vec<bool> = replies.iter().map(|r| r.is_some()).collect();
-        if answered.iter().filter(|a| **a).count() < 2 {
-            return Err(Errno::ENOTCONN);
-        }
-        let xs: Vec<Option<&Xattrs>> = replies.iter().map(|r| r.as_ref().map(|r| &r.1)).collect();
-        let c = Changelog::extract(&xs, &self.keys, TxnType::Data);
+        let (replies, answered, c) = self
+            .locked_changelog(ctx, g, TxnType::Data, locked, |_| true)
+            .await?;
         if !c.needs_heal() {
             return Ok(Outcome::Clean);
         }
@@ -532,13 +488,9 @@ impl Afr {
         choice: Option<SplitBrainChoice>,
         locked: &[bool],
     ) -> Result<Outcome> {
-        let replies = self.read_marks(ctx, g, locked).await;
-        let answered: Vec<bool> = replies.iter().map(|r| r.is_some()).collect();
-        if answered.iter().filter(|a| **a).count() < 2 {
-            return Err(Errno::ENOTCONN);
-        }
-        let xs: Vec<Option<&Xattrs>> = replies.iter().map(|r| r.as_ref().map(|r| &r.1)).collect();
-        let c = Changelog::extract(&xs, &self.keys, TxnType::Metadata);
+        let (replies, answered, c) = self
+            .locked_changelog(ctx, g, TxnType::Metadata, locked, |_| true)
+            .await?;
         if !c.needs_heal() {
             return Ok(Outcome::Clean);
         }
@@ -721,16 +673,9 @@ impl Afr {
         locked: &[bool],
         queue: &mut VecDeque<(Gfid, Option<SplitBrainChoice>)>,
     ) -> Result<Outcome> {
-        let replies = self.read_marks(ctx, g, locked).await;
-        let answered: Vec<bool> = replies
-            .iter()
-            .map(|r| r.as_ref().is_some_and(|(ia, _)| ia.is_dir()))
-            .collect();
-        if answered.iter().filter(|a| **a).count() < 2 {
-            return Err(Errno::ENOTCONN);
-        }
-        let xs: Vec<Option<&Xattrs>> = replies.iter().map(|r| r.as_ref().map(|r| &r.1)).collect();
-        let c = Changelog::extract(&xs, &self.keys, TxnType::Entry);
+        let (replies, answered, c) = self
+            .locked_changelog(ctx, g, TxnType::Entry, locked, Iatt::is_dir)
+            .await?;
         let d = changelog::find_direction(&c, &answered).map_err(|_| Errno::ENOTCONN)?;
         // Entry split-brain is merged conservatively, as GlusterFS does: every replica is a
         // source, names missing anywhere are made, none is removed. A choice picks one.
@@ -815,6 +760,7 @@ impl Afr {
             .await;
         // A directory's data counter is GlusterFS's "needs a full crawl" flag, which a full
         // entry heal like this one satisfies.
+        let xs: Vec<Option<&Xattrs>> = replies.iter().map(|r| r.as_ref().map(|r| &r.1)).collect();
         let full_crawl = Changelog::extract(&xs, &self.keys, TxnType::Data);
         if full_crawl.needs_heal() {
             self.clear_marks(ctx, g, TxnType::Data, &full_crawl, &answered)

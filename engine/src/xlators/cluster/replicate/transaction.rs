@@ -18,6 +18,18 @@ pub(super) enum LockOn {
     Inode(Gfid, TxnType),
     /// Names in directories (parent, name), locked in gfid order so two never deadlock.
     Entries(Vec<(Gfid, String)>),
+    /// Every name in a directory (entry heal).
+    Dir(Gfid),
+}
+
+impl LockOn {
+    /// The lock a heal of `ty` on `g` takes: the data or metadata range, or the directory.
+    pub(super) fn for_heal(g: Gfid, ty: TxnType) -> LockOn {
+        match ty {
+            TxnType::Entry => LockOn::Dir(g),
+            _ => LockOn::Inode(g, ty),
+        }
+    }
 }
 
 pub(super) struct Change {
@@ -43,7 +55,7 @@ impl Afr {
     /// elsewhere, what was got is given back and the locks are taken one replica after another
     /// in a fixed order, waiting: two transactions racing for the same inode then meet at the
     /// first replica instead of each holding half (GlusterFS's AFR does the same).
-    async fn lock_all(&self, ctx: &Ctx, lock: &LockOn) -> Vec<bool> {
+    pub(super) async fn lock_all(&self, ctx: &Ctx, lock: &LockOn) -> Vec<bool> {
         let n = self.n();
         let up = self.up_list();
         let tries = join_all(up.iter().map(|i| self.lock_on(ctx, *i, lock, false))).await;
@@ -119,11 +131,21 @@ impl Afr {
                 }
                 Ok(())
             }
+            LockOn::Dir(g) => {
+                let cmd = if wait {
+                    EntrylkCmd::Lock
+                } else {
+                    EntrylkCmd::LockNb
+                };
+                self.sub(i)
+                    .entrylk(ctx, domain, &Loc::gfid(*g), None, cmd, EntrylkType::Write)
+                    .await
+            }
         }
     }
 
     /// Releases the first `count` of the locks `lock_on` took on replica `i`.
-    async fn unlock_on(&self, ctx: &Ctx, i: usize, lock: &LockOn, count: usize) {
+    pub(super) async fn unlock_on(&self, ctx: &Ctx, i: usize, lock: &LockOn, count: usize) {
         let domain = self.base.name.as_str();
         match lock {
             LockOn::Inode(g, ty) => {
@@ -157,6 +179,19 @@ impl Afr {
                         )
                         .await;
                 }
+            }
+            LockOn::Dir(g) => {
+                let _ = self
+                    .sub(i)
+                    .entrylk(
+                        ctx,
+                        domain,
+                        &Loc::gfid(*g),
+                        None,
+                        EntrylkCmd::Unlock,
+                        EntrylkType::Write,
+                    )
+                    .await;
             }
         }
     }
@@ -284,7 +319,12 @@ impl Afr {
         if blame.iter().any(|b| *b != 0) {
             for (i, r) in results.iter().enumerate() {
                 if let Err(e) = r {
-                    tracing::warn!(xlator = %self.base.name, replica = %self.names[i], ty = ?change.ty, "change missed a replica ({e}); marked for heal");
+                    // A replica that is away misses every change: "replica is down" said so once.
+                    if *e == Errno::ENOTCONN {
+                        tracing::debug!(xlator = %self.base.name, replica = %self.names[i], ty = ?change.ty, "change missed a replica that is away; marked for heal");
+                    } else {
+                        tracing::warn!(xlator = %self.base.name, replica = %self.names[i], ty = ?change.ty, "change failed on one replica ({e}); marked for heal");
+                    }
                 }
             }
         }
@@ -412,7 +452,11 @@ impl Afr {
                         && !e.failed[i]
                     {
                         e.failed[i] = true;
-                        tracing::warn!(xlator = %self.base.name, replica = %self.names[i], %g, "change missed a replica ({err}); marked for heal");
+                        if *err == Errno::ENOTCONN {
+                            tracing::debug!(xlator = %self.base.name, replica = %self.names[i], %g, "change missed a replica that is away; marked for heal");
+                        } else {
+                            tracing::warn!(xlator = %self.base.name, replica = %self.names[i], %g, "change failed on one replica ({err}); marked for heal");
+                        }
                     }
                 }
             }
