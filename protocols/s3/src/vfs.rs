@@ -326,15 +326,26 @@ impl Vfs {
         });
     }
 
-    /// Whether a directory shows any entry in its first readdir: a cheap look before an rmdir
-    /// that would otherwise read every brick's copy of it to find out.
+    /// Whether a directory holds any entry (stops at the first): the look before an rmdir.
     pub async fn has_entries(&self, gfid: Gfid) -> Result<bool> {
         let f = OpenFile {
             fd: self.top.opendir(&self.ctx, &Loc::gfid(gfid)).await?,
             top: self.top.clone(),
         };
-        let ents = self.top.readdir(&self.ctx, &f.fd, 0, 4096).await?;
-        Ok(ents.iter().any(|e| e.name != "." && e.name != ".."))
+        // Every batch until a name or the end: the first batch may hold only one brick's
+        // `.` and `..`, and an rmdir on that word would take the directory off the bricks that
+        // are empty while another still holds a name (a partly removed directory).
+        let mut off = 0;
+        loop {
+            let ents = self.top.readdir(&self.ctx, &f.fd, off, 4096).await?;
+            let Some(last) = ents.last() else {
+                return Ok(false);
+            };
+            if ents.iter().any(|e| e.name != "." && e.name != "..") {
+                return Ok(true);
+            }
+            off = last.d_off;
+        }
     }
 
     pub async fn unlink(&self, parent: Gfid, name: &str) -> Result<()> {
