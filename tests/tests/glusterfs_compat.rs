@@ -573,6 +573,27 @@ fn xattr_dump(bricks: &[PathBuf]) -> String {
 }
 
 /// `r`, with the bricks' xattrs and indices added to its error.
+/// After a heal: both bricks equal, each holding the expected tree, and no mark left.
+fn check_healed_replicas(checks: &mut Checks, bricks: &[PathBuf], model: &Model) {
+    checks.check("both bricks hold the same names, modes and bytes", || {
+        with_dump(check_replicas_identical(bricks), bricks)
+    });
+    for (i, b) in bricks.iter().enumerate() {
+        checks.check(&format!("brick {} holds the expected tree", i + 1), || {
+            check_model(b, model)
+        });
+    }
+    checks.check("no trusted.afr.* value is left non-zero", || {
+        let left: Vec<_> = bricks.iter().flat_map(|b| afr_marks(b)).collect();
+        ensure!(
+            left.is_empty(),
+            "non-zero marks left: {left:?}\n{}",
+            xattr_dump(bricks)
+        );
+        Ok(())
+    });
+}
+
 fn with_dump(r: Result<()>, bricks: &[PathBuf]) -> Result<()> {
     r.map_err(|e| anyhow::anyhow!("{e:#}\n{}", xattr_dump(bricks)))
 }
@@ -740,23 +761,7 @@ fn glusterfs_pending_marks_are_healed_by_us() {
         );
         Ok(())
     });
-    checks.check("both bricks hold the same names, modes and bytes", || {
-        with_dump(check_replicas_identical(&bricks), &bricks)
-    });
-    for (i, b) in bricks.iter().enumerate() {
-        checks.check(&format!("brick {} holds the expected tree", i + 1), || {
-            check_model(b, &model)
-        });
-    }
-    checks.check("no trusted.afr.* value is left non-zero", || {
-        let left: Vec<_> = bricks.iter().flat_map(|b| afr_marks(b)).collect();
-        ensure!(
-            left.is_empty(),
-            "non-zero marks left: {left:?}\n{}",
-            xattr_dump(&bricks)
-        );
-        Ok(())
-    });
+    check_healed_replicas(&mut checks, &bricks, &model);
     let mnt = tmp.path().join("ourmnt");
     let nm = NativeMount::start(&gw, "gr", &mnt).unwrap();
     checks.check("our mount reads the expected tree", || {
@@ -880,23 +885,7 @@ fn our_pending_marks_are_healed_by_glusterfs() {
             Ok(())
         },
     );
-    checks.check("both bricks hold the same names, modes and bytes", || {
-        with_dump(check_replicas_identical(&bricks), &bricks)
-    });
-    for (i, b) in bricks.iter().enumerate() {
-        checks.check(&format!("brick {} holds the expected tree", i + 1), || {
-            check_model(b, &model)
-        });
-    }
-    checks.check("no trusted.afr.* value is left non-zero", || {
-        let left: Vec<_> = bricks.iter().flat_map(|b| afr_marks(b)).collect();
-        ensure!(
-            left.is_empty(),
-            "non-zero marks left: {left:?}\n{}",
-            xattr_dump(&bricks)
-        );
-        Ok(())
-    });
+    check_healed_replicas(&mut checks, &bricks, &model);
     let m = tmp.path().join("gmnt");
     g.mount("gq", &m).unwrap();
     checks.check("GlusterFS's mount reads the expected tree", || {

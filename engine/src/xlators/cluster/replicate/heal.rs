@@ -281,7 +281,8 @@ impl Afr {
             };
             if let Some(p) = parent {
                 let mut inner = VecDeque::new();
-                self.heal_entries(p, None, &mut inner).await?;
+                self.heal_under_lock(p, TxnType::Entry, None, &mut inner)
+                    .await?;
                 queue.extend(inner);
             }
         }
@@ -292,11 +293,23 @@ impl Afr {
             }
         };
         if ia.is_dir() {
-            merge(self.heal_entries(g, choice, queue).await?);
-            merge(self.heal_metadata(g, choice).await?);
+            merge(
+                self.heal_under_lock(g, TxnType::Entry, choice, queue)
+                    .await?,
+            );
+            merge(
+                self.heal_under_lock(g, TxnType::Metadata, choice, queue)
+                    .await?,
+            );
         } else {
-            merge(self.heal_data(g, choice).await?);
-            merge(self.heal_metadata(g, choice).await?);
+            merge(
+                self.heal_under_lock(g, TxnType::Data, choice, queue)
+                    .await?,
+            );
+            merge(
+                self.heal_under_lock(g, TxnType::Metadata, choice, queue)
+                    .await?,
+            );
         }
         if outcome == Outcome::SplitBrain {
             self.split_brain.insert(g, self.where_seen(g));
@@ -348,17 +361,29 @@ impl Afr {
         }
     }
 
-    async fn heal_data(
+    /// One kind of heal of `g` under the lock a transaction of that kind takes.
+    async fn heal_under_lock(
         self: &Arc<Self>,
         g: Gfid,
+        ty: TxnType,
         choice: Option<SplitBrainChoice>,
+        queue: &mut VecDeque<(Gfid, Option<SplitBrainChoice>)>,
     ) -> Result<Outcome> {
-        // Our own eager lock would make the heal wait out the post-op delay.
-        self.eager_flush(g).await;
+        if ty == TxnType::Data {
+            // Our own eager lock would make the heal wait out the post-op delay.
+            self.eager_flush(g).await;
+        }
         let ctx = self.heal_ctx();
-        let locked = self.heal_lock(&ctx, g, TxnType::Data).await;
-        let r = self.heal_data_locked(&ctx, g, choice, &locked).await;
-        self.heal_unlock(&ctx, g, TxnType::Data, &locked).await;
+        let locked = self.heal_lock(&ctx, g, ty).await;
+        let r = match ty {
+            TxnType::Data => self.heal_data_locked(&ctx, g, choice, &locked).await,
+            TxnType::Metadata => self.heal_metadata_locked(&ctx, g, choice, &locked).await,
+            TxnType::Entry => {
+                self.heal_entries_locked(&ctx, g, choice, &locked, queue)
+                    .await
+            }
+        };
+        self.heal_unlock(&ctx, g, ty, &locked).await;
         r
     }
 
@@ -467,18 +492,6 @@ impl Afr {
         self.sub(k).setattr(ctx, &Loc::gfid(g), &times).await?;
         tracing::info!(xlator = %self.base.name, gfid = %g, path = %self.where_seen(g), from = %self.names[src], to = %self.names[k], size = src_ia.size, written, "data healed");
         Ok(())
-    }
-
-    async fn heal_metadata(
-        self: &Arc<Self>,
-        g: Gfid,
-        choice: Option<SplitBrainChoice>,
-    ) -> Result<Outcome> {
-        let ctx = self.heal_ctx();
-        let locked = self.heal_lock(&ctx, g, TxnType::Metadata).await;
-        let r = self.heal_metadata_locked(&ctx, g, choice, &locked).await;
-        self.heal_unlock(&ctx, g, TxnType::Metadata, &locked).await;
-        r
     }
 
     async fn heal_metadata_locked(
@@ -648,21 +661,6 @@ impl Afr {
             self.sub(k).mknod(&c, &l, &e).await?;
         }
         Ok(())
-    }
-
-    async fn heal_entries(
-        self: &Arc<Self>,
-        g: Gfid,
-        choice: Option<SplitBrainChoice>,
-        queue: &mut VecDeque<(Gfid, Option<SplitBrainChoice>)>,
-    ) -> Result<Outcome> {
-        let ctx = self.heal_ctx();
-        let locked = self.heal_lock(&ctx, g, TxnType::Entry).await;
-        let r = self
-            .heal_entries_locked(&ctx, g, choice, &locked, queue)
-            .await;
-        self.heal_unlock(&ctx, g, TxnType::Entry, &locked).await;
-        r
     }
 
     async fn heal_entries_locked(

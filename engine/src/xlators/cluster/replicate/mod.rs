@@ -595,32 +595,17 @@ impl Afr {
         .await
     }
 
-    async fn data_txn<T, F, Fut>(self: &Arc<Self>, g: Gfid, f: F) -> Result<T>
+    /// A data or metadata change of inode `g`: locked on its range, marked on the inode.
+    async fn inode_txn<T, F, Fut>(self: &Arc<Self>, g: Gfid, ty: TxnType, f: F) -> Result<T>
     where
         F: Fn(usize) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         self.transact(
             Change {
-                ty: TxnType::Data,
+                ty,
                 marks: vec![g],
-                lock: LockOn::Inode(g, TxnType::Data),
-            },
-            f,
-        )
-        .await
-    }
-
-    async fn metadata_txn<T, F, Fut>(self: &Arc<Self>, g: Gfid, f: F) -> Result<T>
-    where
-        F: Fn(usize) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        self.transact(
-            Change {
-                ty: TxnType::Metadata,
-                marks: vec![g],
-                lock: LockOn::Inode(g, TxnType::Metadata),
+                lock: LockOn::Inode(g, ty),
             },
             f,
         )
@@ -812,7 +797,7 @@ impl Xlator for Replicate {
         let g = a.gfid_of(ctx, loc).await?;
         let l = Loc::gfid(g);
         if attr.size.is_some() {
-            a.data_txn(g, |i| {
+            a.inode_txn(g, TxnType::Data, |i| {
                 let mut at = attr.clone();
                 if a.is_arbiter(i) {
                     at.size = None;
@@ -822,7 +807,8 @@ impl Xlator for Replicate {
             })
             .await
         } else {
-            a.metadata_txn(g, |i| a.sub(i).setattr(ctx, &l, attr)).await
+            a.inode_txn(g, TxnType::Metadata, |i| a.sub(i).setattr(ctx, &l, attr))
+                .await
         }
     }
 
@@ -830,7 +816,7 @@ impl Xlator for Replicate {
         let a = &self.afr;
         let g = a.gfid_of(ctx, loc).await?;
         let l = Loc::gfid(g);
-        a.data_txn(g, |i| {
+        a.inode_txn(g, TxnType::Data, |i| {
             let l = l.clone();
             async move {
                 if a.is_arbiter(i) {
@@ -844,7 +830,7 @@ impl Xlator for Replicate {
 
     async fn ftruncate(&self, ctx: &Ctx, fd: &FdRef, size: u64) -> Result<Iatt> {
         let a = &self.afr;
-        a.data_txn(fd.gfid, |i| {
+        a.inode_txn(fd.gfid, TxnType::Data, |i| {
             let f = a.fd_on(fd, i);
             async move {
                 if a.is_arbiter(i) {
@@ -858,7 +844,7 @@ impl Xlator for Replicate {
 
     async fn write(&self, ctx: &Ctx, fd: &FdRef, offset: u64, data: Bytes) -> Result<Iatt> {
         let a = &self.afr;
-        a.data_txn(fd.gfid, |i| {
+        a.inode_txn(fd.gfid, TxnType::Data, |i| {
             let f = a.fd_on(fd, i);
             let data = data.clone();
             async move {
@@ -880,7 +866,7 @@ impl Xlator for Replicate {
         len: u64,
     ) -> Result<()> {
         let a = &self.afr;
-        a.data_txn(fd.gfid, |i| {
+        a.inode_txn(fd.gfid, TxnType::Data, |i| {
             let f = a.fd_on(fd, i);
             async move {
                 if a.is_arbiter(i) {
@@ -894,7 +880,7 @@ impl Xlator for Replicate {
 
     async fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64) -> Result<()> {
         let a = &self.afr;
-        a.data_txn(fd.gfid, |i| {
+        a.inode_txn(fd.gfid, TxnType::Data, |i| {
             let f = a.fd_on(fd, i);
             async move {
                 if a.is_arbiter(i) {
@@ -1133,8 +1119,10 @@ impl Xlator for Replicate {
         }
         let g = a.gfid_of(ctx, loc).await?;
         let l = Loc::gfid(g);
-        a.metadata_txn(g, |i| a.sub(i).setxattr(ctx, &l, xattrs, flags))
-            .await
+        a.inode_txn(g, TxnType::Metadata, |i| {
+            a.sub(i).setxattr(ctx, &l, xattrs, flags)
+        })
+        .await
     }
 
     async fn removexattr(&self, ctx: &Ctx, loc: &Loc, name: &str) -> Result<()> {
@@ -1144,8 +1132,10 @@ impl Xlator for Replicate {
         }
         let g = a.gfid_of(ctx, loc).await?;
         let l = Loc::gfid(g);
-        a.metadata_txn(g, |i| a.sub(i).removexattr(ctx, &l, name))
-            .await
+        a.inode_txn(g, TxnType::Metadata, |i| {
+            a.sub(i).removexattr(ctx, &l, name)
+        })
+        .await
     }
 
     async fn xattrop(
@@ -1158,8 +1148,10 @@ impl Xlator for Replicate {
         let a = &self.afr;
         let g = a.gfid_of(ctx, loc).await?;
         let l = Loc::gfid(g);
-        a.metadata_txn(g, |i| a.sub(i).xattrop(ctx, &l, op, xattrs))
-            .await
+        a.inode_txn(g, TxnType::Metadata, |i| {
+            a.sub(i).xattrop(ctx, &l, op, xattrs)
+        })
+        .await
     }
 
     async fn inodelk(
