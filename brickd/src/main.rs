@@ -42,10 +42,27 @@ fn main() -> anyhow::Result<()> {
         .init();
     // Modes of new files come from the client (mode & ~umask), never from our umask.
     unsafe { libc::umask(0) };
+    raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(run(args))
+}
+
+/// posix keeps directories open (see storage/posix/handle.rs) besides the clients' files:
+/// take the hard limit rather than the 1024 a shell hands down.
+fn raise_fd_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

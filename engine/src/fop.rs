@@ -260,6 +260,9 @@ pub struct Ctx {
     /// Set by the brick's protocol/server to its connection number, so locks a client held
     /// can be dropped when its connection goes; ignored on the client side.
     pub client_id: u64,
+    /// The time this fop stamps on the inodes it changes (`features/utime`); None for
+    /// lookups, reads and the cluster translators' own fops, which move no times.
+    pub stamp: Option<crate::mdata::Stamp>,
 }
 
 impl Ctx {
@@ -458,6 +461,8 @@ pub mod keys {
     pub const GFID2PATH_PREFIX: &str = "trusted.gfid2path.";
     /// The S3 frontend's stored ETag; the brick drops it on every write so it cannot go stale.
     pub const S3_ETAG: &str = "user.s3.etag";
+    /// Consistent times (GlusterFS's ctime feature): see [`crate::mdata`].
+    pub const MDATA: &str = crate::mdata::KEY;
     /// Virtual xattr a brick answers for a directory with its parent's gfid (16 bytes), read
     /// from the directory's `.glusterfs` handle symlink: NFS's LOOKUP "..". Not a valid Linux
     /// xattr name (no namespace), so it can never name a stored one.

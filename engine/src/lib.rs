@@ -3,6 +3,7 @@
 
 pub mod fop;
 pub mod graph;
+pub mod mdata;
 pub mod metrics;
 pub mod options;
 pub mod registry;

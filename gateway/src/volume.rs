@@ -292,14 +292,23 @@ impl VolumeRecord {
         } else {
             clients
         };
-        if subs.len() > 1 {
+        let below = if subs.len() > 1 {
             out += &format!(
-                "volume {}-dht\n    type cluster/distribute\n{}    subvolumes {}\nend-volume\n",
+                "volume {}-dht\n    type cluster/distribute\n{}    subvolumes {}\nend-volume\n\n",
                 self.name,
                 self.cluster_options(ClusterXlator::Distribute),
                 subs.join(" ")
             );
-        }
+            format!("{}-dht", self.name)
+        } else {
+            subs[0].clone()
+        };
+        // Above the cluster translators, as glusterd places it: one stamp per fop reaches
+        // every replica and subvolume (trusted.glusterfs.mdata).
+        out += &format!(
+            "volume {}-utime\n    type features/utime\n    option noatime on\n    subvolumes {below}\nend-volume\n",
+            self.name
+        );
         out
     }
 
@@ -503,10 +512,11 @@ mod tests {
         let text = v.client_volfile(10, "127.0.0.1");
         let g = engine::graph::Graph::from_text(&text, &engine::registry::Registry::client_side())
             .unwrap();
-        assert_eq!(g.top().name(), "gv-dht");
+        assert_eq!(g.top().name(), "gv-utime");
         assert!(g.get("gv-client-3").is_some());
         let vf = parse_checked(&text);
-        let dht = vf.top();
+        assert_eq!(vf.top().subvolumes, ["gv-dht"]);
+        let dht = vf.get("gv-dht").unwrap();
         assert_eq!(dht.type_name, "cluster/distribute");
         assert_eq!(
             dht.subvolumes,
@@ -523,8 +533,8 @@ mod tests {
         // One brick: the client is the whole graph.
         let one = VolumeRecord::with_layout("solo", bricks(1), 1, 0).unwrap();
         assert_eq!(
-            parse_checked(&one.client_volfile(10, "h")).top().name,
-            "solo-client-0"
+            parse_checked(&one.client_volfile(10, "h")).top().subvolumes,
+            ["solo-client-0"]
         );
     }
 
@@ -549,7 +559,8 @@ mod tests {
                 "vol-client-3",
                 "vol-replicate-0",
                 "vol-replicate-1",
-                "vol-dht"
+                "vol-dht",
+                "vol-utime"
             ]
         );
         for (g, set) in [
@@ -569,8 +580,9 @@ mod tests {
             assert!(!r.options.contains_key("arbiter-count"));
             assert!(!r.options.contains_key("lookup-unhashed"));
         }
-        let top = vf.top();
-        assert_eq!(top.name, "vol-dht");
+        assert_eq!(vf.top().type_name, "features/utime");
+        assert_eq!(vf.top().subvolumes, ["vol-dht"]);
+        let top = vf.get("vol-dht").unwrap();
         assert_eq!(top.subvolumes, ["vol-replicate-0", "vol-replicate-1"]);
         assert_eq!(top.options.len(), 1);
         assert_eq!(top.options.get("lookup-unhashed").unwrap(), "auto");
@@ -594,9 +606,9 @@ mod tests {
         let v = VolumeRecord::with_layout("arb", bricks(3), 3, 1).unwrap();
         assert_eq!(v.kind, "replicate");
         let vf = parse_checked(&v.client_volfile(42, "127.0.0.1"));
-        assert_eq!(vf.volumes.len(), 4);
-        let top = vf.top();
-        assert_eq!(top.name, "arb-replicate-0");
+        assert_eq!(vf.volumes.len(), 5);
+        assert_eq!(vf.top().subvolumes, ["arb-replicate-0"]);
+        let top = vf.get("arb-replicate-0").unwrap();
         assert_eq!(top.type_name, "cluster/replicate");
         assert_eq!(
             top.subvolumes,
@@ -624,7 +636,10 @@ mod tests {
             assert_eq!(r.options.get("quorum-type").unwrap(), "none");
         }
         assert_eq!(text.matches("quorum-type").count(), 2);
-        assert_eq!(vf.top().subvolumes, ["r3-replicate-0", "r3-replicate-1"]);
+        assert_eq!(
+            vf.get("r3-dht").unwrap().subvolumes,
+            ["r3-replicate-0", "r3-replicate-1"]
+        );
     }
 
     #[test]

@@ -93,3 +93,33 @@ pub fn list(path: &Path) -> Result<Vec<String>> {
         }
     }
 }
+
+/// `get` on an open file: works for a file whose last name is gone.
+pub fn fget(fd: std::os::fd::RawFd, name: &str) -> Result<Option<Vec<u8>>> {
+    let n = cname(name)?;
+    let mut buf = vec![0u8; 256];
+    loop {
+        let r = unsafe { libc::fgetxattr(fd, n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            buf.truncate(r as usize);
+            return Ok(Some(buf));
+        }
+        match last_errno() {
+            Errno::ENODATA => return Ok(None),
+            Errno::ERANGE => {
+                let size = unsafe { libc::fgetxattr(fd, n.as_ptr(), std::ptr::null_mut(), 0) };
+                if size < 0 {
+                    return Err(last_errno());
+                }
+                buf.resize(size as usize + 1, 0);
+            }
+            e => return Err(e),
+        }
+    }
+}
+
+pub fn fset(fd: std::os::fd::RawFd, name: &str, value: &[u8], flags: i32) -> Result<()> {
+    let n = cname(name)?;
+    let r = unsafe { libc::fsetxattr(fd, n.as_ptr(), value.as_ptr().cast(), value.len(), flags) };
+    if r < 0 { Err(last_errno()) } else { Ok(()) }
+}

@@ -3,7 +3,7 @@
 use crate::fop::*;
 use serde::{Deserialize, Serialize};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// How a request names an open file: the brick's fd number, or none for an anonymous fd
 /// (the brick opens the inode by its gfid).

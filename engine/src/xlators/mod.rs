@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod debug;
+pub mod features;
 pub mod protocol;
 
 use crate::registry::Registry;
@@ -9,5 +10,6 @@ use crate::registry::Registry;
 pub fn register_all(r: &mut Registry) {
     cluster::register(r);
     debug::register(r);
+    features::register(r);
     protocol::register(r);
 }

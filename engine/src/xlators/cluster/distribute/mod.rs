@@ -124,6 +124,31 @@ fn child_path(parent: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
+/// A directory's attributes over its copies on every subvolume, as GlusterFS's
+/// `dht_iatt_merge`: the newest of each time (a create or unlink moves only the copy on the
+/// subvolume it happened on), the highest owner ids, and a fixed size, since each copy's own
+/// size says nothing of the whole directory.
+fn merge_dir_iatt<'a>(first: &Iatt, rest: impl IntoIterator<Item = &'a Iatt>) -> Iatt {
+    let mut out = first.clone();
+    for ia in rest {
+        out.uid = out.uid.max(ia.uid);
+        out.gid = out.gid.max(ia.gid);
+        for (to, from) in [
+            (&mut out.atime, ia.atime),
+            (&mut out.mtime, ia.mtime),
+            (&mut out.ctime, ia.ctime),
+        ] {
+            if (from.sec, from.nsec) > (to.sec, to.nsec) {
+                *to = from;
+            }
+        }
+    }
+    // GlusterFS's DHT_DIR_STAT_SIZE and DHT_DIR_STAT_BLOCKS.
+    out.size = 4096;
+    out.blocks = 8;
+    out
+}
+
 impl Distribute {
     pub fn new(base: XlatorBase) -> Distribute {
         let names = base.children.iter().map(|c| c.name().to_string()).collect();
@@ -182,7 +207,9 @@ impl Distribute {
     /// layout where the stored one is missing or broken (only with every subvolume up, so a
     /// layout never leaves out a subvolume that is merely away).
     async fn lookup_dir(&self, ctx: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
-        let w = with_dht_keys(want);
+        let mut w = with_dht_keys(want);
+        // The times, for a copy this lookup makes where one is missing.
+        w.insert(crate::mdata::KEY.to_string(), Bytes::new());
         let results = join_all((0..self.n()).map(|i| {
             let w = &w;
             async move {
@@ -215,9 +242,14 @@ impl Distribute {
         if loc.parent.is_some() && loc.name.is_some() {
             for i in 0..self.n() {
                 if matches!(results[i], Err(Errno::ENOENT)) {
+                    // The copy takes the directory's times, not the moment of this heal.
                     let e = NewEntry {
                         gfid,
                         mode: ia.mode & 0o7777,
+                        xattrs: x
+                            .get(crate::mdata::KEY)
+                            .map(|v| Xattrs::from([(crate::mdata::KEY.to_string(), v.clone())]))
+                            .unwrap_or_default(),
                         ..Default::default()
                     };
                     let c = Ctx {
@@ -283,7 +315,151 @@ impl Distribute {
         if !lay.ranges.is_empty() {
             self.layouts.insert(gfid, Arc::new(lay));
         }
+        let mut x = x;
+        if !want.contains_key(crate::mdata::KEY) {
+            x.remove(crate::mdata::KEY);
+        }
+        let ia = merge_dir_iatt(
+            &ia,
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .filter(|(o, _)| o.is_dir() && o.gfid == gfid)
+                .map(|(o, _)| o),
+        );
         Ok((ia, strip_dht_keys(x, want)))
+    }
+
+    /// ENOTEMPTY unless directory `g` holds nothing on any subvolume but stale linkto files,
+    /// which it returns (they go with the directory).
+    async fn check_empty(&self, ctx: &Ctx, g: Gfid) -> Result<Vec<(usize, String)>> {
+        let dloc = Loc::gfid(g);
+        let w = with_dht_keys(&Xattrs::new());
+        let mut stale = Vec::new();
+        for i in 0..self.n() {
+            let fd = self.sub(i).opendir(ctx, &dloc).await?;
+            let mut off = 0;
+            let r = loop {
+                let ents = match self.sub(i).readdirp(ctx, &fd, off, 64 * 1024, &w).await {
+                    Ok(e) => e,
+                    Err(e) => break Err(e),
+                };
+                if ents.is_empty() {
+                    break Ok(());
+                }
+                if let Some(e) = ents
+                    .iter()
+                    .find(|e| !e.iatt.as_ref().is_some_and(|ia| is_linkto(ia, &e.xattrs)))
+                {
+                    tracing::debug!(xlator = %self.base.name, dir = %g, name = %e.name, subvol = %self.names[i], "directory not empty");
+                    break Err(Errno::ENOTEMPTY);
+                }
+                stale.extend(ents.iter().map(|e| (i, e.name.clone())));
+                off = ents.last().expect("non-empty").d_off;
+            };
+            self.sub(i).release(&fd).await;
+            r?;
+        }
+        Ok(stale)
+    }
+
+    /// Renames a directory on every subvolume, the hashed subvolume of the new name first.
+    /// A directory replaced must be empty everywhere (checked first, as GlusterFS's
+    /// `dht_rename_dir` does), and a rename that fails on some subvolume is undone on the
+    /// others, so the directory never ends up under two names.
+    async fn rename_dir(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc, src: &Iatt) -> Result<Iatt> {
+        if !self.all_up() {
+            return Err(Errno::ENOTCONN);
+        }
+        let mut stale = Vec::new();
+        match self.lookup_named(ctx, newloc, &Xattrs::new()).await {
+            Ok((dst, _)) if dst.gfid == src.gfid => return Ok(src.clone()),
+            Ok((dst, _)) if !dst.is_dir() => return Err(Errno::ENOTDIR),
+            Ok((dst, _)) => stale = self.check_empty(ctx, dst.gfid).await?,
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(p) = newloc.parent {
+            for (i, name) in stale {
+                let _ = self.sub(i).unlink(ctx, &Loc::child(p, name)).await;
+            }
+        }
+        let hashed = self.hashed(ctx, newloc).await?;
+        let ia = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
+        let rest: Vec<usize> = (0..self.n()).filter(|i| *i != hashed).collect();
+        let results = join_all(
+            rest.iter()
+                .map(|&i| self.sub(i).rename(ctx, oldloc, newloc)),
+        )
+        .await;
+        let failed = rest
+            .iter()
+            .zip(&results)
+            .find_map(|(i, r)| r.as_ref().err().map(|e| (*i, *e)));
+        if let Some((i, e)) = failed {
+            tracing::warn!(xlator = %self.base.name, subvol = %self.names[i], "directory rename failed on a subvolume ({e}); undoing it on the others");
+            let back = |i: usize| async move { self.sub(i).rename(ctx, newloc, oldloc).await };
+            let _ = back(hashed).await;
+            for (j, r) in rest.iter().zip(&results) {
+                if r.is_ok() {
+                    let _ = back(*j).await;
+                }
+            }
+            return Err(e);
+        }
+        Ok(ia)
+    }
+
+    /// A directory's attributes from every live subvolume, merged.
+    async fn stat_dir(&self, ctx: &Ctx, loc: &Loc) -> Result<Iatt> {
+        let results = join_all((0..self.n()).map(|i| async move {
+            if self.is_up(i) {
+                self.sub(i).stat(ctx, loc).await
+            } else {
+                Err(Errno::ENOTCONN)
+            }
+        }))
+        .await;
+        let ok: Vec<&Iatt> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        match ok.first() {
+            Some(first) => Ok(merge_dir_iatt(first, ok.iter().copied())),
+            None => Err(results
+                .into_iter()
+                .find_map(|r| r.err().filter(|e| *e != Errno::ENOTCONN))
+                .unwrap_or(Errno::ENOTCONN)),
+        }
+    }
+
+    /// Merges into the directory entries of a listing batch (each read from one subvolume)
+    /// the attributes of their copies on the other subvolumes.
+    async fn merge_listed_dirs(&self, ctx: &Ctx, parent: Gfid, from: usize, ents: &mut [Dirent]) {
+        let dirs: Vec<usize> = (0..ents.len())
+            .filter(|i| ents[*i].iatt.as_ref().is_some_and(|ia| ia.is_dir()))
+            .collect();
+        if dirs.is_empty() || self.n() < 2 {
+            return;
+        }
+        let others: Vec<usize> = (0..self.n())
+            .filter(|i| *i != from && self.is_up(*i))
+            .collect();
+        let found = join_all(dirs.iter().map(|&k| {
+            let loc = Loc::child(parent, ents[k].name.clone())
+                .with_gfid(ents[k].iatt.as_ref().expect("dir").gfid);
+            let others = &others;
+            async move {
+                join_all(others.iter().map(|&i| {
+                    let loc = &loc;
+                    async move { self.sub(i).stat(ctx, loc).await.ok() }
+                }))
+                .await
+            }
+        }))
+        .await;
+        for (&k, copies) in dirs.iter().zip(found) {
+            let ia = ents[k].iatt.as_ref().expect("dir");
+            let merged = merge_dir_iatt(ia, copies.iter().flatten().filter(|o| o.gfid == ia.gfid));
+            ents[k].iatt = Some(merged);
+        }
     }
 
     /// The layout of directory `dir`, looked up when not cached.
@@ -622,6 +798,9 @@ impl Distribute {
                 // Only linkto files or directories seen elsewhere in this batch: keep reading.
                 continue;
             }
+            if plus {
+                self.merge_listed_dirs(ctx, fd.gfid, idx, &mut out).await;
+            }
             return Ok(out);
         }
         Ok(vec![])
@@ -715,7 +894,7 @@ impl Xlator for Distribute {
     async fn stat(&self, ctx: &Ctx, loc: &Loc) -> Result<Iatt> {
         match self.target(ctx, loc).await? {
             Some(i) => self.sub(i).stat(ctx, loc).await,
-            None => self.sub(self.first_up()?).stat(ctx, loc).await,
+            None => self.stat_dir(ctx, loc).await,
         }
     }
 
@@ -730,7 +909,11 @@ impl Xlator for Distribute {
     async fn setattr(&self, ctx: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
         match self.target(ctx, loc).await? {
             Some(i) => self.sub(i).setattr(ctx, loc, attr).await,
-            None => self.on_all(|i| self.sub(i).setattr(ctx, loc, attr)).await,
+            None => {
+                let ia = self.on_all(|i| self.sub(i).setattr(ctx, loc, attr)).await?;
+                // The other copies' times may be newer than this one's.
+                Ok(self.stat_dir(ctx, &Loc::gfid(ia.gfid)).await.unwrap_or(ia))
+            }
         }
     }
 
@@ -964,38 +1147,7 @@ impl Xlator for Distribute {
         if !ia.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let dloc = Loc::gfid(ia.gfid);
-        // Empty means: nothing but stale linkto files, which go with the directory.
-        let w = with_dht_keys(&Xattrs::new());
-        let mut stale = Vec::new();
-        for i in 0..self.n() {
-            let fd = self.sub(i).opendir(ctx, &dloc).await?;
-            let mut off = 0;
-            loop {
-                let ents = self.sub(i).readdirp(ctx, &fd, off, 64 * 1024, &w).await;
-                let ents = match ents {
-                    Ok(e) => e,
-                    Err(e) => {
-                        self.sub(i).release(&fd).await;
-                        return Err(e);
-                    }
-                };
-                if ents.is_empty() {
-                    break;
-                }
-                for e in &ents {
-                    match &e.iatt {
-                        Some(ia) if is_linkto(ia, &e.xattrs) => stale.push((i, e.name.clone())),
-                        _ => {
-                            self.sub(i).release(&fd).await;
-                            return Err(Errno::ENOTEMPTY);
-                        }
-                    }
-                }
-                off = ents.last().expect("non-empty").d_off;
-            }
-            self.sub(i).release(&fd).await;
-        }
+        let stale = self.check_empty(ctx, ia.gfid).await?;
         for (i, name) in stale {
             let _ = self.sub(i).unlink(ctx, &Loc::child(ia.gfid, name)).await;
         }
@@ -1022,23 +1174,7 @@ impl Xlator for Distribute {
         self.forget_name(newloc);
         let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new()).await?;
         if src_ia.is_dir() {
-            if !self.all_up() {
-                return Err(Errno::ENOTCONN);
-            }
-            let hashed = self.hashed(ctx, newloc).await?;
-            let ia = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
-            for r in join_all(
-                (0..self.n())
-                    .filter(|i| *i != hashed)
-                    .map(|i| self.sub(i).rename(ctx, oldloc, newloc)),
-            )
-            .await
-            {
-                if let Err(e) = r {
-                    tracing::warn!(xlator = %self.base.name, "directory rename failed on a subvolume: {e}");
-                }
-            }
-            return Ok(ia);
+            return self.rename_dir(ctx, oldloc, newloc, &src_ia).await;
         }
         let src = self.cached_subvol(ctx, src_ia.gfid).await?;
         let old_hashed = self.hashed(ctx, oldloc).await?;

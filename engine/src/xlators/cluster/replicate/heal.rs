@@ -9,6 +9,7 @@ use super::transaction::LockOn;
 use super::{Afr, first_error};
 use crate::fop::keys;
 use crate::fop::*;
+use crate::mdata::{self, Mdata};
 use bytes::Bytes;
 use futures::future::join_all;
 use serde::Serialize;
@@ -57,7 +58,9 @@ const HEAL_BLOCK: u32 = 128 * 1024;
 
 /// Xattrs a heal never copies: identity, and the changelogs themselves.
 fn private_xattr(k: &str) -> bool {
-    k.starts_with("trusted.afr.")
+    // Times converge by their own rule (converge_times), not by copying one replica's.
+    k == mdata::KEY
+        || k.starts_with("trusted.afr.")
         || k == keys::GFID
         || k == keys::VOLUME_ID
         || k.starts_with(keys::GFID2PATH_PREFIX)
@@ -126,9 +129,9 @@ impl Afr {
         Ok((replies, answered, c))
     }
 
-    /// Looks `g` up with its changelogs on the replicas in `on`.
+    /// Looks `g` up with its changelogs and times on the replicas in `on`.
     async fn read_marks(&self, ctx: &Ctx, g: Gfid, on: &[bool]) -> Vec<Option<(Iatt, Xattrs)>> {
-        let w = self.with_afr_keys(&Xattrs::new());
+        let w = self.with_afr_keys(&Xattrs::from([(mdata::KEY.to_string(), Bytes::new())]));
         join_all((0..self.n()).map(|i| {
             let w = &w;
             async move {
@@ -164,6 +167,52 @@ impl Afr {
                 .await
             {
                 tracing::warn!(xlator = %self.base.name, gfid = %g, replica = %self.names[i], "clearing the changelog after a heal: {e}");
+            }
+        }))
+        .await;
+    }
+
+    /// Makes `g`'s times (`trusted.glusterfs.mdata`) the same on every replica that answered:
+    /// the newest change time of any, and with a `source`, its access and modification times
+    /// (which heal just copied to the sinks); without one (entry heal of a directory), the
+    /// newest of each. Bricks keep the newer of what they hold and what is sent, so what is
+    /// sent is at least every replica's own.
+    async fn converge_times(
+        &self,
+        ctx: &Ctx,
+        g: Gfid,
+        replies: &[Option<(Iatt, Xattrs)>],
+        answered: &[bool],
+        source: Option<usize>,
+    ) {
+        let times: Vec<Option<Mdata>> = replies
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .and_then(|(_, x)| x.get(mdata::KEY))
+                    .and_then(|v| Mdata::decode(v))
+            })
+            .collect();
+        let Some(mut target) = times.iter().flatten().copied().reduce(|mut a, b| {
+            a.merge(&b);
+            a
+        }) else {
+            return;
+        };
+        if let Some(src) = source.and_then(|s| times[s]) {
+            target.mtime = src.mtime;
+            target.atime = src.atime;
+        }
+        let set = Xattrs::from([(
+            mdata::KEY.to_string(),
+            Bytes::copy_from_slice(&target.encode()),
+        )]);
+        join_all((0..self.n()).filter(|i| answered[*i]).map(|i| {
+            let set = &set;
+            async move {
+                if let Err(e) = self.sub(i).setxattr(ctx, &Loc::gfid(g), set, 0).await {
+                    tracing::warn!(xlator = %self.base.name, gfid = %g, replica = %self.names[i], "could not heal the times: {e}");
+                }
             }
         }))
         .await;
@@ -438,6 +487,8 @@ impl Afr {
         for &k in &sinks {
             self.copy_data(ctx, src, k, &src_fd, &src_ia).await?;
         }
+        self.converge_times(ctx, g, &replies, &answered, Some(src))
+            .await;
         self.clear_marks(ctx, g, TxnType::Data, &c, &answered).await;
         Ok(Outcome::Healed)
     }
@@ -546,6 +597,8 @@ impl Afr {
                 self.sub(k).setxattr(ctx, &l, &set, 0).await?;
             }
         }
+        self.converge_times(ctx, g, &replies, &answered, Some(src))
+            .await;
         self.clear_marks(ctx, g, TxnType::Metadata, &c, &answered)
             .await;
         Ok(Outcome::Healed)
@@ -753,6 +806,10 @@ impl Afr {
                     changed = true;
                 }
             }
+        }
+        if changed {
+            // Names made or removed here moved no times on the sinks.
+            self.converge_times(ctx, g, &replies, &answered, None).await;
         }
         self.clear_marks(ctx, g, TxnType::Entry, &c, &answered)
             .await;
