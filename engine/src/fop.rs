@@ -269,7 +269,24 @@ impl Ctx {
     pub fn root() -> Ctx {
         Ctx::default()
     }
+
+    /// A gateway's own bookkeeping (a cache kept in an xattr), not a user's change: as
+    /// GlusterFS's daemons, it runs with a negative pid, and `features/utime` stamps no time
+    /// on what it does.
+    pub fn internal() -> Ctx {
+        Ctx {
+            pid: INTERNAL_PID,
+            ..Ctx::default()
+        }
+    }
+
+    pub fn is_internal(&self) -> bool {
+        self.pid < 0
+    }
 }
+
+/// The pid of [`Ctx::internal`] (GlusterFS's internal clients use negative pids too).
+pub const INTERNAL_PID: i32 = -100;
 
 /// What setattr changes; `None` leaves a field alone.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use crate::list::{self, DirCache, Found, Query, url_encode};
 use crate::meta::{self, ObjectMeta, etag_xattr, stored_etag, timestamp};
 use crate::vfs::{OpenFile, STAGING_DIR, Vfs, WriteError};
 use bytes::Bytes;
-use engine::fop::{Errno, Gfid, Iatt, Xattrs};
+use engine::fop::{Ctx, Errno, Gfid, Iatt, Xattrs};
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use parking_lot::Mutex;
@@ -250,8 +250,13 @@ impl GatewayS3 {
         }
         let etag = hex::encode(h.finalize());
         // If the file changed while it was read, the stamp (size, mtime of before) no longer
-        // matches and the next reader computes again.
-        if let Err(e) = vfs.setxattrs(ia.gfid, &etag_xattr(&etag, ia)).await {
+        // matches and the next reader computes again. A cache, not a change of the file: it
+        // moves none of the file's times.
+        let cache = Vfs {
+            ctx: Ctx::internal(),
+            ..vfs.clone()
+        };
+        if let Err(e) = cache.setxattrs(ia.gfid, &etag_xattr(&etag, ia)).await {
             tracing::debug!("could not store a computed ETag: {e}");
         }
         Ok(etag)

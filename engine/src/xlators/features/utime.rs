@@ -49,7 +49,7 @@ const DATA: u8 = f::CTIME | f::MTIME;
 
 fn stamped(ctx: &Ctx, flags: u8) -> Ctx {
     Ctx {
-        stamp: Some(Stamp::now(flags)),
+        stamp: (!ctx.is_internal()).then(|| Stamp::now(flags)),
         ..ctx.clone()
     }
 }
@@ -99,7 +99,7 @@ impl Xlator for Utime {
 
     async fn setattr(&self, ctx: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
         let c = stamped(ctx, f::CTIME);
-        let now = c.stamp.expect("stamped").time;
+        let now = c.stamp.map(|s| s.time).unwrap_or_else(Timespec::now);
         // "Now" is this stamp, not each brick's clock, so replicas agree.
         let fix = |t: Option<SetTime>| {
             t.map(|t| match t {
