@@ -1,4 +1,4 @@
-//! cluster/distribute over four real storage/posix bricks (no RPC in between).
+//! cluster/distribute over four real storage/posix bricks with their locks (no RPC in between).
 
 use bytes::Bytes;
 use engine::fop::keys;
@@ -19,9 +19,11 @@ async fn volume() -> Vol {
     let vid = Gfid::random();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut text = String::new();
+    // posix with features/locks above it, as on a brick: distribute takes namespace locks.
     for (i, d) in dirs.iter().enumerate() {
         text += &format!(
-            "volume gv-client-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n",
+            "volume gv-posix-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n\
+             volume gv-client-{i}\n type features/locks\n subvolumes gv-posix-{i}\nend-volume\n",
             d.path().display()
         );
     }

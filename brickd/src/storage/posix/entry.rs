@@ -396,6 +396,9 @@ impl Posix {
                     h.forget_dir(&dg);
                 } else if dmd.nlink() <= 2 {
                     h.drop_file_handle(&dg, dmd.ino());
+                } else {
+                    // The replaced file lives on under its other names: it lost one.
+                    inode_changed(&h, &h.handle_path(&dg), dg, stamp.as_ref())?;
                 }
             }
             if smd.is_dir() {

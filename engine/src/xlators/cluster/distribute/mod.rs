@@ -3,6 +3,7 @@
 //! holding its hash range in `trusted.glusterfs.dht`; a file lives on the subvolume whose range
 //! holds its name's hash, or elsewhere with a linkto file at the hashed subvolume naming where.
 
+mod dir;
 pub mod hash;
 pub mod layout;
 
@@ -18,7 +19,7 @@ use futures::future::join_all;
 use layout::Layout;
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(
@@ -92,6 +93,8 @@ pub struct Distribute {
     notify_lock: Mutex<()>,
     /// Look for a name everywhere when its hashed subvolume lacks it (`lookup-unhashed on`).
     unhashed_always: bool,
+    /// Owners of the namespace locks this translator takes.
+    lk_owners: AtomicU64,
 }
 
 fn is_linkto(ia: &Iatt, x: &Xattrs) -> bool {
@@ -124,31 +127,6 @@ fn child_path(parent: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
-/// A directory's attributes over its copies on every subvolume, as GlusterFS's
-/// `dht_iatt_merge`: the newest of each time (a create or unlink moves only the copy on the
-/// subvolume it happened on), the highest owner ids, and a fixed size, since each copy's own
-/// size says nothing of the whole directory.
-fn merge_dir_iatt<'a>(first: &Iatt, rest: impl IntoIterator<Item = &'a Iatt>) -> Iatt {
-    let mut out = first.clone();
-    for ia in rest {
-        out.uid = out.uid.max(ia.uid);
-        out.gid = out.gid.max(ia.gid);
-        for (to, from) in [
-            (&mut out.atime, ia.atime),
-            (&mut out.mtime, ia.mtime),
-            (&mut out.ctime, ia.ctime),
-        ] {
-            if (from.sec, from.nsec) > (to.sec, to.nsec) {
-                *to = from;
-            }
-        }
-    }
-    // GlusterFS's DHT_DIR_STAT_SIZE and DHT_DIR_STAT_BLOCKS.
-    out.size = 4096;
-    out.blocks = 8;
-    out
-}
-
 impl Distribute {
     pub fn new(base: XlatorBase) -> Distribute {
         let names = base.children.iter().map(|c| c.name().to_string()).collect();
@@ -164,6 +142,7 @@ impl Distribute {
             name_hints: DashMap::new(),
             notify_lock: Mutex::new(()),
             unhashed_always: true,
+            lk_owners: AtomicU64::new(0),
         }
     }
 
@@ -203,265 +182,6 @@ impl Distribute {
         self.names.iter().position(|n| n.as_bytes() == name)
     }
 
-    /// Looks a directory up on every subvolume, creates it where it is missing, and writes a
-    /// layout where the stored one is missing or broken (only with every subvolume up, so a
-    /// layout never leaves out a subvolume that is merely away).
-    async fn lookup_dir(&self, ctx: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
-        let mut w = with_dht_keys(want);
-        // The times, for a copy this lookup makes where one is missing.
-        w.insert(crate::mdata::KEY.to_string(), Bytes::new());
-        let results = join_all((0..self.n()).map(|i| {
-            let w = &w;
-            async move {
-                if !self.is_up(i) {
-                    return Err(Errno::ENOTCONN);
-                }
-                self.sub(i).lookup(ctx, loc, w).await
-            }
-        }))
-        .await;
-        let Some(first) = results
-            .iter()
-            .position(|r| r.as_ref().is_ok_and(|(ia, _)| ia.is_dir()))
-        else {
-            // Not a directory anywhere: report what the first live subvolume said.
-            return match results
-                .into_iter()
-                .find(|r| !matches!(r, Err(Errno::ENOTCONN)))
-            {
-                Some(Ok((ia, x))) => Ok((ia, strip_dht_keys(x, want))),
-                Some(Err(e)) => Err(e),
-                None => Err(Errno::ENOTCONN),
-            };
-        };
-        let (ia, x) = results[first].clone().expect("checked");
-        let gfid = ia.gfid;
-
-        // Heal: the directory is missing on a live subvolume.
-        let mut present: Vec<bool> = results.iter().map(|r| r.is_ok()).collect();
-        if loc.parent.is_some() && loc.name.is_some() {
-            for i in 0..self.n() {
-                if matches!(results[i], Err(Errno::ENOENT)) {
-                    // The copy takes the directory's times, not the moment of this heal.
-                    let e = NewEntry {
-                        gfid,
-                        mode: ia.mode & 0o7777,
-                        xattrs: x
-                            .get(crate::mdata::KEY)
-                            .map(|v| Xattrs::from([(crate::mdata::KEY.to_string(), v.clone())]))
-                            .unwrap_or_default(),
-                        ..Default::default()
-                    };
-                    let c = Ctx {
-                        uid: ia.uid,
-                        gid: ia.gid,
-                        ..ctx.clone()
-                    };
-                    if self
-                        .sub(i)
-                        .mkdir(
-                            &c,
-                            &Loc {
-                                gfid: None,
-                                ..loc.clone()
-                            },
-                            &e,
-                        )
-                        .await
-                        .is_ok()
-                    {
-                        tracing::info!(xlator = %self.base.name, %gfid, subvol = %self.names[i], "healed a missing directory");
-                        present[i] = true;
-                    }
-                }
-            }
-        }
-
-        let mut lay = Layout::default();
-        for (i, r) in results.iter().enumerate() {
-            if let Ok((_, xs)) = r
-                && let Some((start, stop)) =
-                    xs.get(keys::DHT_LAYOUT).and_then(|v| layout::decode(v))
-            {
-                lay.ranges.push(layout::Range {
-                    start,
-                    stop,
-                    subvol: i,
-                });
-            }
-        }
-        if !lay.is_complete() && self.all_up() && present.iter().all(|p| *p) {
-            let path = loc
-                .path
-                .clone()
-                .unwrap_or_else(|| loc.name.clone().unwrap_or_else(|| "/".into()));
-            let fresh = Layout::new_for(&path, &self.names);
-            let setloc = Loc::gfid(gfid);
-            let ok = join_all(fresh.ranges.iter().map(|r| {
-                let xs = Xattrs::from([(
-                    keys::DHT_LAYOUT.to_string(),
-                    Bytes::from(layout::encode(r.start, r.stop)),
-                )]);
-                let sub = self.sub(r.subvol).clone();
-                let setloc = setloc.clone();
-                async move { sub.setxattr(&Ctx::root(), &setloc, &xs, 0).await }
-            }))
-            .await;
-            if ok.iter().all(|r| r.is_ok()) {
-                tracing::info!(xlator = %self.base.name, %gfid, path = %path, "wrote a directory layout");
-                lay = fresh;
-            }
-        }
-        if !lay.ranges.is_empty() {
-            self.layouts.insert(gfid, Arc::new(lay));
-        }
-        let mut x = x;
-        if !want.contains_key(crate::mdata::KEY) {
-            x.remove(crate::mdata::KEY);
-        }
-        let ia = merge_dir_iatt(
-            &ia,
-            results
-                .iter()
-                .filter_map(|r| r.as_ref().ok())
-                .filter(|(o, _)| o.is_dir() && o.gfid == gfid)
-                .map(|(o, _)| o),
-        );
-        Ok((ia, strip_dht_keys(x, want)))
-    }
-
-    /// ENOTEMPTY unless directory `g` holds nothing on any subvolume but stale linkto files,
-    /// which it returns (they go with the directory).
-    async fn check_empty(&self, ctx: &Ctx, g: Gfid) -> Result<Vec<(usize, String)>> {
-        let dloc = Loc::gfid(g);
-        let w = with_dht_keys(&Xattrs::new());
-        let mut stale = Vec::new();
-        for i in 0..self.n() {
-            let fd = self.sub(i).opendir(ctx, &dloc).await?;
-            let mut off = 0;
-            let r = loop {
-                let ents = match self.sub(i).readdirp(ctx, &fd, off, 64 * 1024, &w).await {
-                    Ok(e) => e,
-                    Err(e) => break Err(e),
-                };
-                if ents.is_empty() {
-                    break Ok(());
-                }
-                if let Some(e) = ents
-                    .iter()
-                    .find(|e| !e.iatt.as_ref().is_some_and(|ia| is_linkto(ia, &e.xattrs)))
-                {
-                    tracing::debug!(xlator = %self.base.name, dir = %g, name = %e.name, subvol = %self.names[i], "directory not empty");
-                    break Err(Errno::ENOTEMPTY);
-                }
-                stale.extend(ents.iter().map(|e| (i, e.name.clone())));
-                off = ents.last().expect("non-empty").d_off;
-            };
-            self.sub(i).release(&fd).await;
-            r?;
-        }
-        Ok(stale)
-    }
-
-    /// Renames a directory on every subvolume, the hashed subvolume of the new name first.
-    /// A directory replaced must be empty everywhere (checked first, as GlusterFS's
-    /// `dht_rename_dir` does), and a rename that fails on some subvolume is undone on the
-    /// others, so the directory never ends up under two names.
-    async fn rename_dir(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc, src: &Iatt) -> Result<Iatt> {
-        if !self.all_up() {
-            return Err(Errno::ENOTCONN);
-        }
-        let mut stale = Vec::new();
-        match self.lookup_named(ctx, newloc, &Xattrs::new()).await {
-            Ok((dst, _)) if dst.gfid == src.gfid => return Ok(src.clone()),
-            Ok((dst, _)) if !dst.is_dir() => return Err(Errno::ENOTDIR),
-            Ok((dst, _)) => stale = self.check_empty(ctx, dst.gfid).await?,
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-        if let Some(p) = newloc.parent {
-            for (i, name) in stale {
-                let _ = self.sub(i).unlink(ctx, &Loc::child(p, name)).await;
-            }
-        }
-        let hashed = self.hashed(ctx, newloc).await?;
-        let ia = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
-        let rest: Vec<usize> = (0..self.n()).filter(|i| *i != hashed).collect();
-        let results = join_all(
-            rest.iter()
-                .map(|&i| self.sub(i).rename(ctx, oldloc, newloc)),
-        )
-        .await;
-        let failed = rest
-            .iter()
-            .zip(&results)
-            .find_map(|(i, r)| r.as_ref().err().map(|e| (*i, *e)));
-        if let Some((i, e)) = failed {
-            tracing::warn!(xlator = %self.base.name, subvol = %self.names[i], "directory rename failed on a subvolume ({e}); undoing it on the others");
-            let back = |i: usize| async move { self.sub(i).rename(ctx, newloc, oldloc).await };
-            let _ = back(hashed).await;
-            for (j, r) in rest.iter().zip(&results) {
-                if r.is_ok() {
-                    let _ = back(*j).await;
-                }
-            }
-            return Err(e);
-        }
-        Ok(ia)
-    }
-
-    /// A directory's attributes from every live subvolume, merged.
-    async fn stat_dir(&self, ctx: &Ctx, loc: &Loc) -> Result<Iatt> {
-        let results = join_all((0..self.n()).map(|i| async move {
-            if self.is_up(i) {
-                self.sub(i).stat(ctx, loc).await
-            } else {
-                Err(Errno::ENOTCONN)
-            }
-        }))
-        .await;
-        let ok: Vec<&Iatt> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        match ok.first() {
-            Some(first) => Ok(merge_dir_iatt(first, ok.iter().copied())),
-            None => Err(results
-                .into_iter()
-                .find_map(|r| r.err().filter(|e| *e != Errno::ENOTCONN))
-                .unwrap_or(Errno::ENOTCONN)),
-        }
-    }
-
-    /// Merges into the directory entries of a listing batch (each read from one subvolume)
-    /// the attributes of their copies on the other subvolumes.
-    async fn merge_listed_dirs(&self, ctx: &Ctx, parent: Gfid, from: usize, ents: &mut [Dirent]) {
-        let dirs: Vec<usize> = (0..ents.len())
-            .filter(|i| ents[*i].iatt.as_ref().is_some_and(|ia| ia.is_dir()))
-            .collect();
-        if dirs.is_empty() || self.n() < 2 {
-            return;
-        }
-        let others: Vec<usize> = (0..self.n())
-            .filter(|i| *i != from && self.is_up(*i))
-            .collect();
-        let found = join_all(dirs.iter().map(|&k| {
-            let loc = Loc::child(parent, ents[k].name.clone())
-                .with_gfid(ents[k].iatt.as_ref().expect("dir").gfid);
-            let others = &others;
-            async move {
-                join_all(others.iter().map(|&i| {
-                    let loc = &loc;
-                    async move { self.sub(i).stat(ctx, loc).await.ok() }
-                }))
-                .await
-            }
-        }))
-        .await;
-        for (&k, copies) in dirs.iter().zip(found) {
-            let ia = ents[k].iatt.as_ref().expect("dir");
-            let merged = merge_dir_iatt(ia, copies.iter().flatten().filter(|o| o.gfid == ia.gfid));
-            ents[k].iatt = Some(merged);
-        }
-    }
-
     /// The layout of directory `dir`, looked up when not cached.
     async fn layout(&self, ctx: &Ctx, dir: Gfid) -> Result<Arc<Layout>> {
         if let Some(l) = self.layouts.get(&dir) {
@@ -472,7 +192,7 @@ impl Distribute {
         } else {
             Loc::gfid(dir)
         };
-        self.lookup_dir(ctx, &loc, &Xattrs::new()).await?;
+        self.lookup_dir(ctx, &loc, &Xattrs::new(), true).await?;
         self.layouts.get(&dir).map(|l| l.clone()).ok_or(Errno::EIO)
     }
 
@@ -494,7 +214,15 @@ impl Distribute {
 
     /// Finds a named entry: at its hashed subvolume, through a linkto, or (for data put in
     /// place without one) on every subvolume, leaving a linkto behind.
-    async fn lookup_named(&self, ctx: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
+    /// `heal`: a directory found missing on some subvolume is healed (never under a
+    /// namespace lock of the same name, which the heal takes).
+    async fn lookup_named(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        want: &Xattrs,
+        heal: bool,
+    ) -> Result<(Iatt, Xattrs)> {
         let w = with_dht_keys(want);
         let hashed = self.hashed(ctx, loc).await?;
         let at_hashed = if self.is_up(hashed) {
@@ -503,7 +231,7 @@ impl Distribute {
             Err(Errno::ENOTCONN)
         };
         match at_hashed {
-            Ok((ia, _)) if ia.is_dir() => self.lookup_dir(ctx, loc, want).await,
+            Ok((ia, _)) if ia.is_dir() => self.lookup_dir(ctx, loc, want, heal).await,
             Ok((ia, x)) if is_linkto(&ia, &x) => {
                 if let Some(t) = self.subvol_named(&x[keys::DHT_LINKTO]) {
                     if !self.is_up(t) {
@@ -518,7 +246,8 @@ impl Distribute {
                         _ => {}
                     }
                 }
-                self.lookup_everywhere(ctx, loc, want, Some(hashed)).await
+                self.lookup_everywhere(ctx, loc, want, Some(hashed), heal)
+                    .await
             }
             Ok((ia, x)) => {
                 self.cached.insert(ia.gfid, hashed);
@@ -537,7 +266,8 @@ impl Distribute {
                 {
                     return Err(Errno::ENOENT);
                 }
-                self.lookup_everywhere(ctx, loc, want, Some(hashed)).await
+                self.lookup_everywhere(ctx, loc, want, Some(hashed), heal)
+                    .await
             }
             Err(e) => Err(e),
         }
@@ -549,6 +279,7 @@ impl Distribute {
         loc: &Loc,
         want: &Xattrs,
         hashed: Option<usize>,
+        heal: bool,
     ) -> Result<(Iatt, Xattrs)> {
         let w = with_dht_keys(want);
         let results = join_all((0..self.n()).map(|i| {
@@ -564,7 +295,7 @@ impl Distribute {
         for (i, r) in results.into_iter().enumerate() {
             let Ok((ia, x)) = r else { continue };
             if ia.is_dir() {
-                return self.lookup_dir(ctx, loc, want).await;
+                return self.lookup_dir(ctx, loc, want, heal).await;
             }
             if is_linkto(&ia, &x) {
                 continue;
@@ -846,11 +577,11 @@ impl Xlator for Distribute {
 
     async fn lookup(&self, ctx: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
         if loc.parent.is_some() && loc.name.is_some() {
-            return self.lookup_named(ctx, loc, want).await;
+            return self.lookup_named(ctx, loc, want, true).await;
         }
         let g = loc.gfid.ok_or(Errno::EINVAL)?;
         if self.is_dir_gfid(&g) {
-            return self.lookup_dir(ctx, loc, want).await;
+            return self.lookup_dir(ctx, loc, want, true).await;
         }
         if let Some(i) = self.cached.get(&g).map(|i| *i)
             && self.is_up(i)
@@ -876,7 +607,7 @@ impl Xlator for Distribute {
         for (i, r) in results.iter().enumerate() {
             if let Ok((ia, x)) = r {
                 if ia.is_dir() {
-                    return self.lookup_dir(ctx, loc, want).await;
+                    return self.lookup_dir(ctx, loc, want, true).await;
                 }
                 if !is_linkto(ia, x) {
                     self.cached.insert(ia.gfid, i);
@@ -1008,43 +739,7 @@ impl Xlator for Distribute {
     }
 
     async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
-        if !self.all_up() {
-            // A layout must name every subvolume; refuse rather than leave a hole.
-            return Err(Errno::ENOTCONN);
-        }
-        let hashed = self.hashed(ctx, loc).await?;
-        let gfid = if entry.gfid.is_null() {
-            Gfid::random()
-        } else {
-            entry.gfid
-        };
-        let path = child_path(loc.path.as_deref(), loc.name()?)
-            .or_else(|| loc.name.clone())
-            .unwrap_or_default();
-        let lay = Layout::new_for(&path, &self.names);
-        let entry_for = |i: usize| {
-            let r = lay.range_of(i).expect("every subvolume has a range");
-            let mut e = entry.clone();
-            e.gfid = gfid;
-            e.xattrs.insert(
-                keys::DHT_LAYOUT.to_string(),
-                Bytes::from(layout::encode(r.start, r.stop)),
-            );
-            e
-        };
-        let ia = self.sub(hashed).mkdir(ctx, loc, &entry_for(hashed)).await?;
-        let rest = join_all((0..self.n()).filter(|i| *i != hashed).map(|i| {
-            let e = entry_for(i);
-            async move { (i, self.sub(i).mkdir(ctx, loc, &e).await) }
-        }))
-        .await;
-        for (i, r) in rest {
-            if let Err(e) = r {
-                tracing::warn!(xlator = %self.base.name, subvol = %self.names[i], "mkdir failed on a subvolume ({e}); lookup will heal it");
-            }
-        }
-        self.layouts.insert(gfid, Arc::new(lay));
-        Ok(ia)
+        self.do_mkdir(ctx, loc, entry).await
     }
 
     async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
@@ -1121,7 +816,7 @@ impl Xlator for Distribute {
                 Err(e) => return Err(e),
             }
         }
-        let (ia, _) = self.lookup_named(ctx, loc, &Xattrs::new()).await?;
+        let (ia, _) = self.lookup_named(ctx, loc, &Xattrs::new(), true).await?;
         if ia.is_dir() {
             return Err(Errno::EISDIR);
         }
@@ -1140,46 +835,20 @@ impl Xlator for Distribute {
     }
 
     async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
-        if !self.all_up() {
-            return Err(Errno::ENOTCONN);
-        }
-        let (ia, _) = self.lookup_named(ctx, loc, &Xattrs::new()).await?;
-        if !ia.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        let stale = self.check_empty(ctx, ia.gfid).await?;
-        for (i, name) in stale {
-            let _ = self.sub(i).unlink(ctx, &Loc::child(ia.gfid, name)).await;
-        }
-        let hashed = self.hashed(ctx, loc).await?;
-        for r in join_all(
-            (0..self.n())
-                .filter(|i| *i != hashed)
-                .map(|i| self.sub(i).rmdir(ctx, loc)),
-        )
-        .await
-        {
-            match r {
-                Ok(()) | Err(Errno::ENOENT) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.sub(hashed).rmdir(ctx, loc).await?;
-        self.layouts.remove(&ia.gfid);
-        Ok(())
+        self.do_rmdir(ctx, loc).await
     }
 
     async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
         self.forget_name(oldloc);
         self.forget_name(newloc);
-        let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new()).await?;
+        let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new(), true).await?;
         if src_ia.is_dir() {
             return self.rename_dir(ctx, oldloc, newloc, &src_ia).await;
         }
         let src = self.cached_subvol(ctx, src_ia.gfid).await?;
         let old_hashed = self.hashed(ctx, oldloc).await?;
         let new_hashed = self.hashed(ctx, newloc).await?;
-        let target = match self.lookup_named(ctx, newloc, &Xattrs::new()).await {
+        let target = match self.lookup_named(ctx, newloc, &Xattrs::new(), true).await {
             Ok((ia, _)) if ia.gfid == src_ia.gfid => return Ok(src_ia),
             Ok((ia, _)) if ia.is_dir() => return Err(Errno::EISDIR),
             Ok((ia, _)) => Some((ia.gfid, self.cached_subvol(ctx, ia.gfid).await?)),
