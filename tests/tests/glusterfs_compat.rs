@@ -7,6 +7,8 @@
 //! written while a brick was away leaves AFR changelogs that our rules must read as GlusterFS
 //! does; and the pending marks either implementation leaves on a replica-2 volume while a brick
 //! is away are healed by the other (ours by GlusterFS's self-heal daemon, GlusterFS's by ours).
+//! The times either implementation keeps in `trusted.glusterfs.mdata` (GlusterFS's ctime
+//! feature) are the times the other reports, to the nanosecond.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -895,5 +897,338 @@ fn our_pending_marks_are_healed_by_glusterfs() {
     g.delete_volume("gq").unwrap();
     drop(g);
     eprintln!("total {:?}", t0.elapsed());
+    checks.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consistent times both ways: `trusted.glusterfs.mdata` (GlusterFS's ctime feature).
+// ---------------------------------------------------------------------------------------------
+
+const MDATA: &str = "trusted.glusterfs.mdata";
+
+/// An entry's times as stat shows them: (seconds, nanoseconds) of mtime, ctime and atime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Times {
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    atime: (i64, i64),
+}
+
+impl Times {
+    fn of(m: &fs::Metadata) -> Times {
+        use std::os::unix::fs::MetadataExt;
+        Times {
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            atime: (m.atime(), m.atime_nsec()),
+        }
+    }
+}
+
+fn ts((s, ns): (i64, i64)) -> String {
+    format!("{s}.{ns:09}")
+}
+
+/// The tree both times tests write, through either implementation's mount: directories,
+/// files, a symlink and a hard link; times set with `touch -d` (to the nanosecond, some only
+/// mtime or only atime), then, a second later, an append, a new file in a touched directory
+/// (its mtime moves on), a chmod (ctime moves, mtime stays) and a rename.
+fn write_timed_tree(root: &Path) -> Result<()> {
+    for d in ["d1", "d1/d2", "d3", "empty-dir"] {
+        fs::create_dir(root.join(d)).with_context(|| format!("mkdir /{d}"))?;
+    }
+    fs::write(root.join("f1"), b"first\n")?;
+    fs::write(root.join("d1/f2"), noise(100_000, 7))?;
+    fs::write(root.join("d1/d2/f3"), b"deep\n")?;
+    fs::write(root.join("d3/old"), b"old\n")?;
+    fs::write(root.join("untouched"), b"never changed again\n")?;
+    std::os::unix::fs::symlink("f1", root.join("sl"))?;
+    fs::hard_link(root.join("d3/old"), root.join("old-hard"))?;
+    for (args, what) in [
+        (&["-d", "2001-02-03 04:05:06.123456789"][..], "d1/f2"),
+        (&["-m", "-d", "1999-12-31 23:59:59.5"][..], "d1/d2/f3"),
+        (&["-a", "-d", "2010-01-01 00:00:00.000000001"][..], "d3/old"),
+        (&["-d", "2005-05-05 05:05:05.555555555"][..], "d3"),
+        (&["-d", "2006-06-06 06:06:06.666666666"][..], "empty-dir"),
+        (&["-h", "-d", "2007-07-07 07:07:07.777777777"][..], "sl"),
+    ] {
+        run_ok(Command::new("touch").args(args).arg(what).current_dir(root))
+            .with_context(|| format!("touch {args:?} {what}"))?;
+    }
+    thread::sleep(Duration::from_millis(1100));
+    {
+        use std::io::Write;
+        let mut f = fs::OpenOptions::new().append(true).open(root.join("f1"))?;
+        f.write_all(b"appended a second later\n")?;
+    }
+    fs::write(root.join("d3/late"), b"later\n")?;
+    fs::set_permissions(root.join("d1/f2"), fs::Permissions::from_mode(0o600))?;
+    fs::rename(root.join("d1/d2/f3"), root.join("d1/d2/f3-renamed"))?;
+    Ok(())
+}
+
+/// lstat of every entry under `root` (the root itself as the empty path; GlusterFS's own
+/// `.glusterfs*` and `.trashcan` names at the root left out), after the attribute caches of
+/// the mount (1 s in both implementations) expired.
+fn record_times(root: &Path) -> Result<BTreeMap<PathBuf, Times>> {
+    thread::sleep(Duration::from_millis(2100));
+    let mut out = BTreeMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let p = root.join(&rel);
+        let m = fs::symlink_metadata(&p).with_context(|| format!("lstat {}", p.display()))?;
+        out.insert(rel.clone(), Times::of(&m));
+        if m.is_dir() {
+            for e in fs::read_dir(&p)? {
+                let name = e?.file_name();
+                let n = name.to_string_lossy();
+                if rel.as_os_str().is_empty() && (n.starts_with(".glusterfs") || n == ".trashcan") {
+                    continue;
+                }
+                stack.push(rel.join(&name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `root` (the other implementation's mount) reports the recorded mtime and ctime of every
+/// entry, to the nanosecond, and holds no other entry.
+fn same_times(want: &BTreeMap<PathBuf, Times>, root: &Path, who: &str) -> Result<()> {
+    let got = record_times(root)?;
+    let mut problems = Vec::new();
+    for (rel, w) in want {
+        let Some(g) = got.get(rel) else {
+            problems.push(format!("/{} is missing", rel.display()));
+            continue;
+        };
+        if (g.mtime, g.ctime) != (w.mtime, w.ctime) {
+            problems.push(format!(
+                "/{}: {who} reports mtime {} ctime {} (atime {}), it was mtime {} ctime {} (atime {})",
+                rel.display(),
+                ts(g.mtime),
+                ts(g.ctime),
+                ts(g.atime),
+                ts(w.mtime),
+                ts(w.ctime),
+                ts(w.atime)
+            ));
+        }
+    }
+    for rel in got.keys().filter(|r| !want.contains_key(*r)) {
+        problems.push(format!("/{} is new", rel.display()));
+    }
+    ensure!(
+        problems.is_empty(),
+        "{} of {} entries differ:\n  {}",
+        problems.len(),
+        want.len(),
+        problems.join("\n  ")
+    );
+    Ok(())
+}
+
+/// Every copy of the recorded entries (not the root) on the bricks carries a 57-byte
+/// `trusted.glusterfs.mdata`: relative path → brick index → value.
+fn brick_mdata(
+    bricks: &[PathBuf],
+    entries: &BTreeMap<PathBuf, Times>,
+) -> Result<BTreeMap<(PathBuf, usize), Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for rel in entries.keys().filter(|r| !r.as_os_str().is_empty()) {
+        let mut copies = 0;
+        for (i, b) in bricks.iter().enumerate() {
+            let p = b.join(rel);
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if is_linkto(&p, &m) {
+                continue;
+            }
+            copies += 1;
+            match get_xattr(&p, MDATA) {
+                Some(v) if v.len() == 57 => {
+                    out.insert((rel.clone(), i), v);
+                }
+                other => missing.push(format!(
+                    "{}: {}",
+                    p.display(),
+                    other.map_or("none".into(), |v| format!("{} bytes", v.len()))
+                )),
+            }
+        }
+        if copies == 0 {
+            missing.push(format!("/{}: on no brick", rel.display()));
+        }
+    }
+    ensure!(
+        missing.is_empty(),
+        "copies without a 57-byte {MDATA}:\n  {}",
+        missing.join("\n  ")
+    );
+    Ok(out)
+}
+
+/// GlusterFS 10 (ctime feature on by default) writes a 2 x 2 volume with set times and later
+/// changes; after `gwctl volume import`, our mount reports the mtime and ctime GlusterFS's
+/// mount did for every entry, to the nanosecond, and reading them rewrites no time.
+#[test]
+fn glusterfs_times_survive_import() {
+    need("glusterd");
+    need("gluster");
+    let tmp = temp_dir("g2us-times");
+    let bricks = brick_dirs(tmp.path(), "gb");
+
+    // 1. GlusterFS writes the tree and records what its mount says; then it goes away.
+    let recorded = {
+        let mut g = GlusterFs::start().unwrap();
+        g.create_volume_with("gv", &["replica", "2"], &bricks)
+            .unwrap();
+        let ctime = g
+            .cli_ok(&["volume", "get", "gv", "features.ctime"])
+            .unwrap();
+        let ctime = ctime.lines().find(|l| l.starts_with("features.ctime"));
+        eprintln!(
+            "GlusterFS: {}",
+            ctime.unwrap_or("no features.ctime option").trim()
+        );
+        let m = tmp.path().join("gmnt");
+        g.mount("gv", &m).unwrap();
+        write_timed_tree(&m).unwrap();
+        let recorded = record_times(&m).unwrap();
+        g.unmount(&m);
+        g.delete_volume("gv").unwrap();
+        recorded
+    };
+    for (rel, t) in &recorded {
+        eprintln!(
+            "  GlusterFS: /{} mtime {} ctime {}",
+            rel.display(),
+            ts(t.mtime),
+            ts(t.ctime)
+        );
+    }
+    let before = brick_mdata(&bricks, &recorded)
+        .map_err(|e| {
+            anyhow!(
+                "GlusterFS 10 did not keep its times in {MDATA} (is features.ctime off?): {e:#}"
+            )
+        })
+        .unwrap();
+
+    // 2. We import the bricks (same order, replica 2) and read the times.
+    let gw = Gateway::start(GatewayOpts {
+        mount: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let specs = brick_specs(&bricks);
+    let mut args = vec!["volume", "import", "gv", "replica", "2"];
+    args.extend(specs.iter().map(String::as_str));
+    gw.gwctl_ok(&args).unwrap();
+    gw.gwctl_ok(&["volume", "start", "gv"]).unwrap();
+    let mnt = tmp.path().join("ourmnt");
+    let nm = NativeMount::start(&gw, "gv", &mnt).unwrap();
+    let mut checks = Checks::new();
+    checks.check(
+        "our mount reports GlusterFS's mtime and ctime for every entry",
+        || same_times(&recorded, &mnt, "our mount"),
+    );
+    drop(nm);
+    let _ = gw.gwctl(&["volume", "stop", "gv"]);
+    drop(gw);
+    checks.check(
+        "reading through our mount rewrote none of GlusterFS's times",
+        || {
+            let after = brick_mdata(&bricks, &recorded)?;
+            let changed: Vec<String> = before
+                .iter()
+                .filter(|(k, v)| after.get(*k) != Some(*v))
+                .map(|((rel, i), v)| {
+                    format!(
+                        "/{} on brick {}: {} → {}",
+                        rel.display(),
+                        i + 1,
+                        hex::encode(v),
+                        after
+                            .get(&(rel.clone(), *i))
+                            .map_or("none".into(), hex::encode)
+                    )
+                })
+                .collect();
+            ensure!(changed.is_empty(), "changed:\n  {}", changed.join("\n  "));
+            Ok(())
+        },
+    );
+    checks.finish();
+}
+
+/// We write a 2 x 2 volume with set times and later changes; GlusterFS 10, given the bricks,
+/// reports the mtime and ctime our mount did for every entry, to the nanosecond.
+#[test]
+fn glusterfs_reads_our_times_after_hand_back() {
+    need("glusterd");
+    need("gluster");
+    let tmp = temp_dir("us2g-times");
+    let bricks = brick_dirs(tmp.path(), "ob");
+
+    // 1. We write the tree onto a volume named gv and record what our mount says; then stop.
+    let recorded = {
+        let mut gw = Gateway::start(GatewayOpts {
+            mount: false,
+            ..Default::default()
+        })
+        .unwrap();
+        let specs = brick_specs(&bricks);
+        let mut args = vec!["volume", "create", "gv", "replica", "2"];
+        args.extend(specs.iter().map(String::as_str));
+        args.push("force");
+        gw.gwctl_ok(&args).unwrap();
+        gw.gwctl_ok(&["volume", "start", "gv"]).unwrap();
+        let mnt = tmp.path().join("ourmnt");
+        let nm = NativeMount::start(&gw, "gv", &mnt).unwrap();
+        write_timed_tree(&mnt).unwrap();
+        let recorded = record_times(&mnt).unwrap();
+        drop(nm);
+        gw.gwctl_ok(&["volume", "stop", "gv"]).unwrap();
+        gw.stop();
+        recorded
+    };
+    for (rel, t) in &recorded {
+        eprintln!(
+            "  ours: /{} mtime {} ctime {}",
+            rel.display(),
+            ts(t.mtime),
+            ts(t.ctime)
+        );
+    }
+    brick_mdata(&bricks, &recorded)
+        .map_err(|e| anyhow!("we did not keep the times in {MDATA}: {e:#}"))
+        .unwrap();
+
+    // 2. GlusterFS adopts the bricks (without the root's volume-id if glusterd refuses them,
+    //    as in our_bricks_are_served_by_glusterfs) and mounts the volume.
+    let mut g = GlusterFs::start().unwrap();
+    let mut created = g.create_volume_with("gv", &["replica", "2"], &bricks);
+    if let Err(e) = &created {
+        eprintln!("glusterd refused the bricks as they are ({e:#}); removing root volume-id");
+        for b in &bricks {
+            remove_xattr(b, "trusted.glusterfs.volume-id").unwrap();
+        }
+        let _ = g.cli(&["volume", "delete", "gv"]);
+        created = g.create_volume_with("gv", &["replica", "2"], &bricks);
+    }
+    created.unwrap();
+    let m = tmp.path().join("gmnt");
+    g.mount("gv", &m).unwrap();
+    let mut checks = Checks::new();
+    checks.check(
+        "GlusterFS reports our mtime and ctime for every entry",
+        || same_times(&recorded, &m, "GlusterFS"),
+    );
+    g.unmount(&m);
+    g.delete_volume("gv").unwrap();
+    drop(g);
     checks.finish();
 }
