@@ -442,9 +442,10 @@ pub struct GatewayOpts {
     pub extra: Vec<String>,
     /// How long to wait for the ready line.
     pub ready_timeout: Duration,
-    /// `--replica` of the default volume: 1 (plain distribute over the four bricks) unless a
-    /// test asks for replication; `gatewayd up` itself defaults to 2 (2 x 2). Ignored when
-    /// `extra` has its own `--replica`.
+    /// `--replica` of the default volume over its four bricks: 2, the 2 x 2 distributed-replicate
+    /// volume `gatewayd up` gives users (b1,b2 and b3,b4 are the replica sets). A test about
+    /// another shape sets it (1: plain distribute) and says so in its name. Ignored when `extra`
+    /// has its own `--replica`.
     pub replica: usize,
 }
 
@@ -454,7 +455,7 @@ impl Default for GatewayOpts {
             mount: true,
             extra: Vec::new(),
             ready_timeout: Duration::from_secs(120),
-            replica: 1,
+            replica: 2,
         }
     }
 }
@@ -475,14 +476,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// `gatewayd up --replica 1` (a plain distribute volume over four bricks) with the default
-    /// volume mounted at `<root>/mnt`.
+    /// `gatewayd up --replica 2`: the shape users get, a 2 x 2 distributed-replicate volume over
+    /// four bricks (b1,b2 and b3,b4 are the replica sets, `vol-replicate-0` and `-1` to DHT),
+    /// mounted at `<root>/mnt`.
     pub fn up() -> Result<Gateway> {
         Gateway::start(GatewayOpts::default())
     }
 
-    /// `gatewayd up --replica N`: with 2, the default volume is 2 x 2 distributed-replicate
-    /// (bricks b1,b2 and b3,b4 are the replica sets), mounted at `<root>/mnt`.
+    /// `gatewayd up --replica N`, mounted at `<root>/mnt`: 1 is a plain distribute volume over
+    /// the four bricks (tests on it say so in their names), 2 the default 2 x 2.
     pub fn up_with_replica(replica: usize) -> Result<Gateway> {
         Gateway::start(GatewayOpts {
             replica,
@@ -704,6 +706,28 @@ impl Gateway {
         (1..=4)
             .map(|i| self.data.join("bricks").join(format!("b{i}")))
             .collect()
+    }
+
+    /// The default volume's replica count: `--replica` from `extra` if given, else
+    /// [`GatewayOpts::replica`].
+    pub fn replica(&self) -> usize {
+        let extra = &self.opts.extra;
+        extra
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                if a == "--replica" {
+                    extra.get(i + 1)?.parse().ok()
+                } else {
+                    a.strip_prefix("--replica=")?.parse().ok()
+                }
+            })
+            .unwrap_or(self.opts.replica)
+    }
+
+    /// The default volume's bricks grouped by replica set (see [`replica_sets`]).
+    pub fn replica_sets(&self) -> Vec<Vec<PathBuf>> {
+        replica_sets(&self.brick_dirs(), self.replica())
     }
 
     /// The pid of the brickd serving `brick` (found by its `--brick DIR` argument).
@@ -1271,6 +1295,51 @@ pub fn list_xattrs(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// lsetxattr.
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    let p = CString::new(path.as_os_str().as_bytes())?;
+    let n = CString::new(name)?;
+    // SAFETY: valid C strings and a buffer of the given length.
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("setxattr {name} {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Sets the mtime of an entry on a brick to `secs` the way the brick reports it: the inode's
+/// own times, and the mtime in its `trusted.glusterfs.mdata` where it has one (GlusterFS's
+/// `posix_mdata_disk_t`, 57 bytes: version 1, flags u64, then ctime, mtime and atime as
+/// big-endian (seconds u64, nanoseconds u64)). A brick answers stat from that xattr, so that
+/// every replica reports the same times; touching the inode alone changes nothing a client
+/// sees. For a replicated file, call it on every copy.
+pub fn set_brick_mtime(path: &Path, secs: i64) -> Result<()> {
+    set_mtime(path, secs)?;
+    const MDATA: &str = "trusted.glusterfs.mdata";
+    if let Some(mut v) = get_xattr(path, MDATA) {
+        ensure!(
+            v.len() == 57 && v[0] == 1,
+            "{}: a {MDATA} of {} bytes, version {:?}",
+            path.display(),
+            v.len(),
+            v.first()
+        );
+        v[25..33].copy_from_slice(&(secs as u64).to_be_bytes());
+        v[33..41].copy_from_slice(&0u64.to_be_bytes());
+        set_xattr(path, MDATA, &v)?;
+    }
+    Ok(())
+}
+
 /// lremovexattr (ignores "absent").
 pub fn remove_xattr(path: &Path, name: &str) -> Result<()> {
     let p = CString::new(path.as_os_str().as_bytes())?;
@@ -1392,6 +1461,64 @@ pub fn dir_layouts(bricks: &[PathBuf], rel: &Path) -> Result<Vec<Range>> {
         .collect()
 }
 
+/// The bricks grouped by replica set, `replica` consecutive bricks each in brick order: the DHT
+/// subvolumes of the volume (b1,b2 and b3,b4 on the default 2 x 2 volume; one brick each on
+/// plain distribute).
+pub fn replica_sets(bricks: &[PathBuf], replica: usize) -> Vec<Vec<PathBuf>> {
+    assert!(
+        replica >= 1 && bricks.len().is_multiple_of(replica),
+        "{} bricks do not make replica sets of {replica}",
+        bricks.len()
+    );
+    bricks.chunks(replica).map(<[PathBuf]>::to_vec).collect()
+}
+
+/// The name of DHT subvolume `i`, which linkto files carry: `<volume>-client-<i>` on plain
+/// distribute, `<volume>-replicate-<i>` when the subvolumes are replica sets.
+pub fn dht_subvolume(volume: &str, replica: usize, i: usize) -> String {
+    if replica == 1 {
+        format!("{volume}-client-{i}")
+    } else {
+        format!("{volume}-replicate-{i}")
+    }
+}
+
+/// How messages name DHT subvolume `i`: its brick, or its replica set and bricks.
+fn subvolume_label(replica: usize, i: usize) -> String {
+    if replica == 1 {
+        format!("b{}", i + 1)
+    } else {
+        let bricks: Vec<String> = (i * replica..(i + 1) * replica)
+            .map(|b| format!("b{}", b + 1))
+            .collect();
+        format!("replica set {i} ({})", bricks.join(","))
+    }
+}
+
+/// A directory's layout per DHT subvolume (replica set), from every brick: the copies in one
+/// set must carry the same range (replicate writes it to each). With `replica` 1 this is
+/// [`dir_layouts`].
+pub fn set_layouts(bricks: &[PathBuf], replica: usize, rel: &Path) -> Result<Vec<Range>> {
+    ensure!(
+        replica >= 1 && bricks.len().is_multiple_of(replica),
+        "{} bricks do not make replica sets of {replica}",
+        bricks.len()
+    );
+    let all = dir_layouts(bricks, rel)?;
+    all.chunks(replica)
+        .enumerate()
+        .map(|(i, set)| {
+            ensure!(
+                set.iter().all(|r| *r == set[0]),
+                "dir /{}: the bricks of {} carry different layouts {set:?}",
+                rel.display(),
+                subvolume_label(replica, i)
+            );
+            Ok(set[0])
+        })
+        .collect()
+}
+
 /// The brick (index into the layouts) whose range holds `hash`.
 pub fn brick_for_hash(layouts: &[Range], hash: u32) -> Option<usize> {
     layouts
@@ -1399,14 +1526,21 @@ pub fn brick_for_hash(layouts: &[Range], hash: u32) -> Option<usize> {
         .position(|r| r.start <= hash && hash <= r.stop && !(r.start == 0 && r.stop == 0))
 }
 
-/// The brick a name in directory `rel` hashes to.
+/// The brick a name in directory `rel` hashes to, on a plain distribute volume.
 pub fn hashed_brick(bricks: &[PathBuf], rel: &Path, name: &str) -> Result<usize> {
-    let l = dir_layouts(bricks, rel)?;
+    hashed_set(bricks, 1, rel, name)
+}
+
+/// The replica set (DHT subvolume; index into [`replica_sets`]) a name in directory `rel`
+/// hashes to.
+pub fn hashed_set(bricks: &[PathBuf], replica: usize, rel: &Path, name: &str) -> Result<usize> {
+    let l = set_layouts(bricks, replica, rel)?;
     brick_for_hash(&l, dht_hash(name.as_bytes()))
         .ok_or_else(|| anyhow!("no range of {} holds {name}", rel.display()))
 }
 
-/// `n` names `PREFIX<i>` that hash to brick `want` in directory `rel`.
+/// `n` names `PREFIX<i>` that hash to brick `want` in directory `rel`, on a plain distribute
+/// volume.
 pub fn names_on_brick(
     bricks: &[PathBuf],
     rel: &Path,
@@ -1414,7 +1548,20 @@ pub fn names_on_brick(
     prefix: &str,
     n: usize,
 ) -> Result<Vec<String>> {
-    let l = dir_layouts(bricks, rel)?;
+    names_on_set(bricks, 1, rel, want, prefix, n)
+}
+
+/// `n` names `PREFIX<i>` that hash to replica set `want` (index into [`replica_sets`]) in
+/// directory `rel`: with `replica` 2 on the default volume, set 0 is b1,b2 and set 1 b3,b4.
+pub fn names_on_set(
+    bricks: &[PathBuf],
+    replica: usize,
+    rel: &Path,
+    want: usize,
+    prefix: &str,
+    n: usize,
+) -> Result<Vec<String>> {
+    let l = set_layouts(bricks, replica, rel)?;
     let mut out = Vec::new();
     for i in 0..100_000 {
         let name = format!("{prefix}{i}");
@@ -1425,7 +1572,10 @@ pub fn names_on_brick(
             }
         }
     }
-    bail!("could not find {n} names on brick {want}")
+    bail!(
+        "could not find {n} names on {}",
+        subvolume_label(replica, want)
+    )
 }
 
 /// One brick's entry for a name: (is a directory, linkto target if it is a linkto file).
@@ -1435,7 +1585,9 @@ type Slot = (bool, Option<String>);
 #[derive(Debug, Default)]
 pub struct Placement {
     pub dirs: usize,
+    /// Names that are not directories (a replicated file counts once).
     pub files: usize,
+    /// Linkto names (a replicated linkto counts once).
     pub linkto: usize,
 }
 
@@ -1463,18 +1615,86 @@ fn ranges_cover(l: &[Range]) -> Result<()> {
     Ok(())
 }
 
-/// Check DHT placement on a distribute volume's bricks, independently of the engine:
-/// every directory exists on every brick with a layout, the layouts of a directory cover the hash
-/// space exactly once; every other entry's name hashes (our own `dht_hash`) into the range of the
-/// brick that holds it, or that brick holds a linkto naming `<volume>-client-<N>` where the data
-/// is. With `allow_linkto == false` (a fresh copy) no linkto file may exist at all.
+/// Files up to this size have their replicas' contents compared by [`check_placement_of`].
+const COMPARE_CONTENT_UP_TO: u64 = 64 << 20;
+
+/// How the copies of one non-directory entry in a replica set differ (gfid, type, permission
+/// bits, owner, size, symlink target, contents of files up to 64 MiB), if they do. Times are
+/// not compared.
+fn copies_differ(paths: &[PathBuf]) -> Option<String> {
+    let first = &paths[0];
+    let m0 = match fs::symlink_metadata(first) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("{}: {e}", first.display())),
+    };
+    let g0 = get_xattr(first, "trusted.gfid");
+    for p in &paths[1..] {
+        let m = match fs::symlink_metadata(p) {
+            Ok(m) => m,
+            Err(e) => return Some(format!("{}: {e}", p.display())),
+        };
+        let what = if get_xattr(p, "trusted.gfid") != g0 {
+            "gfid"
+        } else if m.file_type() != m0.file_type() {
+            "type"
+        } else if m.mode() & 0o7777 != m0.mode() & 0o7777 {
+            "mode"
+        } else if (m.uid(), m.gid()) != (m0.uid(), m0.gid()) {
+            "owner"
+        } else if m.len() != m0.len() {
+            "size"
+        } else if m.is_symlink() && fs::read_link(p).ok() != fs::read_link(first).ok() {
+            "symlink target"
+        } else if m.is_file()
+            && m.len() <= COMPARE_CONTENT_UP_TO
+            && sha256_file(p).ok() != sha256_file(first).ok()
+        {
+            "contents"
+        } else {
+            continue;
+        };
+        return Some(format!(
+            "{what} of {} differs from {}",
+            p.display(),
+            first.display()
+        ));
+    }
+    None
+}
+
+/// Check DHT placement on a plain distribute volume's bricks: [`check_placement_of`] with one
+/// brick per subvolume.
 pub fn check_placement(bricks: &[PathBuf], volume: &str, allow_linkto: bool) -> Result<Placement> {
+    check_placement_of(bricks, 1, volume, allow_linkto)
+}
+
+/// Check DHT placement on a volume's bricks, independently of the engine. The DHT subvolumes
+/// are the replica sets of `replica` consecutive bricks (one brick each on plain distribute;
+/// b1,b2 and b3,b4 on the default 2 x 2). Every directory exists on every brick with one gfid
+/// and a layout, the bricks of a set carry the same layout and the sets' layouts cover the hash
+/// space exactly once; every other entry is on every brick of a set or on none of them, its
+/// copies equal (see `copies_differ`), and its name hashes (our own `dht_hash`) into the
+/// range of the set that holds its data, or that set holds a linkto naming the subvolume
+/// ([`dht_subvolume`]) where the data is. With `allow_linkto == false` (a fresh copy) no
+/// linkto file may exist at all.
+pub fn check_placement_of(
+    bricks: &[PathBuf],
+    replica: usize,
+    volume: &str,
+    allow_linkto: bool,
+) -> Result<Placement> {
+    ensure!(
+        replica >= 1 && !bricks.is_empty() && bricks.len().is_multiple_of(replica),
+        "{} bricks do not make replica sets of {replica}",
+        bricks.len()
+    );
+    let label = |i: usize| subvolume_label(replica, i);
     let mut rep = Placement::default();
     let mut problems: Vec<String> = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         rep.dirs += 1;
-        let layouts = match dir_layouts(bricks, &rel) {
+        let layouts = match set_layouts(bricks, replica, &rel) {
             Ok(l) => l,
             Err(e) => {
                 problems.push(format!("dir /{}: {e}", rel.display()));
@@ -1484,7 +1704,7 @@ pub fn check_placement(bricks: &[PathBuf], volume: &str, allow_linkto: bool) -> 
         if let Err(e) = ranges_cover(&layouts) {
             problems.push(format!("dir /{}: layouts {layouts:?}: {e}", rel.display()));
         }
-        // name -> per brick (is_dir, is_linkto, linkto target)
+        // name -> per brick (is_dir, linkto target)
         let mut entries: BTreeMap<std::ffi::OsString, Vec<Option<Slot>>> = BTreeMap::new();
         let mut dir_gfids: BTreeMap<std::ffi::OsString, BTreeSet<Vec<u8>>> = BTreeMap::new();
         for (i, b) in bricks.iter().enumerate() {
@@ -1527,46 +1747,68 @@ pub fn check_placement(bricks: &[PathBuf], volume: &str, allow_linkto: bool) -> 
                 continue;
             }
             rep.files += 1;
+            // One slot per subvolume: the copies in a replica set must agree.
+            let mut sets: Vec<Option<Slot>> = Vec::new();
+            for (s, copies) in slots.chunks(replica).enumerate() {
+                if copies.iter().any(|c| *c != copies[0]) {
+                    problems.push(format!(
+                        "{shown}: the bricks of {} disagree: {copies:?}",
+                        label(s)
+                    ));
+                } else if copies[0].is_some() && replica > 1 {
+                    let paths: Vec<PathBuf> = bricks[s * replica..(s + 1) * replica]
+                        .iter()
+                        .map(|b| b.join(&rel).join(&name))
+                        .collect();
+                    if let Some(d) = copies_differ(&paths) {
+                        problems.push(format!("{shown}: the copies in {}: {d}", label(s)));
+                    }
+                }
+                sets.push(copies[0].clone());
+            }
             let h = dht_hash(name.as_bytes());
-            let Some(hb) = brick_for_hash(&layouts, h) else {
+            let Some(hs) = brick_for_hash(&layouts, h) else {
                 problems.push(format!("{shown}: hash {h:#010x} in no range"));
                 continue;
             };
-            let data: Vec<usize> = (0..slots.len())
-                .filter(|i| matches!(slots[*i], Some((false, None))))
+            let data: Vec<usize> = (0..sets.len())
+                .filter(|i| matches!(sets[*i], Some((false, None))))
                 .collect();
-            let links: Vec<usize> = (0..slots.len())
-                .filter(|i| matches!(slots[*i], Some((false, Some(_)))))
+            let links: Vec<usize> = (0..sets.len())
+                .filter(|i| matches!(sets[*i], Some((false, Some(_)))))
                 .collect();
             rep.linkto += links.len();
             if data.len() != 1 {
                 problems.push(format!(
-                    "{shown}: {} data copies (on bricks {:?}), expected 1",
+                    "{shown}: data on {} subvolumes ({:?}), expected 1",
                     data.len(),
-                    data.iter().map(|i| i + 1).collect::<Vec<_>>()
+                    data.iter().map(|i| label(*i)).collect::<Vec<_>>()
                 ));
                 continue;
             }
             let d = data[0];
             if !allow_linkto && !links.is_empty() {
                 problems.push(format!(
-                    "{shown}: unexpected linkto files on bricks {links:?}"
+                    "{shown}: unexpected linkto files on {:?}",
+                    links.iter().map(|i| label(*i)).collect::<Vec<_>>()
                 ));
             }
-            if d == hb {
+            if d == hs {
                 if !links.is_empty() {
                     problems.push(format!(
-                        "{shown}: on its hashed brick b{} but stale linkto on {links:?}",
-                        hb + 1
+                        "{shown}: on its hashed {} but stale linkto on {:?}",
+                        label(hs),
+                        links.iter().map(|i| label(*i)).collect::<Vec<_>>()
                     ));
                 }
             } else {
-                match &slots[hb] {
-                    Some((false, Some(target))) if *target == format!("{volume}-client-{d}") => {}
+                match &sets[hs] {
+                    Some((false, Some(target))) if *target == dht_subvolume(volume, replica, d) => {
+                    }
                     other => problems.push(format!(
-                        "{shown}: hash {h:#010x} names brick b{} but data is on b{} and the hashed brick has {other:?}",
-                        hb + 1,
-                        d + 1
+                        "{shown}: hash {h:#010x} names {} but data is on {} and the hashed subvolume has {other:?}",
+                        label(hs),
+                        label(d)
                     )),
                 }
             }

@@ -226,7 +226,8 @@ fn volume_options_are_validated_and_recorded() -> Result<()> {
         mount: false,
         ..Default::default()
     })?;
-    let out = gw.gwctl_ok(&["volume", "set", "vol", "cluster.lookup-unhashed", "auto"])?;
+    // "on", not the "auto" every volume gatewayd lays out starts with: the change must show.
+    let out = gw.gwctl_ok(&["volume", "set", "vol", "cluster.lookup-unhashed", "on"])?;
     ensure!(
         out.contains("stop and start vol"),
         "a started volume's cluster option: {out}"
@@ -236,12 +237,12 @@ fn volume_options_are_validated_and_recorded() -> Result<()> {
             serde_json::from_str(&gw.gwctl_ok(&["volume", "info", "vol", "--json"])?)?;
         Ok(info[0]["options"][key].as_str().map(str::to_string))
     };
-    ensure!(option("cluster.lookup-unhashed")?.as_deref() == Some("auto"));
+    ensure!(option("cluster.lookup-unhashed")?.as_deref() == Some("on"));
     gw.gwctl_ok(&["volume", "stop", "vol"])?;
     gw.gwctl_ok(&["volume", "start", "vol"])?;
     let volfile = gw.gwctl_ok(&["volume", "volfile", "vol"])?;
     ensure!(
-        volfile.contains("option lookup-unhashed auto"),
+        volfile.contains("option lookup-unhashed on"),
         "the volfile lacks the option:\n{volfile}"
     );
 
@@ -275,7 +276,7 @@ fn volume_options_are_validated_and_recorded() -> Result<()> {
         );
     }
     ensure!(
-        option("cluster.lookup-unhashed")?.as_deref() == Some("auto"),
+        option("cluster.lookup-unhashed")?.as_deref() == Some("on"),
         "a refused value changed the option"
     );
 

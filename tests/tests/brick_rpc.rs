@@ -279,8 +279,8 @@ fn malformed_frames_close_only_that_connection_mount_keeps_working() {
     let gw = Gateway::up().unwrap();
     let mnt = gw.mnt().to_path_buf();
     let bricks = gw.brick_dirs();
-    // Files on b2, the brick we send garbage to.
-    let names = names_on_brick(&bricks, Path::new(""), 1, "g", 5).unwrap();
+    // Files on the first replica set (b1,b2), and so on b2, the brick we send garbage to.
+    let names = names_on_set(&bricks, gw.replica(), Path::new(""), 0, "g", 5).unwrap();
     for n in &names {
         fs::write(mnt.join(n), n.as_bytes()).unwrap();
     }

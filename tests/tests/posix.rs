@@ -1,9 +1,9 @@
-//! POSIX semantics on the gateway's FUSE mount of a four-brick distribute volume: rename over an
-//! existing file, unlink of an open file, hard links, symlinks, chmod/chown/utimes, truncate,
-//! sparse files, O_APPEND, error codes, large directories — and a 2 GiB file's checksum.
+//! POSIX semantics on the gateway's FUSE mount of the 2 x 2 distributed-replicate volume: rename
+//! over an existing file, unlink of an open file, hard links, symlinks, chmod/chown/utimes,
+//! truncate, sparse files, O_APPEND, error codes, large directories — and a 2 GiB file's checksum.
 //!
 //! Names are chosen with this crate's own DHT hash so that the interesting cases (a rename or a
-//! link whose new name hashes to another brick) are really exercised.
+//! link whose new name hashes to the other replica set) are really exercised.
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -21,11 +21,28 @@ fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())
 }
 
-/// Names `p<i>` in directory `rel` that hash to brick `a` and to brick `b`.
-fn pair_on(bricks: &[PathBuf], rel: &str, prefix: &str, a: usize, b: usize) -> (String, String) {
-    let x = names_on_brick(bricks, Path::new(rel), a, &format!("{prefix}a"), 1).unwrap();
-    let y = names_on_brick(bricks, Path::new(rel), b, &format!("{prefix}b"), 1).unwrap();
-    (x[0].clone(), y[0].clone())
+/// Names `p<i>` in directory `rel` that hash to replica set `a` and to replica set `b` (DHT
+/// subvolumes: b1,b2 is set 0 and b3,b4 set 1).
+fn pair_on(
+    bricks: &[PathBuf],
+    replica: usize,
+    rel: &str,
+    prefix: &str,
+    a: usize,
+    b: usize,
+) -> (String, String) {
+    let on = |set, p: &str| {
+        names_on_set(
+            bricks,
+            replica,
+            Path::new(rel),
+            set,
+            &format!("{prefix}{p}"),
+            1,
+        )
+        .unwrap()
+    };
+    (on(a, "a").remove(0), on(b, "b").remove(0))
 }
 
 fn utimens(p: &Path, atime: (i64, i64), mtime: (i64, i64)) -> Result<()> {
@@ -56,14 +73,15 @@ fn posix_semantics_on_the_fuse_mount() {
     let gw = Gateway::up().unwrap();
     let m = gw.mnt().to_path_buf();
     let bricks = gw.brick_dirs();
+    let replica = gw.replica();
     let mut c = Checks::new();
 
     c.check(
-        "rename over an existing file (same brick and across bricks)",
+        "rename over an existing file (same replica set and across sets)",
         || {
             for (i, (a, b)) in [
-                pair_on(&bricks, "", "rs", 0, 0),
-                pair_on(&bricks, "", "rx", 1, 2),
+                pair_on(&bricks, replica, "", "rs", 0, 0),
+                pair_on(&bricks, replica, "", "rx", 0, 1),
             ]
             .into_iter()
             .enumerate()
@@ -158,8 +176,8 @@ fn posix_semantics_on_the_fuse_mount() {
         Ok(())
     });
 
-    c.check("hard links (same and other brick, other directory)", || {
-        let (a, b) = pair_on(&bricks, "", "hl", 0, 3);
+    c.check("hard links (same and other replica set, other dir)", || {
+        let (a, b) = pair_on(&bricks, replica, "", "hl", 0, 1);
         fs::create_dir_all(m.join("hl-dir"))?;
         fs::write(m.join(&a), b"linked")?;
         fs::hard_link(m.join(&a), m.join(&b))?;
@@ -375,17 +393,23 @@ fn posix_semantics_on_the_fuse_mount() {
         let mut b3 = [0u8; 3];
         f.read_exact_at(&mut b3, far)?;
         ensure!(&b3 == b"end");
-        // The brick file is sparse too.
-        let on = bricks
+        // The brick files (one per replica) are sparse too.
+        let on: Vec<PathBuf> = bricks
             .iter()
             .map(|b| b.join("sparse"))
-            .find(|x| x.is_file())
-            .context("no brick has it")?;
-        let bm = fs::metadata(&on)?;
-        ensure!(
-            bm.len() == far + 3 && bm.blocks() * 512 < 64 << 20,
-            "brick copy not sparse"
-        );
+            .filter(|x| x.is_file())
+            .collect();
+        ensure!(on.len() == replica, "sparse is on {on:?}");
+        for copy in &on {
+            let bm = fs::metadata(copy)?;
+            ensure!(
+                bm.len() == far + 3 && bm.blocks() * 512 < 64 << 20,
+                "brick copy {} not sparse ({} bytes, {} allocated)",
+                copy.display(),
+                bm.len(),
+                bm.blocks() * 512
+            );
+        }
         Ok(())
     });
 
@@ -538,7 +562,7 @@ fn posix_semantics_on_the_fuse_mount() {
     });
 
     c.check("the bricks stay consistent after all of the above", || {
-        check_placement(&bricks, "vol", true)?;
+        check_placement_of(&bricks, replica, "vol", true)?;
         for b in &bricks {
             check_gfids(b, true)?;
         }
@@ -591,16 +615,20 @@ fn two_gib_file_checksum() {
         "sha256 through the mount differs from what was written"
     );
 
+    // One copy per replica, each with the bytes written.
     let on_brick: Vec<PathBuf> = gw
         .brick_dirs()
         .iter()
         .map(|b| b.join("big.bin"))
         .filter(|x| x.is_file())
         .collect();
-    assert_eq!(on_brick.len(), 1, "big.bin on {on_brick:?}");
-    assert_eq!(
-        sha256_file(&on_brick[0]).unwrap(),
-        want,
-        "sha256 of the brick's copy differs"
-    );
+    assert_eq!(on_brick.len(), gw.replica(), "big.bin on {on_brick:?}");
+    for copy in &on_brick {
+        assert_eq!(
+            sha256_file(copy).unwrap(),
+            want,
+            "sha256 of the brick's copy {} differs",
+            copy.display()
+        );
+    }
 }

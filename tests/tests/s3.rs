@@ -251,7 +251,8 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
     let again = env.aws_ok(&["s3", "sync", tree.to_str().unwrap(), "s3://media/tree"])?;
     ensure!(again.trim().is_empty(), "second sync re-uploaded: {again}");
 
-    // Uploads are staged on the brick their key hashes to: no linkto files, no staging names.
+    // Uploads are staged on the replica set their key hashes to: no linkto files, no staging
+    // names, and each of the 8 objects on both bricks of its set.
     let mut stack: Vec<std::path::PathBuf> =
         gw.brick_dirs().iter().map(|b| b.join("media")).collect();
     let mut files = 0;
@@ -278,7 +279,11 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
             }
         }
     }
-    ensure!(files == 8, "8 objects on the bricks, found {files}");
+    ensure!(
+        files == 8 * gw.replica(),
+        "8 objects in {} copies on the bricks, found {files} files",
+        gw.replica()
+    );
 
     let ls = env.aws_ok(&["s3", "ls", "s3://media/tree/"])?;
     ensure!(ls.contains("PRE b/") && ls.contains("a.txt"), "ls: {ls}");
@@ -556,18 +561,24 @@ fn a_put_cut_short_by_a_crash_leaves_nothing_visible_and_is_swept() -> Result<()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
+    // The staging file, on every brick of the replica set its name hashes to.
     let staged = wait_for(Duration::from_secs(20), "the PUT's staging file", || {
-        gw.brick_dirs().iter().find_map(|b| {
-            fs::read_dir(b.join("crash"))
-                .ok()?
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(".big.bin.s3tmp-"))
-                })
-        })
+        let copies: Vec<std::path::PathBuf> = gw
+            .brick_dirs()
+            .iter()
+            .filter_map(|b| {
+                fs::read_dir(b.join("crash"))
+                    .ok()?
+                    .flatten()
+                    .map(|e| e.path())
+                    .find(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(".big.bin.s3tmp-"))
+                    })
+            })
+            .collect();
+        (copies.len() == gw.replica()).then_some(copies)
     });
     gw.kill9();
     let _ = upload.kill();
@@ -584,18 +595,23 @@ fn a_put_cut_short_by_a_crash_leaves_nothing_visible_and_is_swept() -> Result<()
         !gw.mnt().join("crash/big.bin").exists(),
         "a cut-short PUT is a file"
     );
-    ensure!(staged.exists(), "the staging file went before it was stale");
-    // Age it past the hour, as a crash long ago would have left it.
-    run_ok(
-        Command::new("touch")
-            .args(["-m", "-d", "-2 hours"])
-            .arg(&staged),
-    )?;
+    ensure!(
+        staged.iter().all(|p| p.exists()),
+        "the staging file went before it was stale: {staged:?}"
+    );
+    // Age it past the hour (every copy), as a crash long ago would have left it.
+    let two_hours_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64
+        - 2 * 3600;
+    for copy in &staged {
+        set_brick_mtime(copy, two_hours_ago)?;
+    }
     env.aws_ok(&["s3", "ls", "s3://crash/"])?;
     wait_for(
         Duration::from_secs(10),
         "the stale staging file to be swept",
-        || (!staged.exists()).then_some(()),
+        || staged.iter().all(|p| !p.exists()).then_some(()),
     )
     .map_err(|e| anyhow::anyhow!("{e}\n{}", gw.logs()))?;
     Ok(())
