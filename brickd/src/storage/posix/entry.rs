@@ -448,7 +448,14 @@ impl Posix {
     ) -> Result<Vec<Dirent>> {
         let h = self.h.clone();
         let g = fd.gfid;
-        let dir = blocking(move || h.dir(&g)).await?;
+        let dir = match blocking(move || h.dir(&g)).await {
+            Ok(d) => d,
+            // Removed (by another client) since this fd opened it: like a local directory
+            // read after its rmdir, it holds nothing. An anonymous fd (NFS's handle) has
+            // nothing opened, and its directory being gone is a stale handle.
+            Err(Errno::ESTALE) if !fd.anonymous => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
         let snap = match fd.ctx_get::<DirSnapshot>(self.base.id) {
             Some(s) if offset != 0 => s,
             _ => {
