@@ -249,12 +249,14 @@ fn name_of(n: &OsStr) -> Result<String> {
     n.to_str().map(String::from).ok_or(Errno::EILSEQ)
 }
 
-/// Xattrs the cluster translators keep on bricks; users of the mount never see them.
+/// Xattrs the cluster translators and the gateway keep on bricks (S3 owners, ACLs and
+/// policies among them); users of the mount never see or set them.
 fn internal_xattr(name: &str) -> bool {
     name.starts_with("trusted.gfid")
         || name.starts_with("trusted.glusterfs.")
         || name.starts_with("trusted.afr.")
         || name.starts_with("trusted.ec.")
+        || name.starts_with("trusted.gateway.")
 }
 
 impl Inner {
