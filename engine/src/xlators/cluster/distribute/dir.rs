@@ -126,7 +126,10 @@ impl Distribute {
         let mut results = self.lookup_copies(ctx, loc, &w).await;
         let named = loc.parent.is_some() && loc.name.is_some();
         let missing = |r: &Lookups| r.iter().any(|r| matches!(r, Err(Errno::ENOENT)));
-        let is_dir = |r: &Lookups| r.iter().any(|r| r.as_ref().is_ok_and(|(ia, _)| ia.is_dir()));
+        let is_dir = |r: &Lookups| {
+            r.iter()
+                .any(|r| r.as_ref().is_ok_and(|(ia, _)| ia.is_dir()))
+        };
         if heal && named && missing(&results) && is_dir(&results) {
             // Boxed: the heal finds the hashed subvolume through the parent's layout, which
             // may look the parent up with this very function.
@@ -239,7 +242,10 @@ impl Distribute {
         };
         let present: Vec<bool> = results
             .iter()
-            .map(|r| r.as_ref().is_ok_and(|(o, _)| o.is_dir() && o.gfid == ia.gfid))
+            .map(|r| {
+                r.as_ref()
+                    .is_ok_and(|(o, _)| o.is_dir() && o.gfid == ia.gfid)
+            })
             .collect();
         if !present[hashed] && self.is_up(hashed) {
             match self.check_empty(ctx, ia.gfid, &present).await {
@@ -513,7 +519,11 @@ impl Distribute {
         }
         let ia = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
         let rest: Vec<usize> = (0..self.n()).filter(|i| *i != hashed).collect();
-        let results = join_all(rest.iter().map(|&i| self.sub(i).rename(ctx, oldloc, newloc))).await;
+        let results = join_all(
+            rest.iter()
+                .map(|&i| self.sub(i).rename(ctx, oldloc, newloc)),
+        )
+        .await;
         let failed = rest
             .iter()
             .zip(&results)
