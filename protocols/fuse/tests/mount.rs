@@ -1,4 +1,5 @@
-//! The FUSE frontend over distribute and four posix bricks, driven through std::fs.
+//! The FUSE frontend over distribute and four posix bricks (with their locks, as on a brick:
+//! distribute takes namespace locks), driven through std::fs.
 
 use engine::graph::Graph;
 use engine::registry::Registry;
@@ -18,7 +19,8 @@ fn posix_behaviour_through_the_mount() {
     let mut text = String::new();
     for (i, d) in dirs.iter().enumerate() {
         text += &format!(
-            "volume t-client-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n",
+            "volume t-posix-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n\
+             volume t-client-{i}\n type features/locks\n subvolumes t-posix-{i}\nend-volume\n",
             d.path().display()
         );
     }
