@@ -10,7 +10,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(about = "Serve one brick of a volume over the brick RPC")]
+#[command(
+    name = "brickd",
+    about = "Serve one brick of a volume over the brick RPC",
+    version
+)]
 struct Args {
     /// The brick directory.
     #[arg(long)]
@@ -30,15 +34,18 @@ struct Args {
     /// Volume name, for logs.
     #[arg(long, default_value = "")]
     volume: String,
+    /// What to log: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, default_value = "info", env = "BRICKD_LOG")]
     log_level: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Colours only for a person at a terminal: gatewayd sends our log to a file.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log_level))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Modes of new files come from the client (mode & ~umask), never from our umask.
     unsafe { libc::umask(0) };

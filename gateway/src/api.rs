@@ -188,7 +188,7 @@ impl Modify for Security {
     ),
     modifiers(&Security),
     security(("token" = []), ("session" = [])),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, crate::manager::StartReport))
 )]
 struct ApiDoc;
 
@@ -197,6 +197,7 @@ fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(logout))
         .routes(routes!(session))
         .routes(routes!(admin_password))
+        .routes(routes!(admin_password_reset))
         .routes(routes!(tokens, token_create))
         .routes(routes!(token_delete))
         .routes(routes!(list, create))
@@ -207,11 +208,18 @@ fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(status))
         .routes(routes!(volfile))
         .routes(routes!(option_set, option_reset))
+        .routes(routes!(options_table))
+        .routes(routes!(option_values))
         .routes(routes!(heal_info, heal_now))
         .routes(routes!(heal_split_brain))
+        .routes(routes!(jobs))
+        .routes(routes!(job))
+        .routes(routes!(events))
         .routes(routes!(actions))
         .routes(routes!(s3_keys, s3_key_create))
         .routes(routes!(s3_key_delete))
+        .routes(routes!(s3_key_allow))
+        .routes(routes!(s3_key_deny))
         .routes(routes!(nfs_exports, nfs_export_add, nfs_export_remove))
         .routes(routes!(smb_shares, smb_share_add))
         .routes(routes!(smb_share_remove))
@@ -280,19 +288,32 @@ fn session_cookie(id: &str, max_age_secs: i64) -> String {
         (status = 200, description = "Logged in; the gw_session cookie is set", body = SessionView),
         (status = 401, description = "Wrong user or password", body = ErrorBody),
     ))]
-async fn login(State(m): State<Arc<Manager>>, Json(b): Json<LoginBody>) -> ApiResult {
+async fn login(
+    State(m): State<Arc<Manager>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Json(b): Json<LoginBody>,
+) -> ApiResult {
+    let client = peer.map_or_else(|| "unknown".to_string(), |p| p.0.0.ip().to_string());
     let phc = m.store.admin_password_hash()?;
     let ok = b.user == ADMIN_USER && phc.is_some_and(|h| auth::verify_password(&h, &b.password));
     if !ok {
         // Slows guessing down without holding any lock.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        tracing::warn!(user = %b.user, "console login refused");
+        // Never the password; and a user name that is no user is not repeated either, as it
+        // is often a password typed into the wrong field.
+        let user = if b.user == ADMIN_USER {
+            b.user.as_str()
+        } else {
+            "(unknown user)"
+        };
+        tracing::warn!(%client, user, "console login refused: wrong user or password");
         return Err(ApiError(
             StatusCode::UNAUTHORIZED,
             "wrong user or password".into(),
         ));
     }
     let (id, csrf) = m.sessions.create(&b.user);
+    tracing::info!(%client, user = %b.user, "console login");
     m.store.log_action(&format!("login {}", b.user))?;
     Ok((
         [(
@@ -368,6 +389,41 @@ async fn admin_password(
         .set_admin_password_hash(&auth::hash_password(&b.password)?, "admin password changed")?;
     m.sessions.clear();
     Ok(Json(json!({ "changed": true })).into_response())
+}
+
+/// A new console password, shown this once.
+#[derive(Serialize, ToSchema)]
+struct NewPassword {
+    user: String,
+    password: String,
+}
+
+/// Reset the console's admin password to a new random one (what `gatewayd reset-admin` does
+/// while gatewayd runs): only with the admin token of DATA/admin.token, which only root on the
+/// gateway's host can read; every console session ends.
+#[utoipa::path(post, path = "/admin/password/reset", tag = "session",
+    responses(
+        (status = 200, description = "The new password, shown this once", body = NewPassword),
+        (status = 403, description = "Not the admin token", body = ErrorBody),
+    ))]
+async fn admin_password_reset(
+    State(m): State<Arc<Manager>>,
+    caller: axum::Extension<Caller>,
+) -> ApiResult {
+    if !matches!(&caller.0, Caller::Token(n) if n == "admin-token") {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "only the admin token (DATA/admin.token) may reset the console password; with the current password use PUT /api/v1/admin/password".into(),
+        ));
+    }
+    let password =
+        auth::reset_admin_password(&m.store, "admin password reset with the admin token")?;
+    m.sessions.clear();
+    Ok(Json(NewPassword {
+        user: ADMIN_USER.into(),
+        password,
+    })
+    .into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -479,6 +535,10 @@ struct CreateBody {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1)]
     arbiter: Option<usize>,
+    /// As GlusterFS's trailing `force`: make missing parent directories of local bricks
+    /// (without it a brick's parent directory must exist).
+    #[serde(default)]
+    force: bool,
 }
 
 #[utoipa::path(get, path = "/volumes", tag = "volumes",
@@ -492,7 +552,7 @@ async fn list(State(m): State<Arc<Manager>>) -> ApiResult {
 #[utoipa::path(post, path = "/volumes", tag = "volumes", request_body = CreateBody,
     responses(
         (status = 201, description = "Created", body = crate::volume::VolumeView),
-        (status = 400, description = "Bad name, brick, or replica/arbiter count", body = ErrorBody),
+        (status = 400, description = "Bad name, brick (a host that does not resolve, a missing parent directory, a file in the way), or replica/arbiter count", body = ErrorBody),
         (status = 409, description = "The volume exists", body = ErrorBody),
     ))]
 async fn create(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> ApiResult {
@@ -502,6 +562,7 @@ async fn create(State(m): State<Arc<Manager>>, Json(b): Json<CreateBody>) -> Api
             &b.bricks,
             b.replica.unwrap_or(1),
             b.arbiter.unwrap_or(0),
+            b.force,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(v.public())).into_response())
@@ -541,16 +602,72 @@ async fn delete(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiR
     Ok(Json(json!({ "deleted": name })).into_response())
 }
 
-#[utoipa::path(post, path = "/volumes/{name}/start", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
-    responses((status = 200, description = "Started", body = crate::volume::VolumeView), (status = 404, description = "No such volume", body = ErrorBody)))]
-async fn start(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
-    Ok(Json(m.start(&name).await?.public()).into_response())
+/// A job just started: 202 with the job, and where to follow it.
+fn accepted(job: crate::jobs::Job) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/api/v1/jobs/{}", job.id))],
+        Json(job),
+    )
+        .into_response()
 }
 
+/// Start a volume (`gwctl volume start`): answers a job at once; the job spawns the local
+/// bricks, waits for every brick to answer and ends with a report of how many do.
+#[utoipa::path(post, path = "/volumes/{name}/start", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
+    responses((status = 202, description = "Starting: follow the job at /api/v1/jobs/{id} (Location); its result is a StartReport: the volume, bricks online, and the bricks not online with why", body = crate::jobs::Job,
+            headers(("Location" = String, description = "The job"))),
+        (status = 404, description = "No such volume", body = ErrorBody)))]
+async fn start(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    m.get(&name)?;
+    let m2 = m.clone();
+    let n = name.clone();
+    let job = m.jobs.spawn("volume start", &name, move |p| async move {
+        let r = m2.start(&n, &p).await?;
+        Ok(serde_json::to_value(r).expect("reports serialize"))
+    });
+    Ok(accepted(job))
+}
+
+/// Stop a volume (`gwctl volume stop`): answers a job at once; its result is the volume.
 #[utoipa::path(post, path = "/volumes/{name}/stop", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
-    responses((status = 200, description = "Stopped", body = crate::volume::VolumeView), (status = 404, description = "No such volume", body = ErrorBody)))]
+    responses((status = 202, description = "Stopping: follow the job at /api/v1/jobs/{id} (Location); its result is the volume", body = crate::jobs::Job,
+            headers(("Location" = String, description = "The job"))),
+        (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn stop(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
-    Ok(Json(m.stop(&name).await?.public()).into_response())
+    m.get(&name)?;
+    let m2 = m.clone();
+    let n = name.clone();
+    let job = m.jobs.spawn("volume stop", &name, move |p| async move {
+        Ok(m2.stop(&n, &p).await?.public())
+    });
+    Ok(accepted(job))
+}
+
+/// Jobs of this gatewayd (long management work: volume start and stop, heal), newest first.
+#[utoipa::path(get, path = "/jobs", tag = "jobs",
+    responses((status = 200, description = "Running jobs and the last finished ones", body = Vec<crate::jobs::Job>)))]
+async fn jobs(State(m): State<Arc<Manager>>) -> ApiResult {
+    Ok(Json(m.jobs.list()).into_response())
+}
+
+/// A job: its state (running, succeeded, failed), progress, and result or error.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job", body = crate::jobs::Job),
+        (status = 404, description = "No such job (gatewayd keeps the last 100 finished ones, and none across a restart)", body = ErrorBody)))]
+async fn job(State(m): State<Arc<Manager>>, Path(id): Path<String>) -> ApiResult {
+    match m.jobs.get(&id) {
+        Some(j) => Ok(Json(j).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no job {id}"))),
+    }
+}
+
+/// Bricks going down and coming back, as the brick RPC's pings see them (the console's
+/// feed), newest first.
+#[utoipa::path(get, path = "/events", tag = "volumes",
+    responses((status = 200, description = "The newest 200 brick events", body = Vec<crate::health::BrickEvent>)))]
+async fn events(State(m): State<Arc<Manager>>) -> ApiResult {
+    Ok(Json(m.events.list(200)).into_response())
 }
 
 #[utoipa::path(get, path = "/volumes/{name}/status", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
@@ -606,6 +723,22 @@ async fn option_reset(
     Ok(Json(json!({ "volume": v.public(), "restart_needed": restart })).into_response())
 }
 
+/// Every option `volume set` takes, with its default and description (`gwctl volume set help`).
+#[utoipa::path(get, path = "/options", tag = "volumes",
+    responses((status = 200, description = "The settable options", body = Vec<crate::volume::SettableOption>)))]
+async fn options_table() -> ApiResult {
+    Ok(Json(crate::volume::settable_options()).into_response())
+}
+
+/// The value of every settable option of a volume: set, else the default (`gwctl volume get`).
+#[utoipa::path(get, path = "/volumes/{name}/options", tag = "volumes",
+    params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "Each option with the value the volume runs with", body = Vec<crate::volume::OptionValue>),
+        (status = 404, description = "No such volume", body = ErrorBody)))]
+async fn option_values(State(m): State<Arc<Manager>>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(m.get(&name)?.option_values()).into_response())
+}
+
 /// `gwctl volume heal VOL info`: what each brick's heal index lists, and split-brains.
 #[utoipa::path(get, path = "/volumes/{name}/heal", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
     responses((status = 200, description = "Pending entries per brick of each replica set, and split-brains", body = crate::heal::VolumeHeal),
@@ -623,10 +756,12 @@ struct HealBody {
     full: bool,
 }
 
-/// `gwctl volume heal VOL [full]`: heal now; answers with heal info afterwards.
+/// `gwctl volume heal VOL [full]`: heal now, as a job answered at once; its result is heal
+/// info after the heal.
 #[utoipa::path(post, path = "/volumes/{name}/heal", tag = "volumes", params(("name" = String, Path, description = "Volume name")),
     request_body = HealBody,
-    responses((status = 200, description = "Heal info after the heal", body = crate::heal::VolumeHeal),
+    responses((status = 202, description = "Healing: follow the job at /api/v1/jobs/{id} (Location); its result is heal info (VolumeHeal) after the heal", body = crate::jobs::Job,
+            headers(("Location" = String, description = "The job"))),
         (status = 400, description = "The volume is not replicated", body = ErrorBody),
         (status = 404, description = "No such volume", body = ErrorBody),
         (status = 409, description = "The volume is not started", body = ErrorBody)))]
@@ -635,7 +770,19 @@ async fn heal_now(
     Path(name): Path<String>,
     Json(b): Json<HealBody>,
 ) -> ApiResult {
-    Ok(Json(crate::heal::heal(&m, &name, b.full).await?).into_response())
+    crate::heal::check(&m, &name)?;
+    let m2 = m.clone();
+    let n = name.clone();
+    let kind = if b.full {
+        "volume heal full"
+    } else {
+        "volume heal"
+    };
+    let job = m.jobs.spawn(kind, &name, move |p| async move {
+        let h = crate::heal::heal(&m2, &n, b.full, &p).await?;
+        Ok(serde_json::to_value(h).expect("heal info serializes"))
+    });
+    Ok(accepted(job))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -673,9 +820,48 @@ async fn actions(State(m): State<Arc<Manager>>) -> ApiResult {
     Ok(Json(a).into_response())
 }
 
+/// A new key: its name and `crate::s3::KeyOptions`, spelled out (not flattened) so the
+/// OpenAPI document shows one plain object.
 #[derive(Deserialize, ToSchema)]
 struct KeyBody {
     name: String,
+    /// Sees and may do everything, on every bucket.
+    #[serde(default)]
+    admin: bool,
+    /// For grants by email in ACLs.
+    #[serde(default)]
+    email: Option<String>,
+    /// Owner uid of the buckets the key makes (POSIX access over FUSE, NFS, SMB).
+    #[serde(default)]
+    uid: Option<u32>,
+    /// Owner gid of the buckets the key makes (default: the uid).
+    #[serde(default)]
+    gid: Option<u32>,
+    /// Buckets it may use without owning them.
+    #[serde(default)]
+    grants: Vec<GrantBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+struct GrantBody {
+    bucket: String,
+    #[serde(default)]
+    read: bool,
+    #[serde(default)]
+    write: bool,
+    #[serde(default)]
+    owner: bool,
+}
+
+impl GrantBody {
+    fn into_grant(self) -> protocols_s3::access::BucketGrant {
+        protocols_s3::access::BucketGrant {
+            bucket: self.bucket,
+            read: self.read,
+            write: self.write,
+            owner: self.owner,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/s3/keys", tag = "s3",
@@ -691,12 +877,46 @@ async fn s3_keys(State(m): State<Arc<Manager>>) -> ApiResult {
     responses((status = 201, description = "Made; the secret is shown this once", body = serde_json::Value),
         (status = 400, description = "Bad name", body = ErrorBody)))]
 async fn s3_key_create(State(m): State<Arc<Manager>>, Json(b): Json<KeyBody>) -> ApiResult {
-    let k = crate::s3::create_key(&m.store, &b.name)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "name": k.name, "access_key": k.access_key, "secret_key": k.secret_key, "created": k.created })),
-    )
-        .into_response())
+    let options = crate::s3::KeyOptions {
+        admin: b.admin,
+        email: b.email,
+        uid: b.uid,
+        gid: b.gid,
+        grants: b.grants.into_iter().map(GrantBody::into_grant).collect(),
+    };
+    let k = crate::s3::create_key(&m.store, &b.name, options)?;
+    let mut v = crate::s3::public(&k);
+    v["secret_key"] = json!(k.secret_key);
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// Lets a key use a bucket it does not own: read (list, get), write (put, delete) and owner
+/// (its settings: ACLs, policy), as Garage's `bucket allow`.
+#[utoipa::path(post, path = "/s3/keys/{name}/grants", tag = "s3", request_body = GrantBody,
+    params(("name" = String, Path, description = "Key name or access key id")),
+    responses((status = 200, description = "The key with its grants", body = serde_json::Value),
+        (status = 400, description = "Bad grant", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody)))]
+async fn s3_key_allow(
+    State(m): State<Arc<Manager>>,
+    Path(name): Path<String>,
+    Json(b): Json<GrantBody>,
+) -> ApiResult {
+    let k = crate::s3::allow(&m.store, &name, b.into_grant())?;
+    Ok(Json(crate::s3::public(&k)).into_response())
+}
+
+#[utoipa::path(delete, path = "/s3/keys/{name}/grants/{bucket}", tag = "s3",
+    params(("name" = String, Path, description = "Key name or access key id"),
+        ("bucket" = String, Path, description = "The bucket whose grant goes")),
+    responses((status = 200, description = "The key with its grants", body = serde_json::Value),
+        (status = 404, description = "No such key", body = ErrorBody)))]
+async fn s3_key_deny(
+    State(m): State<Arc<Manager>>,
+    Path((name, bucket)): Path<(String, String)>,
+) -> ApiResult {
+    let k = crate::s3::deny(&m.store, &name, &bucket)?;
+    Ok(Json(crate::s3::public(&k)).into_response())
 }
 
 #[utoipa::path(delete, path = "/s3/keys/{name}", tag = "s3",
@@ -715,12 +935,12 @@ async fn nfs_exports(State(m): State<Arc<Manager>>) -> ApiResult {
 
 #[utoipa::path(post, path = "/nfs/exports", tag = "nfs", request_body = crate::store::NfsExportRecord,
     responses((status = 201, description = "Exported", body = crate::store::NfsExportRecord),
-        (status = 400, description = "Bad path or network", body = ErrorBody), (status = 404, description = "No such volume", body = ErrorBody)))]
+        (status = 400, description = "Bad path or network, or no such directory in the volume (which must be started for an export of a directory)", body = ErrorBody), (status = 404, description = "No such volume", body = ErrorBody)))]
 async fn nfs_export_add(
     State(m): State<Arc<Manager>>,
     Json(e): Json<crate::store::NfsExportRecord>,
 ) -> ApiResult {
-    let e = crate::nfs::add_export(&m, e)?;
+    let e = crate::nfs::add_export(&m, e).await?;
     Ok((StatusCode::CREATED, Json(e)).into_response())
 }
 

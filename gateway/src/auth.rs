@@ -86,6 +86,21 @@ pub fn ensure_admin_password(
     store: &Store,
     given: Option<&str>,
 ) -> Result<Option<String>, AuthError> {
+    let p = plan_admin_password(store, given)?;
+    if let Some(p) = &p {
+        keep_admin_password(store, p)?;
+    }
+    Ok(p)
+}
+
+/// The first half of [`ensure_admin_password`]: applies `given` at once, and returns the
+/// random password a first start makes *without keeping it*, so a start that fails before
+/// it can print the password leaves none behind (the next start makes and prints another).
+/// Keep it with [`keep_admin_password`] once the start succeeded.
+pub fn plan_admin_password(
+    store: &Store,
+    given: Option<&str>,
+) -> Result<Option<String>, AuthError> {
     if let Some(p) = given {
         check_new_password(p)?;
         store.set_admin_password_hash(&hash_password(p)?, "admin password set from a file")?;
@@ -94,9 +109,19 @@ pub fn ensure_admin_password(
     if store.admin_password_hash()?.is_some() {
         return Ok(None);
     }
+    Ok(Some(random_hex(12)))
+}
+
+pub fn keep_admin_password(store: &Store, password: &str) -> Result<(), AuthError> {
+    store.set_admin_password_hash(&hash_password(password)?, "admin password created")?;
+    Ok(())
+}
+
+/// A new random admin password, kept (`gatewayd reset-admin`); returned to be shown once.
+pub fn reset_admin_password(store: &Store, what: &str) -> Result<String, AuthError> {
     let p = random_hex(12);
-    store.set_admin_password_hash(&hash_password(&p)?, "admin password created")?;
-    Ok(Some(p))
+    store.set_admin_password_hash(&hash_password(&p)?, what)?;
+    Ok(p)
 }
 
 /// A new named API token: the record to store and the token to show once.

@@ -22,7 +22,7 @@ pub async fn serve(uri: Uri) -> Response {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "The console is not built into this gatewayd: run `npm --prefix web-ui install && npm --prefix web-ui run build` and build gatewayd again. The REST API under /api/v1 works without it.\n",
+                "The console is not built into this gatewayd: run deploy/build-console (npm) and build gatewayd again. The REST API under /api/v1 works without it.\n",
             )
                 .into_response();
         }

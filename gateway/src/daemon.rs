@@ -19,7 +19,8 @@ pub struct Daemon {
     pub nfs_addr: Option<std::net::SocketAddr>,
     /// Where smbd listens once there is a share.
     pub smb_addr: Option<std::net::SocketAddr>,
-    /// The console's admin password when this start made it (print it once).
+    /// The console's admin password when this start made it: print it at once (it is kept
+    /// in the state only once the start succeeded).
     pub new_admin_password: Option<String>,
     server: tokio::task::JoinHandle<()>,
     s3: Option<tokio::task::JoinHandle<()>>,
@@ -88,7 +89,9 @@ impl Daemon {
             ),
             None => None,
         };
-        let new_admin_password = crate::auth::ensure_admin_password(&store, given.as_deref())
+        // A first start makes the console password here but keeps it only once every listener
+        // is up: a start that fails before it could print it leaves none behind.
+        let new_admin_password = crate::auth::plan_admin_password(&store, given.as_deref())
             .context("setting the console's admin password")?;
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
             .await
@@ -98,6 +101,8 @@ impl Daemon {
         let manager = Manager::new(cfg, store);
         let app = api::router(manager.clone());
         let server = tokio::spawn(async move {
+            // The peer's address reaches handlers (failed logins are logged with it).
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("API server stopped: {e}");
             }
@@ -124,6 +129,10 @@ impl Daemon {
         }
         let smb = crate::smb::start(&manager);
         let heal = crate::heal::start(&manager);
+        if let Some(p) = &new_admin_password {
+            crate::auth::keep_admin_password(&manager.store, p)
+                .context("keeping the console's admin password")?;
+        }
         Ok(Daemon {
             heal,
             new_admin_password,

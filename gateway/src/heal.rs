@@ -127,22 +127,71 @@ pub async fn info(m: &Manager, volume: &str) -> Result<VolumeHeal> {
     Ok(out)
 }
 
-/// `volume heal VOL` (the indices now) or `volume heal VOL full` (the whole tree).
-pub async fn heal(m: &Manager, volume: &str, full: bool) -> Result<VolumeHeal> {
+/// What `volume heal` needs, checked before it runs as a job: the volume is started and
+/// replicated.
+pub fn check(m: &Manager, volume: &str) -> Result<()> {
+    let (_, g) = started_graph(m, volume)?;
+    if replicates(&g).is_empty() {
+        return Err(not_replicated(volume));
+    }
+    Ok(())
+}
+
+/// `volume heal VOL` (the indices now) or `volume heal VOL full` (the whole tree), telling
+/// `progress` which replica set it is at and how many entries it went through.
+pub async fn heal(
+    m: &Manager,
+    volume: &str,
+    full: bool,
+    progress: &crate::jobs::Progress,
+) -> Result<VolumeHeal> {
     let (_, g) = started_graph(m, volume)?;
     let sets = replicates(&g);
     if sets.is_empty() {
         return Err(not_replicated(volume));
     }
-    for a in sets {
+    let n = sets.len() as u64;
+    let what = if full { "heal full" } else { "heal" };
+    for (k, a) in sets.iter().enumerate() {
+        let k = k as u64;
+        progress.set(
+            k,
+            n,
+            format!(
+                "volume {what} {volume}: replica set {}/{n} ({})",
+                k + 1,
+                a.name()
+            ),
+        );
         if full {
-            a.heal_full()
+            let report = |entries: usize, dirs: usize| {
+                progress.set(
+                    k,
+                    n,
+                    format!(
+                        "volume {what} {volume}: replica set {}/{n} ({}): {entries} entries crawled, {dirs} directories to go",
+                        k + 1,
+                        a.name()
+                    ),
+                )
+            };
+            a.heal_full_with(&report)
                 .await
                 .map_err(|e| ManagerError::Invalid(format!("full heal of {}: {e}", a.name())))?;
         } else {
-            a.crawl_index().await;
+            let (healed, left) = a.crawl_index().await;
+            progress.set(
+                k + 1,
+                n,
+                format!(
+                    "volume {what} {volume}: replica set {}/{n} ({}): {healed} healed, {left} left",
+                    k + 1,
+                    a.name()
+                ),
+            );
         }
     }
+    progress.set(n, n, format!("volume {what} {volume}: reading heal info"));
     info(m, volume).await
 }
 

@@ -2,16 +2,17 @@
 //! volumes, supervises the local brickd processes, and keeps a client graph per started volume.
 
 use crate::config::GatewayConfig;
+use crate::jobs::Progress;
 use crate::store::{Store, StoreError};
-use crate::volume::{self, BrickRecord, SpecError, VolumeRecord, is_local_host};
+use crate::volume::{self, BrickRecord, SpecError, VolumeRecord, VolumeView, is_local_host};
 use engine::graph::{Graph, GraphError};
 use engine::registry::Registry;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 use tokio::sync::Notify;
@@ -86,6 +87,18 @@ struct BrickProc {
     stop: Notify,
     done: Notify,
     exited: AtomicBool,
+    /// When and why brickd last exited on its own (its status and its error line).
+    last_exit: Mutex<Option<(Instant, String)>>,
+}
+
+impl BrickProc {
+    /// Why brickd is not serving, when that is the reason the brick is down: it is not running,
+    /// or it exited a moment ago.
+    fn failure(&self) -> Option<String> {
+        let (at, why) = self.last_exit.lock().clone()?;
+        let running = self.pid.load(Ordering::SeqCst) != 0;
+        (!running || at.elapsed() < Duration::from_secs(10)).then_some(why)
+    }
 }
 
 /// One brick of `volume status`.
@@ -101,7 +114,11 @@ pub struct BrickStatus {
     /// True for the arbiter brick of a `replica 3 arbiter 1` set.
     pub arbiter: bool,
     pub local: bool,
+    /// True while the gateway's brick RPC connection to it answers pings: a brick that hangs is
+    /// false within ping-timeout, even while its port still accepts connections.
     pub online: bool,
+    /// Why it is not online: the brick RPC's error, or why its brickd exited.
+    pub offline_reason: Option<String>,
     pub pid: Option<u32>,
     pub restarts: u32,
     /// Size and free space of the file system holding a local brick (bytes).
@@ -138,6 +155,32 @@ pub struct VolumeStatus {
     pub bricks: Vec<BrickStatus>,
 }
 
+/// A brick that is not online, and why.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OfflineBrick {
+    /// VOLUME-client-N.
+    pub name: String,
+    /// HOST:/PATH.
+    pub brick: String,
+    pub reason: String,
+}
+
+/// What `volume start` did: the volume, and how many of its bricks answer.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StartReport {
+    pub volume: VolumeView,
+    pub bricks_total: usize,
+    pub bricks_online: usize,
+    /// The bricks not online when the start finished; the volume comes up with them when
+    /// they answer.
+    pub offline: Vec<OfflineBrick>,
+}
+
+/// How long `volume start` waits for bricks: for brickd processes to listen, then for every
+/// brick to answer the brick RPC.
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
 pub struct Manager {
     pub cfg: GatewayConfig,
     pub store: Store,
@@ -155,6 +198,11 @@ pub struct Manager {
     pub smb_changed: Notify,
     /// Console sessions (in memory: a restart logs the console out).
     pub sessions: crate::auth::Sessions,
+    /// Long operations the API runs as jobs (`GET /api/v1/jobs/{id}`).
+    pub jobs: crate::jobs::Jobs,
+    /// Bricks going down and coming back (`GET /api/v1/events`).
+    pub events: crate::health::BrickEvents,
+    me: Weak<Manager>,
 }
 
 /// The options `volume set` takes, for error messages.
@@ -177,6 +225,10 @@ fn free_port(host: &str) -> std::io::Result<(u16, std::net::TcpListener)> {
     Ok((l.local_addr()?.port(), l))
 }
 
+fn health_online(g: &Graph, v: &VolumeRecord, i: usize) -> bool {
+    crate::health::link(g, &v.client_name(i)).0
+}
+
 fn read_volume_id(path: &Path) -> std::result::Result<Option<String>, String> {
     match brickd::storage::xattr::get(path, engine::fop::keys::VOLUME_ID) {
         Ok(Some(v)) => match engine::Gfid::from_slice(&v) {
@@ -194,9 +246,103 @@ fn read_volume_id(path: &Path) -> std::result::Result<Option<String>, String> {
     }
 }
 
+/// A local brick's path, before anything is made: an existing directory, or a path whose
+/// parent is one (any missing parents too with `force`), with no file in the way.
+fn check_brick_path(b: &BrickRecord, force: bool) -> Result<()> {
+    let spec = format!("{}:{}", b.host, b.path);
+    let p = Path::new(&b.path);
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(ManagerError::Brick(format!(
+                "brick {spec}: {} exists and is not a directory",
+                b.path
+            )));
+        }
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+        Err(e) => return Err(ManagerError::Brick(format!("brick {spec}: {e}"))),
+    }
+    // The nearest ancestor that exists must be a directory.
+    let mut up = p.parent();
+    while let Some(a) = up {
+        match std::fs::metadata(a) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(ManagerError::Brick(format!(
+                    "brick {spec}: {} is a file, not a directory",
+                    a.display()
+                )));
+            }
+            Err(_) => up = a.parent(),
+        }
+    }
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    if !force && !parent.is_dir() {
+        return Err(ManagerError::Brick(format!(
+            "brick {spec}: its parent directory {} does not exist; create it first (or add `force` to create it with its parents)",
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A remote brick's host must resolve now, or `volume start` would wait for a brick nobody
+/// can reach.
+async fn check_host_resolves(b: &BrickRecord) -> Result<()> {
+    let spec = format!("{}:{}", b.host, b.path);
+    let looked = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::lookup_host((b.host.as_str(), b.port)),
+    )
+    .await
+    .map(|r| r.map(|addrs| addrs.count()));
+    match looked {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        Ok(Ok(_)) => Err(ManagerError::Brick(format!(
+            "brick {spec}: host {} resolves to no address",
+            b.host
+        ))),
+        Ok(Err(e)) => Err(ManagerError::Brick(format!(
+            "brick {spec}: host {} cannot be resolved ({e}); give a host name this gateway resolves (DNS or /etc/hosts) or an address",
+            b.host
+        ))),
+        Err(_) => Err(ManagerError::Brick(format!(
+            "brick {spec}: resolving host {} timed out",
+            b.host
+        ))),
+    }
+}
+
+/// The error brickd ended with, from what its run wrote to its log after byte `from`:
+/// anyhow's `Error: …` line and the first cause below it.
+fn brickd_error(log: &Path, from: u64) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let from = (from as usize)
+        .min(text.len())
+        .max(text.len().saturating_sub(64 * 1024));
+    let tail = String::from_utf8_lossy(&text[from..]).into_owned();
+    let lines: Vec<&str> = tail.lines().collect();
+    let at = lines.iter().rposition(|l| l.starts_with("Error: "))?;
+    let mut out = lines[at].trim_start_matches("Error: ").trim().to_string();
+    let mut rest = lines[at + 1..].iter().map(|l| l.trim());
+    if rest.by_ref().any(|l| l == "Caused by:")
+        && let Some(cause) = rest.find(|l| !l.is_empty())
+    {
+        out.push_str(": ");
+        out.push_str(
+            cause
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == ':')
+                .trim(),
+        );
+    }
+    Some(out)
+}
+
 impl Manager {
     pub fn new(cfg: GatewayConfig, store: Store) -> Arc<Manager> {
-        Arc::new(Manager {
+        Arc::new_cyclic(|me| Manager {
             cfg,
             store,
             procs: Mutex::new(HashMap::new()),
@@ -206,7 +352,15 @@ impl Manager {
             smb: Default::default(),
             smb_changed: Notify::new(),
             sessions: Default::default(),
+            jobs: Default::default(),
+            events: Default::default(),
+            me: me.clone(),
         })
+    }
+
+    /// This manager as an `Arc` (for what must outlive a call: mounts, watchers).
+    pub fn arc(&self) -> Option<Arc<Manager>> {
+        self.me.upgrade()
     }
 
     fn vol_dir(&self, name: &str) -> PathBuf {
@@ -280,14 +434,17 @@ impl Manager {
         Ok(out)
     }
 
-    /// `gluster volume create NAME [replica N [arbiter 1]] BRICK...`: `replica` 1 makes a
-    /// plain distribute volume; with more, consecutive bricks form replica sets of `replica`.
+    /// `gluster volume create NAME [replica N [arbiter 1]] BRICK... [force]`: `replica` 1 makes
+    /// a plain distribute volume; with more, consecutive bricks form replica sets of `replica`.
+    /// A brick's host must resolve; a local brick's directory is made if missing, but its
+    /// parent must exist unless `force` (which makes the parents too).
     pub async fn create(
         &self,
         name: &str,
         specs: &[String],
         replica: usize,
         arbiter: usize,
+        force: bool,
     ) -> Result<VolumeRecord> {
         let _g = self.op_lock.lock().await;
         volume::check_name(name)?;
@@ -302,10 +459,39 @@ impl Manager {
         }
         let bricks = self.brick_records(specs)?;
         self.check_not_in_use(&bricks)?;
+        // Everything is checked before anything is made: a refused create leaves no trace.
+        for b in &bricks {
+            if is_local_host(&b.host) {
+                check_brick_path(b, force)?;
+            } else {
+                check_host_resolves(b).await?;
+            }
+        }
         for b in bricks.iter().filter(|b| is_local_host(&b.host)) {
             let p = Path::new(&b.path);
-            std::fs::create_dir_all(p)
-                .map_err(|e| ManagerError::Io(format!("creating brick {}", b.path), e))?;
+            if let Some(id) = read_volume_id(p).ok().flatten().filter(|_| p.is_dir()) {
+                return Err(ManagerError::Brick(format!(
+                    "brick {}:{} is already part of volume {id}; use `volume import` to adopt it",
+                    b.host, b.path
+                )));
+            }
+        }
+        for b in bricks.iter().filter(|b| is_local_host(&b.host)) {
+            let p = Path::new(&b.path);
+            let made = if force {
+                std::fs::create_dir_all(p)
+            } else {
+                match std::fs::create_dir(p) {
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                    r => r,
+                }
+            };
+            made.map_err(|e| {
+                ManagerError::Brick(format!(
+                    "brick {}:{}: cannot create its directory: {e}",
+                    b.host, b.path
+                ))
+            })?;
             if let Some(id) = read_volume_id(p).map_err(ManagerError::Brick)? {
                 return Err(ManagerError::Brick(format!(
                     "brick {}:{} is already part of volume {id}; use `volume import` to adopt it",
@@ -407,66 +593,192 @@ impl Manager {
         Ok(v)
     }
 
-    pub async fn start(&self, name: &str) -> Result<VolumeRecord> {
+    /// `volume start`: spawns the local bricks, builds the client graph and waits (up to
+    /// [`LISTEN_WAIT`] + [`ANSWER_WAIT`]) for every brick to answer, telling `progress` how many
+    /// do. The volume starts with the bricks that answer; the report names the others and why.
+    pub async fn start(&self, name: &str, progress: &Progress) -> Result<StartReport> {
+        progress.set(
+            0,
+            0,
+            format!("volume start {name}: waiting for other management work"),
+        );
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
-        if self.graphs.read().contains_key(name) {
-            return Ok(v);
+        if let Some(g) = self.graph(name) {
+            return Ok(self.report(&v, &g));
         }
         self.write_secret(&v)?;
         self.spawn_bricks(&v);
-        self.wait_for_local_bricks(&v, Duration::from_secs(10))
-            .await;
+        self.wait_for_local_bricks(&v, LISTEN_WAIT, progress).await;
         let text = v.client_volfile(self.cfg.ping_timeout, &self.cfg.brick_listen_host);
         let graph = Graph::from_text(&text, &Registry::client_side())
             .map_err(|e| ManagerError::Graph(name.into(), e))?;
-        graph
-            .init()
-            .await
-            .map_err(|e| ManagerError::Graph(name.into(), e))?;
-        if !graph.wait_up(Duration::from_secs(20)).await {
-            tracing::warn!(volume = %name, "no brick answered within 20s; the volume stays started and will come up with them");
+        if let Err(e) = graph.init().await {
+            graph.fini().await;
+            self.stop_bricks(name, &Progress::none()).await;
+            return Err(ManagerError::Graph(name.into(), e));
         }
-        // Touch the root so a fresh volume gets its layout before the first client arrives.
-        let _ = graph
-            .top()
-            .lookup(
-                &engine::Ctx::root(),
-                &engine::Loc::root(),
-                &engine::Xattrs::new(),
-            )
-            .await;
-        self.graphs
-            .write()
-            .insert(name.to_string(), Arc::new(graph));
+        let graph = Arc::new(graph);
+        let total = v.bricks.len();
+        let began = Instant::now();
+        loop {
+            let r = self.report(&v, &graph);
+            let waiting: Vec<&str> = r.offline.iter().map(|o| o.brick.as_str()).collect();
+            let mut msg = format!(
+                "volume start {name}: {}/{total} bricks online",
+                r.bricks_online
+            );
+            if !waiting.is_empty() {
+                msg += &format!("; waiting for {}", waiting.join(", "));
+            }
+            progress.set(r.bricks_online as u64, total as u64, msg);
+            // A local brick whose brickd keeps exiting will not answer by waiting.
+            let hopeless = (0..total)
+                .all(|i| health_online(&graph, &v, i) || self.brickd_failure(&v, i).is_some());
+            if r.bricks_online == total
+                || began.elapsed() >= ANSWER_WAIT
+                || (hopeless && began.elapsed() >= Duration::from_secs(2))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let the cluster translators hear of the bricks that answered, then give a fresh
+        // volume its layout before the first client arrives.
+        let r = self.report(&v, &graph);
+        if r.bricks_online > 0 {
+            graph.wait_up(Duration::from_secs(5)).await;
+            let _ = graph
+                .top()
+                .lookup(
+                    &engine::Ctx::root(),
+                    &engine::Loc::root(),
+                    &engine::Xattrs::new(),
+                )
+                .await;
+        }
+        self.graphs.write().insert(name.to_string(), graph.clone());
         if !v.started {
             v.started = true;
             self.store.put_volume(&v, &format!("volume start {name}"))?;
         }
         self.smb_changed.notify_one();
-        tracing::info!(volume = %name, "volume started");
-        Ok(v)
+        let seen: Vec<bool> = (0..total).map(|i| health_online(&graph, &v, i)).collect();
+        for (i, on) in seen.iter().enumerate() {
+            if !on {
+                let why = r
+                    .offline
+                    .iter()
+                    .find(|o| o.name == v.client_name(i))
+                    .map(|o| format!("not online when the volume started: {}", o.reason));
+                self.events.record(&v, i, false, why);
+            }
+        }
+        crate::health::watch(self.me.clone(), v.clone(), Arc::downgrade(&graph), seen);
+        let r = self.report(&v, &graph);
+        if r.offline.is_empty() {
+            tracing::info!(volume = %name, bricks = total, "volume started");
+        } else {
+            let names: Vec<String> = r
+                .offline
+                .iter()
+                .map(|o| format!("{} ({})", o.brick, o.reason))
+                .collect();
+            tracing::warn!(volume = %name, "volume started with {} of {total} bricks online; not online: {}", r.bricks_online, names.join(", "));
+        }
+        Ok(r)
     }
 
-    /// Gives freshly spawned bricks a moment to listen, so the graph's first connection
-    /// attempts find them instead of logging them down.
-    async fn wait_for_local_bricks(&self, v: &VolumeRecord, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        for b in v.bricks.iter().filter(|b| is_local_host(&b.host)) {
-            let addr = (self.cfg.brick_listen_host.clone(), b.port);
-            while Instant::now() < deadline {
-                if tokio::net::TcpStream::connect(addr.clone()).await.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    /// The volume and how many of its bricks answer on `g`.
+    fn report(&self, v: &VolumeRecord, g: &Graph) -> StartReport {
+        let mut offline = Vec::new();
+        for i in 0..v.bricks.len() {
+            let (on, why) = crate::health::link(g, &v.client_name(i));
+            if !on {
+                offline.push(OfflineBrick {
+                    name: v.client_name(i),
+                    brick: format!("{}:{}", v.bricks[i].host, v.bricks[i].path),
+                    reason: self.why_down(v, i, why),
+                });
             }
+        }
+        StartReport {
+            volume: v.view(),
+            bricks_total: v.bricks.len(),
+            bricks_online: v.bricks.len() - offline.len(),
+            offline,
         }
     }
 
-    pub async fn stop(&self, name: &str) -> Result<VolumeRecord> {
+    /// Why brick `i` of `v` is down: its brickd's failure when that is the cause, else what
+    /// the brick RPC said.
+    pub fn why_down(&self, v: &VolumeRecord, i: usize, rpc: Option<String>) -> String {
+        if let Some(f) = self.brickd_failure(v, i) {
+            return format!("brickd exited: {f}");
+        }
+        rpc.unwrap_or_else(|| "not connected".into())
+    }
+
+    /// Why the local brickd of brick `i` is not serving, if it exited (see
+    /// [`BrickProc::failure`]).
+    fn brickd_failure(&self, v: &VolumeRecord, i: usize) -> Option<String> {
+        if !is_local_host(&v.bricks[i].host) {
+            return None;
+        }
+        let name = v.client_name(i);
+        let p = self
+            .procs
+            .lock()
+            .get(&v.name)
+            .and_then(|ps| ps.iter().find(|p| p.name == name).cloned())?;
+        p.failure()
+    }
+
+    /// Gives freshly spawned bricks a moment to listen, so the graph's first connection
+    /// attempts find them instead of logging them down; a brickd that exits is not waited for.
+    async fn wait_for_local_bricks(&self, v: &VolumeRecord, limit: Duration, progress: &Progress) {
+        let deadline = Instant::now() + limit;
+        let local: Vec<usize> = (0..v.bricks.len())
+            .filter(|i| is_local_host(&v.bricks[*i].host))
+            .collect();
+        let mut ready = vec![false; v.bricks.len()];
+        loop {
+            let mut settled = 0;
+            for &i in &local {
+                if !ready[i] {
+                    let addr = (self.cfg.brick_listen_host.clone(), v.bricks[i].port);
+                    ready[i] = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        tokio::net::TcpStream::connect(addr),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                }
+                if ready[i] || self.brickd_failure(v, i).is_some() {
+                    settled += 1;
+                }
+            }
+            let listening = ready.iter().filter(|r| **r).count();
+            progress.set(
+                listening as u64,
+                local.len() as u64,
+                format!(
+                    "volume start {}: {listening}/{} local bricks listening",
+                    v.name,
+                    local.len()
+                ),
+            );
+            if settled == local.len() || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(&self, name: &str, progress: &Progress) -> Result<VolumeRecord> {
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
-        self.stop_running(name).await;
+        self.stop_running(name, progress).await;
         if v.started {
             v.started = false;
             self.store.put_volume(&v, &format!("volume stop {name}"))?;
@@ -474,23 +786,40 @@ impl Manager {
         Ok(v)
     }
 
-    async fn stop_running(&self, name: &str) {
+    async fn stop_running(&self, name: &str, progress: &Progress) {
         let graph = self.graphs.write().remove(name);
         self.smb_changed.notify_one();
         if let Some(g) = graph {
+            progress.set(
+                0,
+                0,
+                format!("volume stop {name}: closing the client graph"),
+            );
             g.fini().await;
         }
+        self.stop_bricks(name, progress).await;
+    }
+
+    /// Stops the local brickd processes of a volume (SIGTERM, then SIGKILL after 5 s).
+    async fn stop_bricks(&self, name: &str, progress: &Progress) {
         let procs = self.procs.lock().remove(name).unwrap_or_default();
         for p in &procs {
             p.stopping.store(true, Ordering::SeqCst);
             p.stop.notify_one();
         }
-        for p in &procs {
+        let n = procs.len() as u64;
+        for (k, p) in procs.iter().enumerate() {
+            progress.set(
+                k as u64,
+                n,
+                format!("volume stop {name}: {k}/{n} bricks stopped"),
+            );
             let deadline = Instant::now() + Duration::from_secs(15);
             while !p.exited.load(Ordering::SeqCst) && Instant::now() < deadline {
                 let _ = tokio::time::timeout(Duration::from_millis(200), p.done.notified()).await;
             }
         }
+        progress.set(n, n, format!("volume stop {name}: {n}/{n} bricks stopped"));
     }
 
     /// Stops every running volume's bricks and graphs without changing what is recorded, so
@@ -504,7 +833,7 @@ impl Manager {
             .chain(self.graphs.read().keys().cloned())
             .collect();
         for n in names {
-            self.stop_running(&n).await;
+            self.stop_running(&n, &Progress::none()).await;
         }
     }
 
@@ -592,36 +921,44 @@ impl Manager {
             .client_volfile(self.cfg.ping_timeout, &self.cfg.brick_listen_host))
     }
 
-    /// Starts every volume recorded as started (after a restart of the daemon).
-    pub async fn start_recorded(&self) -> Result<()> {
+    /// Starts every volume recorded as started (after a restart of the daemon), and those
+    /// named in `also`; returns what each start did.
+    pub async fn start_recorded(
+        &self,
+        also: &[&str],
+    ) -> Result<Vec<(String, Result<StartReport>)>> {
+        let mut out = Vec::new();
         for v in self.store.volumes()? {
-            if v.started
-                && let Err(e) = self.start(&v.name).await
-            {
+            if !(v.started || also.contains(&v.name.as_str())) {
+                continue;
+            }
+            let r = self.start(&v.name, &Progress::none()).await;
+            if let Err(e) = &r {
                 tracing::error!(volume = %v.name, "could not start: {e}");
             }
+            out.push((v.name, r));
         }
-        Ok(())
+        Ok(out)
     }
 
+    /// `volume status`: each brick's state is the brick RPC's (see `crate::health`), never a
+    /// mere TCP connect, which a hung brickd's port still accepts.
     pub async fn status(&self, name: &str) -> Result<VolumeStatus> {
         let v = self.get(name)?;
         let procs = self.procs.lock().get(name).cloned().unwrap_or_default();
+        let graph = self.graph(name);
         let mut bricks = Vec::new();
         for (i, b) in v.bricks.iter().enumerate() {
             let local = is_local_host(&b.host);
             let p = procs.iter().find(|p| p.name == v.client_name(i));
-            let host = if local {
-                self.cfg.brick_listen_host.clone()
-            } else {
-                b.host.clone()
+            let (online, why) = match &graph {
+                Some(g) => crate::health::link(g, &v.client_name(i)),
+                None => (false, Some(format!("volume {name} is not started"))),
             };
-            let online = tokio::time::timeout(
-                Duration::from_secs(2),
-                tokio::net::TcpStream::connect((host.as_str(), b.port)),
-            )
-            .await
-            .is_ok_and(|r| r.is_ok());
+            let offline_reason = (!online).then(|| match &graph {
+                Some(_) => self.why_down(&v, i, why),
+                None => why.unwrap_or_default(),
+            });
             let pid = p.map(|p| p.pid.load(Ordering::SeqCst)).filter(|p| *p != 0);
             let cap = if local { capacity(&b.path) } else { None };
             bricks.push(BrickStatus {
@@ -634,7 +971,8 @@ impl Manager {
                 replica_set: v.replica_set_of(i),
                 arbiter: v.is_arbiter(i),
                 local,
-                online: online && (!local || pid.is_some()),
+                online,
+                offline_reason,
                 pid,
                 restarts: p.map(|p| p.restarts.load(Ordering::SeqCst)).unwrap_or(0),
             });
@@ -667,6 +1005,7 @@ impl Manager {
                 stop: Notify::new(),
                 done: Notify::new(),
                 exited: AtomicBool::new(false),
+                last_exit: Mutex::new(None),
             });
             let args = BrickArgs {
                 brickd: self.cfg.brickd(),
@@ -725,9 +1064,12 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
             .stdout(std::process::Stdio::null());
         // A brickd must not outlive a gatewayd killed with -9: the next gatewayd would find its
         // port taken. The kernel sends SIGTERM when the spawning (runtime worker) thread dies.
+        // Its own process group: a Ctrl-C at gatewayd's terminal reaches gatewayd alone, which
+        // then stops the bricks in order instead of finding them dead.
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                libc::setpgid(0, 0);
                 Ok(())
             });
         }
@@ -736,6 +1078,7 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
             Err(_) => cmd.stderr(std::process::Stdio::null()),
         };
         let began = Instant::now();
+        let log_from = std::fs::metadata(&a.log).map(|m| m.len()).unwrap_or(0);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -757,8 +1100,13 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
                     backoff = Duration::from_secs(1);
                 }
                 p.restarts.fetch_add(1, Ordering::SeqCst);
-                tracing::warn!(brick = %p.name, "brickd exited ({}); restarting in {backoff:?}",
-                    status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                let why = match brickd_error(&a.log, log_from) {
+                    Some(e) => format!("{e} [{status}]"),
+                    None => status,
+                };
+                tracing::warn!(brick = %p.name, log = %a.log.display(), "brickd exited ({why}); restarting in {backoff:?}");
+                *p.last_exit.lock() = Some((Instant::now(), why));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -810,27 +1158,43 @@ mod tests {
     async fn create_checks_the_replica_layout() {
         let d = tempfile::tempdir().unwrap();
         let m = manager(d.path());
-        let e = invalid(m.create("v", &specs(d.path(), 5), 2, 0).await);
+        let e = invalid(m.create("v", &specs(d.path(), 5), 2, 0, false).await);
         assert!(
             e.contains("5 bricks is not a multiple of replica count 2"),
             "{e}"
         );
-        let e = invalid(m.create("v", &specs(d.path(), 4), 2, 1).await);
+        let e = invalid(m.create("v", &specs(d.path(), 4), 2, 1, false).await);
         assert!(e.contains("arbiter 1 needs replica 3"), "{e}");
-        let e = invalid(m.create("v", &specs(d.path(), 4), 0, 0).await);
+        let e = invalid(m.create("v", &specs(d.path(), 4), 0, 0, false).await);
         assert!(e.contains("replica count 0"), "{e}");
         // Nothing was made by the refused creates.
         assert!(m.list().unwrap().is_empty());
         assert!(!d.path().join("bricks").exists());
 
-        let v = m.create("v", &specs(d.path(), 4), 2, 0).await.unwrap();
+        // The bricks' parent must exist (or `force`).
+        let e = invalid(m.create("v", &specs(d.path(), 4), 2, 0, false).await);
+        assert!(
+            e.contains("parent directory") && e.contains("does not exist"),
+            "{e}"
+        );
+        assert!(!d.path().join("bricks").exists());
+        let v = m
+            .create("v", &specs(d.path(), 4), 2, 0, true)
+            .await
+            .unwrap();
         assert_eq!(
             (v.kind.as_str(), v.replica, v.arbiter),
             ("distributed-replicate", 2, 0)
         );
-        let a = m.create("a", &specs(d.path(), 7)[4..], 3, 1).await.unwrap();
+        let a = m
+            .create("a", &specs(d.path(), 7)[4..], 3, 1, false)
+            .await
+            .unwrap();
         assert_eq!((a.kind.as_str(), a.replica, a.arbiter), ("replicate", 3, 1));
-        let p = m.create("p", &specs(d.path(), 9)[7..], 1, 0).await.unwrap();
+        let p = m
+            .create("p", &specs(d.path(), 9)[7..], 1, 0, false)
+            .await
+            .unwrap();
         assert_eq!((p.kind.as_str(), p.replica), ("distribute", 1));
         let st = m.status("v").await.unwrap();
         assert_eq!(st.replica, 2);
@@ -839,10 +1203,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn create_refuses_bad_bricks_with_a_reason_and_makes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let m = manager(d.path());
+        let file = d.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let under_file = format!("127.0.0.1:{}/b1", file.display());
+        let e = invalid(m.create("v", &[under_file], 1, 0, true).await);
+        assert!(e.contains("is a file, not a directory"), "{e}");
+        let e = invalid(
+            m.create("v", &[format!("127.0.0.1:{}", file.display())], 1, 0, false)
+                .await,
+        );
+        assert!(e.contains("exists and is not a directory"), "{e}");
+        let missing = d.path().join("no").join("such");
+        let e = invalid(
+            m.create(
+                "v",
+                &[format!("127.0.0.1:{}/b1", missing.display())],
+                1,
+                0,
+                false,
+            )
+            .await,
+        );
+        assert!(
+            e.contains(&format!(
+                "parent directory {} does not exist",
+                missing.display()
+            )),
+            "{e}"
+        );
+        assert!(!d.path().join("no").exists());
+        let e = invalid(
+            m.create(
+                "v",
+                &["no-such-host.invalid:/srv/b1".to_string()],
+                1,
+                0,
+                true,
+            )
+            .await,
+        );
+        assert!(
+            e.contains("host no-such-host.invalid cannot be resolved"),
+            "{e}"
+        );
+        assert!(m.list().unwrap().is_empty());
+        // With force the parents are made.
+        m.create(
+            "v",
+            &[format!("127.0.0.1:{}/b1", missing.display())],
+            1,
+            0,
+            true,
+        )
+        .await
+        .unwrap();
+        assert!(missing.join("b1").is_dir());
+    }
+
+    #[tokio::test]
     async fn volume_set_takes_distribute_and_replicate_options() {
         let d = tempfile::tempdir().unwrap();
         let m = manager(d.path());
-        m.create("v", &specs(d.path(), 4), 2, 0).await.unwrap();
+        m.create("v", &specs(d.path(), 4), 2, 0, true)
+            .await
+            .unwrap();
         let (v, restart) = m
             .set_option("v", "cluster.quorum-type", Some("auto"))
             .await

@@ -55,13 +55,48 @@ fn parse_network(n: &str) -> Result<ipnet::IpNet, ManagerError> {
         })
 }
 
-/// Adds (or replaces) an export after checking its volume exists and its options parse.
-pub fn add_export(m: &Manager, mut e: NfsExportRecord) -> Result<NfsExportRecord, ManagerError> {
+/// Adds (or replaces) an export after checking its volume exists, its options parse and, for
+/// an export of a directory, that the directory exists (which needs the volume started): an
+/// export of nothing would fail every MOUNT of it, and libnfs mounts the exports nested below
+/// the one it is asked for.
+pub async fn add_export(
+    m: &Manager,
+    mut e: NfsExportRecord,
+) -> Result<NfsExportRecord, ManagerError> {
     e.path = canonical_path(&e.path)?;
-    let (vol, _) = split_path(&e.path)?;
+    let (vol, dir) = split_path(&e.path)?;
     m.get(&vol)?;
     for n in &e.networks {
         parse_network(n)?;
+    }
+    if !dir.is_empty() {
+        let Some(g) = m.graph(&vol) else {
+            return Err(ManagerError::Invalid(format!(
+                "export {}: volume {vol} is not started, so /{dir} cannot be checked; start it first",
+                e.path
+            )));
+        };
+        match protocols_nfs::export_dir(&g.top(), &dir).await {
+            Ok(_) => {}
+            Err(engine::fop::Errno::ENOENT) => {
+                return Err(ManagerError::Invalid(format!(
+                    "export {}: there is no directory /{dir} in volume {vol}; make it first (mkdir on a mount of the volume)",
+                    e.path
+                )));
+            }
+            Err(engine::fop::Errno::ENOTDIR) => {
+                return Err(ManagerError::Invalid(format!(
+                    "export {}: /{dir} in volume {vol} is not a directory",
+                    e.path
+                )));
+            }
+            Err(err) => {
+                return Err(ManagerError::Invalid(format!(
+                    "export {}: cannot look up /{dir} in volume {vol}: {err}",
+                    e.path
+                )));
+            }
+        }
     }
     m.store
         .put_nfs_export(&e, &format!("nfs export add {}", e.path))?;

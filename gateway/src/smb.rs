@@ -8,9 +8,8 @@
 
 use crate::manager::{Manager, ManagerError};
 use crate::store::{SmbShareRecord, SmbUserRecord};
-use engine::graph::Graph;
 use protocols_smb::{Layout, Share, Smbd, Tools, User};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +29,10 @@ struct Running {
     smbd: Option<Smbd>,
 }
 
+/// A volume's FUSE mount for Samba. Its top is the volume's current graph
+/// (`crate::mounts::VolumeTop`), so it stays mounted, and smbd's sessions on it go on, when
+/// the volume is stopped and started again between two reconciles.
 struct Mounted {
-    graph: Arc<Graph>,
     handle: protocols_fuse::MountHandle,
 }
 
@@ -216,19 +217,18 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
     let t = tools(&mut r)?;
     l.prepare()?;
 
-    // The volumes to mount: those a share names that are started, each on its current graph
-    // (a volume stopped and started again has a new one).
-    let mut wanted: HashMap<String, Arc<Graph>> = HashMap::new();
+    // The volumes to mount: those a share names that are started.
+    let mut wanted: HashSet<String> = HashSet::new();
     for s in &shares {
-        if let Some(g) = m.graph(&s.volume) {
-            wanted.insert(s.volume.clone(), g);
+        if m.graph(&s.volume).is_some() {
+            wanted.insert(s.volume.clone());
         }
     }
     let stale: Vec<String> = r
         .mounts
-        .iter()
-        .filter(|(v, mt)| !wanted.get(*v).is_some_and(|g| Arc::ptr_eq(g, &mt.graph)))
-        .map(|(v, _)| v.clone())
+        .keys()
+        .filter(|v| !wanted.contains(*v))
+        .cloned()
         .collect();
     for v in stale {
         if let Some(mt) = r.mounts.remove(&v) {
@@ -238,7 +238,7 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
             }
         }
     }
-    for (v, g) in &wanted {
+    for v in &wanted {
         if r.mounts.contains_key(v) {
             continue;
         }
@@ -251,20 +251,17 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
         .await
         .map_err(|e| ManagerError::Invalid(format!("preparing {}: {e}", dir.display())))?;
         prepared.map_err(|e| ManagerError::Io(dir.display().to_string(), e))?;
+        let Some(me) = m.arc() else {
+            return Ok(());
+        };
         match protocols_fuse::mount(
-            g.top(),
+            crate::mounts::VolumeTop::top_of(&me, v),
             &dir,
             m.cfg.fuse_options(v, "smb"),
             tokio::runtime::Handle::current(),
         ) {
             Ok(handle) => {
-                r.mounts.insert(
-                    v.clone(),
-                    Mounted {
-                        graph: g.clone(),
-                        handle,
-                    },
-                );
+                r.mounts.insert(v.clone(), Mounted { handle });
             }
             Err(e) => tracing::error!(volume = %v, "FUSE mount for SMB: {e}"),
         }

@@ -105,6 +105,37 @@ pub struct S3Key {
     pub access_key: String,
     pub secret_key: String,
     pub created: u64,
+    /// The canonical user id S3 shows for this key (64 hex digits, as AWS's); empty in
+    /// records made before tenancy, which derive it from the access key.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Sees and may do everything. Records made before tenancy had no limits and keep them.
+    #[serde(default = "legacy_admin")]
+    pub admin: bool,
+    /// Buckets the key may use without owning them (Garage's `bucket allow`).
+    #[serde(default)]
+    pub grants: Vec<protocols_s3::access::BucketGrant>,
+    /// The uid and gid that own the buckets this key makes, for FUSE, NFS and SMB users.
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
+}
+
+fn legacy_admin() -> bool {
+    true
+}
+
+impl S3Key {
+    pub fn canonical_id(&self) -> String {
+        if !self.id.is_empty() {
+            return self.id.clone();
+        }
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.access_key.as_bytes()))
+    }
 }
 
 impl Store {

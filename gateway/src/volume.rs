@@ -430,6 +430,97 @@ pub fn path_components<'a>(path: &'a str, what: &str) -> Result<Vec<&'a str>, St
     Ok(parts)
 }
 
+/// One option `volume set` takes, as `volume set help` and `GET /api/v1/options` list it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SettableOption {
+    /// The key as `volume set` takes it: `cluster.lookup-unhashed`, `nfs.disable`.
+    pub key: String,
+    /// The value when the option is not set; none when the translator has no default.
+    pub default: Option<String>,
+    pub description: String,
+    /// What a value may be: `on|off`, one of `values`, `integer 0..=60`, `text`.
+    pub kind: String,
+    /// The values an enumerated (or on/off) option takes; empty for others.
+    pub values: Vec<String>,
+    /// `restart` (applies when the volume next starts) or `now`.
+    pub applies: String,
+}
+
+/// Every option `volume set` accepts: the `cluster.*` options of distribute's and replicate's
+/// tables (less those the layout fixes) and `nfs.disable`, in that order.
+pub fn settable_options() -> Vec<SettableOption> {
+    use engine::options::OptKind;
+    use engine::xlators::cluster::{distribute, replicate};
+    let mut out: Vec<SettableOption> = distribute::OPTIONS
+        .iter()
+        .chain(replicate::OPTIONS)
+        .filter(|o| !LAYOUT_OPTIONS.contains(&o.key))
+        .map(|o| {
+            let (kind, values) = match o.kind {
+                OptKind::Bool => ("on|off".to_string(), vec!["on", "off"]),
+                OptKind::Enum(v) => (v.join("|"), v.to_vec()),
+                OptKind::Int { min, max } => (format!("integer {min}..={max}"), vec![]),
+                OptKind::Seconds { min, max } => (format!("seconds {min}..={max}"), vec![]),
+                OptKind::Size => ("size (128KB, 1GB)".into(), vec![]),
+                OptKind::Percent => ("percentage".into(), vec![]),
+                OptKind::Str => ("text".into(), vec![]),
+                OptKind::List => ("list".into(), vec![]),
+            };
+            SettableOption {
+                key: format!("cluster.{}", o.key),
+                default: o.default.map(str::to_string),
+                description: o.doc.to_string(),
+                kind,
+                values: values.into_iter().map(str::to_string).collect(),
+                applies: "restart".into(),
+            }
+        })
+        .collect();
+    out.push(SettableOption {
+        key: "nfs.disable".into(),
+        default: Some("off".into()),
+        description: "on: the volume is not exported over NFS (its export /NAME and exports of its directories go at once)".into(),
+        kind: "on|off".into(),
+        values: vec!["on".into(), "off".into()],
+        applies: "now".into(),
+    });
+    out
+}
+
+/// One option of a volume as `volume get` prints it: its value, and whether it was set.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OptionValue {
+    pub key: String,
+    /// What the volume runs with: the value set, else the default (none if it has none).
+    pub value: Option<String>,
+    /// True when `volume set` gave the value.
+    pub set: bool,
+}
+
+impl VolumeRecord {
+    /// Every settable option with the value this volume runs with (`gluster volume get VOL
+    /// all`): what was set, else the default, where replica 3 and up default to quorum-type
+    /// auto, as glusterd makes them.
+    pub fn option_values(&self) -> Vec<OptionValue> {
+        settable_options()
+            .into_iter()
+            .map(|o| {
+                let given = self.options.get(&o.key).cloned();
+                let default = if o.key == "cluster.quorum-type" && self.replica_count() >= 3 {
+                    Some("auto".to_string())
+                } else {
+                    o.default
+                };
+                OptionValue {
+                    set: given.is_some(),
+                    value: given.or(default),
+                    key: o.key,
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,5 +772,46 @@ mod tests {
             ClusterXlator::Replicate
         );
         assert!(cluster_option("no-such-thing").is_none());
+    }
+
+    #[test]
+    fn settable_options_list_both_tables_with_defaults_and_docs() {
+        let opts = settable_options();
+        let get = |k: &str| opts.iter().find(|o| o.key == k).unwrap();
+        let lu = get("cluster.lookup-unhashed");
+        assert_eq!(lu.default.as_deref(), Some("on"));
+        assert_eq!(lu.values, ["on", "off", "auto"]);
+        assert_eq!(lu.applies, "restart");
+        assert!(!lu.description.is_empty());
+        assert_eq!(get("cluster.quorum-type").default.as_deref(), Some("none"));
+        assert_eq!(get("nfs.disable").applies, "now");
+        assert!(get("cluster.post-op-delay-secs").kind.contains("0..=60"));
+        // What the layout fixes is not settable, so not listed.
+        assert!(!opts.iter().any(|o| o.key == "cluster.afr-pending-xattr"));
+        assert!(!opts.iter().any(|o| o.key == "cluster.arbiter-count"));
+        assert!(opts.iter().all(|o| !o.description.is_empty()));
+    }
+
+    #[test]
+    fn option_values_are_what_was_set_else_the_default() {
+        let mut v = VolumeRecord::with_layout("vol", bricks(4), 2, 0).unwrap();
+        v.options
+            .insert("cluster.lookup-unhashed".into(), "auto".into());
+        let vals = v.option_values();
+        let get =
+            |vals: &[OptionValue], k: &str| vals.iter().find(|o| o.key == k).cloned().unwrap();
+        let lu = get(&vals, "cluster.lookup-unhashed");
+        assert_eq!((lu.value.as_deref(), lu.set), (Some("auto"), true));
+        let q = get(&vals, "cluster.quorum-type");
+        assert_eq!((q.value.as_deref(), q.set), (Some("none"), false));
+        assert_eq!(get(&vals, "cluster.quorum-count").value, None);
+        // glusterd's default for three replicas and more.
+        let r3 = VolumeRecord::with_layout("r3", bricks(3), 3, 1).unwrap();
+        assert_eq!(
+            get(&r3.option_values(), "cluster.quorum-type")
+                .value
+                .as_deref(),
+            Some("auto")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The web console in headless Chromium (playwright-core driving Debian's chromium): the
 //! operator's path through it (`web-ui/tests/console.mjs`), then what it did checked through
-//! gwctl, smbclient and NFS. Screenshots are kept in target/test-artifacts/console/.
+//! gwctl, smbclient and NFS. Screenshots, at 1400 px and at a phone's 420 px, are kept in
+//! target/test-artifacts/console/.
 
 use anyhow::{Result, ensure};
 use e2e::*;
@@ -15,7 +16,7 @@ fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
     let ui = workspace_root().join("web-ui");
     ensure!(
         ui.join("node_modules/playwright-core").is_dir() && ui.join("dist/index.html").is_file(),
-        "the console is not built: npm --prefix web-ui install && npm --prefix web-ui run build (.ci/run does this)"
+        "the console is not built: deploy/build-console (.ci/install-deps runs it)"
     );
     let gw = Gateway::up()?;
     let artifacts = workspace_root().join("target/test-artifacts/console");
@@ -36,10 +37,15 @@ fn an_operator_runs_the_gateway_from_the_browser() -> Result<()> {
         artifacts.display(),
         gw.logs()
     );
-    let shots = fs::read_dir(&artifacts)?.count();
+    // Every step at a desktop's width, and every page again at a phone's.
+    let names: Vec<String> = fs::read_dir(&artifacts)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let wide = names.iter().filter(|n| n.ends_with("-1400px.png")).count();
+    let phone = names.iter().filter(|n| n.ends_with("-420px.png")).count();
     ensure!(
-        shots >= 9,
-        "only {shots} screenshots in {}",
+        wide >= 9 && phone >= 8,
+        "{wide} screenshots at 1400 px and {phone} at 420 px in {}",
         artifacts.display()
     );
 

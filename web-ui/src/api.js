@@ -79,3 +79,17 @@ export async function metrics() {
   }
   return out;
 }
+
+/// Follows a job the API answered (202: volume start and stop, heal) until it ends, telling
+/// `onProgress(job)` each time it looks; returns the job's result or throws its error.
+export async function follow(job, onProgress = () => {}) {
+  while (job.state === 'running') {
+    onProgress(job);
+    await new Promise((r) => setTimeout(r, 500));
+    job = await call('GET', `/jobs/${encodeURIComponent(job.id)}`);
+  }
+  if (job.state !== 'succeeded') {
+    throw new ApiError(job.error_status || 500, job.error || `${job.kind} ${job.target} failed`);
+  }
+  return job.result;
+}

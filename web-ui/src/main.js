@@ -23,7 +23,20 @@ function h(tag, attrs = {}, ...children) {
     if (c === undefined || c === null || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  if (tag === 'table') labelCells(e);
   return e;
+}
+
+/// Every cell gets its column's name (data-label): on a phone a table row is shown as a card
+/// of "name value" lines (style.css), as a row of eight columns does not fit 420 px.
+function labelCells(table) {
+  const heads = [...table.querySelectorAll(':scope > thead th')].map((th) => th.textContent);
+  if (!heads.length) return;
+  for (const tr of table.querySelectorAll(':scope > tbody > tr')) {
+    [...tr.children].forEach((td, i) => {
+      if (heads[i]) td.dataset.label = heads[i];
+    });
+  }
 }
 
 function every(ms, f) {
@@ -134,8 +147,13 @@ function shell(current, ...content) {
 // ---------------------------------------------------------------------------------------------
 // Dashboard: bricks up/down and capacity, brick events, traffic per protocol.
 
-const brickState = new Map(); // brick name -> online, to notice transitions
-const events = [];
+/// Runs a job the API answered (volume start/stop, heal), showing its progress as a notice;
+/// returns its result.
+async function job(method, path, body) {
+  return api.follow(await api.call(method, path, body), (j) =>
+    notice('info', `${j.progress.message || `${j.kind} ${j.target}`} (${Math.round(j.elapsed_secs)} s)`),
+  );
+}
 
 async function brickRows() {
   const vols = await api.call('GET', '/volumes');
@@ -146,21 +164,6 @@ async function brickRows() {
     for (const b of st.bricks) rows.push({ volume: v.name, ...b });
   }
   return { vols, rows };
-}
-
-function noteTransitions(rows) {
-  for (const b of rows) {
-    const before = brickState.get(b.name);
-    if (before !== undefined && before !== b.online) {
-      events.unshift({
-        at: new Date(),
-        text: `brick ${b.name} (${b.host}:${b.path}) ${b.online ? 'is back online' : 'went down'}`,
-        down: !b.online,
-      });
-      events.splice(50);
-    }
-    brickState.set(b.name, b.online);
-  }
 }
 
 function capacityBar(b) {
@@ -205,16 +208,47 @@ function brickTable(rows, sets = false) {
 
 const PROTOCOLS = ['fuse', 'nfs', 's3', 'smb'];
 
+/// The newest value of series `si`, for the legend while the cursor is not on the chart
+/// (uPlot shows "--" there by default, which is all a glance at the dashboard would see).
+function latest(u, si) {
+  const d = u.data[si] || [];
+  return d.length ? d[d.length - 1] : null;
+}
+
+function chartWidth(el) {
+  return Math.max(240, Math.min(560, el.clientWidth || 560));
+}
+
 function chart(el, title, unit) {
+  const fmt = (v) => (v == null ? '0' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
   const opts = {
     title,
-    width: Math.min(560, el.clientWidth || 560),
+    width: chartWidth(el),
     height: 200,
     scales: { x: { time: true } },
-    series: [{}, ...PROTOCOLS.map((p, i) => ({ label: p, stroke: ['#2563eb', '#16a34a', '#d97706', '#9333ea'][i], width: 2 }))],
-    axes: [{}, { label: unit }],
+    series: [
+      { value: (u, v, si, idx) => (idx == null ? 'now' : new Date(v * 1000).toLocaleTimeString()) },
+      ...PROTOCOLS.map((p, i) => ({
+        label: p,
+        stroke: ['#2563eb', '#16a34a', '#d97706', '#9333ea'][i],
+        width: 2,
+        value: (u, v, si, idx) => `${fmt(idx == null ? latest(u, si) : v)} ${unit}`,
+      })),
+    ],
+    axes: [{}, { label: unit, size: 60 }],
   };
-  return new uPlot(opts, [[], ...PROTOCOLS.map(() => [])], el);
+  const u = new uPlot(opts, [[], ...PROTOCOLS.map(() => [])], el);
+  // Phones: the chart follows its box instead of keeping the width it was made with.
+  new ResizeObserver(() => {
+    const w = chartWidth(el);
+    if (w !== u.width) u.setSize({ width: w, height: 200 });
+  }).observe(el);
+  return u;
+}
+
+/// Redraws the legend with the newest values unless the cursor is showing a point.
+function showLatest(u) {
+  if (u.cursor.idx == null) u.setLegend({ idx: null });
 }
 
 function sums(m, name, key) {
@@ -247,7 +281,8 @@ function dashboard() {
 
   every(1000, () => act(async () => {
     const { vols, rows } = await brickRows();
-    noteTransitions(rows);
+    // Brick events as gatewayd recorded them (from the brick RPC's pings), newest first.
+    const events = await api.call('GET', '/events');
     const online = rows.filter((b) => b.online).length;
     summary.replaceChildren(
       h('div', { class: 'card' }, h('b', {}, vols.length), ' volumes'),
@@ -257,8 +292,8 @@ function dashboard() {
     document.getElementById('brick-table')?.replaceChildren(rows.length ? brickTable(rows) : 'No started volume.');
     evlist.replaceChildren(
       ...(events.length
-        ? events.map((e) => h('li', { class: e.down ? 'down' : 'up' }, `${e.at.toLocaleTimeString()} ${e.text}`))
-        : [h('li', { class: 'quiet' }, 'No brick went down since this page opened.')]),
+        ? events.slice(0, 50).map((e) => h('li', { class: e.online ? 'up' : 'down' }, `${new Date(e.at_ms).toLocaleTimeString()} ${e.message}`))
+        : [h('li', { class: 'quiet' }, 'No brick went down since gatewayd started.')]),
     );
   }));
 
@@ -283,6 +318,8 @@ function dashboard() {
       }
       opsChart.setData([series.t, ...series.ops]);
       bytesChart.setData([series.t, ...series.mib]);
+      showLatest(opsChart);
+      showLatest(bytesChart);
     }
     last = { t: now, ops, by };
   }));
@@ -344,8 +381,13 @@ async function volumesPage() {
                     'td',
                     { class: 'actions' },
                     v.started
-                      ? h('button', { onclick: () => act(async () => { await api.call('POST', `/volumes/${encodeURIComponent(v.name)}/stop`); await refresh(); }) }, 'Stop')
-                      : h('button', { onclick: () => act(async () => { await api.call('POST', `/volumes/${encodeURIComponent(v.name)}/start`); notice('ok', `Volume ${v.name} started.`); await refresh(); }) }, 'Start'),
+                      ? h('button', { onclick: () => act(async () => { await job('POST', `/volumes/${encodeURIComponent(v.name)}/stop`); notice('ok', `Volume ${v.name} stopped.`); await refresh(); }) }, 'Stop')
+                      : h('button', { onclick: () => act(async () => {
+                          const r = await job('POST', `/volumes/${encodeURIComponent(v.name)}/start`);
+                          const off = r.offline.map((o) => `${o.brick} (${o.reason})`).join('; ');
+                          notice(off ? 'error' : 'ok', `Volume ${v.name} started: ${r.bricks_online} of ${r.bricks_total} bricks online.${off ? ` Not online: ${off}` : ''}`);
+                          await refresh();
+                        }) }, 'Start'),
                     !v.started &&
                       h('button', {
                         class: 'danger',
@@ -375,10 +417,28 @@ function shape(v) {
   return `${Math.floor(n / r)} x ${per} = ${n}`;
 }
 
+/// The options `volume set` takes (GET /options), fetched once per page load.
+let optionTable = null;
+async function settableOptions() {
+  optionTable ||= await api.call('GET', '/options');
+  return optionTable;
+}
+
 async function volumePage(name) {
   const body = h('div', {}, 'loading…');
-  const key = h('input', { name: 'key', placeholder: 'cluster.lookup-unhashed', required: true });
-  const value = h('input', { name: 'value', placeholder: 'auto', required: true });
+  const key = h('select', { name: 'key', required: true }, h('option', { value: '' }, 'Choose an option…'));
+  const values = h('datalist', { id: 'option-values' });
+  const value = h('input', { name: 'value', list: 'option-values', required: true, autocomplete: 'off' });
+  const help = h('p', { id: 'option-help', class: 'quiet' }, 'Pick an option to see what it does and its default.');
+  const table = h('details', { id: 'option-table' }, h('summary', {}, 'Every option, with its default'));
+  key.addEventListener('change', () => {
+    const o = (optionTable || []).find((x) => x.key === key.value);
+    values.replaceChildren(...(o ? o.values.map((v) => h('option', { value: v })) : []));
+    value.placeholder = o?.default ?? '';
+    help.textContent = o
+      ? `${o.description}. Default: ${o.default ?? 'none'}. Values: ${o.kind}. ${o.applies === 'now' ? 'Applies at once.' : 'Applies when the volume next starts.'}`
+      : 'Pick an option to see what it does and its default.';
+  });
   const optForm = h(
     'form',
     {
@@ -389,15 +449,28 @@ async function volumePage(name) {
           const k = key.value.trim();
           const r = await api.call('PUT', `/volumes/${encodeURIComponent(name)}/options/${encodeURIComponent(k)}`, { value: value.value.trim() });
           notice('ok', r.restart_needed ? `${k} set; stop and start the volume to apply it.` : `${k} set.`);
-          optForm.reset();
+          value.value = '';
         });
       },
     },
     h('h2', {}, 'Set an option'),
     h('div', { class: 'row' }, field('Option', key), field('Value', value)),
+    values,
+    help,
     h('button', { type: 'submit' }, 'Set'),
+    table,
   );
   shell('volumes', h('section', {}, h('h2', {}, `Volume ${name}`), body), optForm);
+  await act(async () => {
+    const opts = await settableOptions();
+    key.append(...opts.map((o) => h('option', { value: o.key }, o.key)));
+    table.append(
+      h('div', { class: 'scroll' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['Option', 'Default', 'Values', 'Description'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, opts.map((o) => h('tr', { dataset: { settable: o.key } },
+          h('td', {}, h('code', {}, o.key)), h('td', {}, o.default ?? '—'), h('td', {}, o.kind), h('td', {}, o.description)))))),
+    );
+  });
   every(2000, () => act(async () => {
     const v = await api.call('GET', `/volumes/${encodeURIComponent(name)}`);
     const st = await api.call('GET', `/volumes/${encodeURIComponent(name)}/status`);
@@ -421,10 +494,11 @@ async function volumePage(name) {
             }) }, 'Reset'))))))
         : h('p', {}, 'Defaults.'),
       h('h3', {}, 'Heal'),
-      h('p', { class: 'quiet' }, replicated
+      h('p', { class: 'quiet', id: 'heal-note' }, replicated
         ? `Each file is kept on the ${v.replica} bricks of its replica set${v.arbiter ? ' (the arbiter keeps its name and metadata only)' : ''}.`
         : 'Distribute volumes keep one copy of each file: there is nothing to heal.'),
-      heal && healView(name, heal),
+      // replaceChildren, unlike h(), would print a missing view as the text "null".
+      ...(heal ? [healView(name, heal)] : []),
     );
   }));
 }
@@ -433,7 +507,7 @@ async function volumePage(name) {
 /// buttons that heal now.
 function healView(name, heal) {
   const run = (full) => act(async () => {
-    const r = await api.call('POST', `/volumes/${encodeURIComponent(name)}/heal`, { full });
+    const r = await job('POST', `/volumes/${encodeURIComponent(name)}/heal`, { full });
     notice('ok', `Heal ${full ? '(full) ' : ''}done: ${r.pending} entries pending, ${r.split_brain} in split-brain.`);
   });
   const split = heal.replica_sets.flatMap((s) => s.split_brain);

@@ -1,8 +1,9 @@
 // Drives the console in headless Chromium (Debian's, through playwright-core) against a
 // running gatewayd, as an operator would: log in, create and start a volume, see its bricks
 // online, make an S3 key, export the volume over NFS, add an SMB user and share, and watch a
-// brick go down on the dashboard after a kill -9 and come back. Screenshots of every step go
-// to $ARTIFACTS.
+// brick go down on the dashboard after a kill -9 and come back; then every page again at a
+// phone's width (420 px), which must not scroll sideways. Screenshots of every step go to
+// $ARTIFACTS, named with the width they were taken at (1400 px, then 420 px).
 //
 // Environment: CONSOLE_URL (gatewayd's API address), ADMIN_PASSWORD, BRICK_ROOT (where the
 // new volume's bricks go), ARTIFACTS, CHROMIUM (default /usr/bin/chromium). Playwright gives
@@ -36,11 +37,19 @@ const browser = await chromium.launch({
   ],
 });
 let step = 0;
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const WIDE = 1400;
+const PHONE = 420;
+const page = await browser.newPage({ viewport: { width: WIDE, height: 900 } });
 const shot = async (name) => {
   step += 1;
-  await page.screenshot({ path: join(artifacts, `${String(step).padStart(2, '0')}-${name}.png`), fullPage: true });
+  const w = page.viewportSize().width;
+  await page.screenshot({ path: join(artifacts, `${String(step).padStart(2, '0')}-${name}-${w}px.png`), fullPage: true });
 };
+/// The page fits the viewport's width: nothing makes it scroll sideways.
+async function fitsWidth(what) {
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  if (scroll > inner) throw new Error(`${what} is ${scroll} px wide in a ${inner} px window`);
+}
 const errors = [];
 page.on('pageerror', (e) => errors.push(String(e)));
 
@@ -80,11 +89,22 @@ async function main() {
   );
   await shot('volume-bricks-online');
 
-  // An option: a bad value is refused with the reason, a good one is listed.
-  await page.fill('#set-option input[name=key]', 'cluster.lookup-unhashed');
+  // A distribute volume has nothing to heal, and says so (no "null" where the heal view goes).
+  await page.waitForSelector('#heal-note:has-text("nothing to heal")');
+  if (/\bnull\b/.test(await page.textContent('main'))) throw new Error('the volume page shows "null"');
+
+  // An option, picked from the list of settable options with its description and default: a
+  // bad value is refused with the reason, a good one is listed.
+  await page.waitForSelector('#set-option select[name=key] option[value="cluster.quorum-type"]', { state: 'attached' });
+  await page.selectOption('#set-option select[name=key]', 'cluster.lookup-unhashed');
+  await page.waitForSelector('#option-help:has-text("Default: on")');
+  await page.waitForSelector('#option-values option[value="auto"]', { state: 'attached' });
+  await page.click('#option-table summary');
+  await page.waitForSelector('#option-table tr[data-settable="nfs.disable"]');
   await page.fill('#set-option input[name=value]', 'sometimes');
   await page.click('#set-option button[type=submit]');
   await page.waitForSelector('.notice.error:has-text("cluster.lookup-unhashed")');
+  await page.selectOption('#set-option select[name=key]', 'cluster.lookup-unhashed');
   await page.fill('#set-option input[name=value]', 'auto');
   await page.click('#set-option button[type=submit]');
   await page.waitForSelector('.notice.ok:has-text("stop and start")');
@@ -143,6 +163,32 @@ async function main() {
   await page.waitForSelector('#events li.up:has-text("web-client-0")', { timeout: 60000 });
   await page.waitForSelector(`${row} [data-state="online"]`, { timeout: 30000 });
   await shot('brick-back');
+
+  // The chart legends show the newest rates, not uPlot's "--" for "no point under the cursor".
+  await page.waitForFunction(() => {
+    const v = [...document.querySelectorAll('.u-legend .u-value')].map((e) => e.textContent.trim());
+    return v.length >= 8 && v.every((t) => t && t !== '--');
+  }, null, { timeout: 15000 });
+
+  // A phone: every page fits 420 px.
+  await page.setViewportSize({ width: PHONE, height: 900 });
+  for (const [hash, ready, name] of [
+    ['#/dashboard', '#bricks tr[data-brick]', 'dashboard'],
+    ['#/volumes', 'tr[data-volume="web"]', 'volumes'],
+    ['#/volumes/web', '#bricks [data-state="online"]', 'volume'],
+    ['#/volumes/vol', '#heal', 'volume-replicated'],
+    ['#/s3', 'tr[data-key="console-key"]', 's3-keys'],
+    ['#/nfs', 'tr[data-export="/web"]', 'nfs-exports'],
+    ['#/smb', 'tr[data-share="webshare"]', 'smb-shares'],
+    ['#/log', '#action-log tbody tr', 'log'],
+  ]) {
+    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.waitForSelector(ready, { timeout: 30000 });
+    await page.waitForTimeout(300);
+    await fitsWidth(name);
+    await shot(name);
+  }
+  await page.setViewportSize({ width: WIDE, height: 900 });
 
   // Logging out ends the session: a reload shows the login form.
   await page.click('#logout');

@@ -12,8 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "GlusterFS-style multi-protocol storage gateway")]
+#[command(
+    name = "gatewayd",
+    about = "GlusterFS-style multi-protocol storage gateway",
+    version
+)]
 struct Cli {
+    /// What to log: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, global = true, default_value = "info", env = "GATEWAYD_LOG")]
     log_level: String,
     #[command(subcommand)]
@@ -68,28 +73,42 @@ enum Cmd {
     },
     /// Run the daemon from a configuration file.
     Serve {
+        /// gateway.toml; without it, the defaults.
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Set a new random password for the console's `admin` and print it once (run as root on
+    /// the gateway's host, with gatewayd running or stopped); console sessions end.
+    ResetAdmin {
+        /// The gateway's data directory.
+        #[arg(long, default_value = "/var/lib/gatewayd")]
+        data: PathBuf,
+    },
     /// Native client: fetch a volume's volfile from a gateway and FUSE-mount it.
     Mount {
+        /// The gateway's API URL; else DATA/api.url, else http://127.0.0.1:7070.
         #[arg(long, env = "GWCTL_API")]
         server: Option<String>,
-        #[arg(long, env = "GWCTL_TOKEN")]
+        /// API token; else DATA/admin.token. Its value is never shown in --help.
+        #[arg(long, env = "GWCTL_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// Data directory of the gateway, to find api.url and admin.token.
         #[arg(long, env = "GWCTL_DATA", default_value = "/var/lib/gatewayd")]
         data: PathBuf,
+        /// The volume to mount.
         volume: String,
+        /// The mount point.
         dir: PathBuf,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Colours only for a person at a terminal: a log file or the journal gets plain text.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log_level))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -124,6 +143,7 @@ fn main() -> anyhow::Result<()> {
             },
         )),
         Cmd::Serve { config } => rt.block_on(serve(config)),
+        Cmd::ResetAdmin { data } => reset_admin(&data),
         Cmd::Mount {
             server,
             token,
@@ -190,6 +210,17 @@ async fn up(
     let cfg_for_mount = cfg.clone();
     let d = Daemon::start(cfg).await?;
     let m = d.manager.clone();
+    // Said before anything below can fail, so a first start's console password is never lost.
+    say(&format!(
+        "console and REST API: {}/  (admin token in {})",
+        d.api_url,
+        d.token_file.display()
+    ));
+    if let Some(p) = &d.new_admin_password {
+        say(&format!(
+            "console login: admin / {p}  (shown this once; change it with gwctl admin passwd, or set a new one with gatewayd reset-admin)"
+        ));
+    }
     if m.get("vol").is_err() {
         if let Err(e) = check_default_layout(bricks, replica) {
             d.shutdown().await;
@@ -203,8 +234,9 @@ async fn up(
                 )
             })
             .collect();
+        // `force`: the bricks' parent, DATA/bricks, is ours to make.
         let v = m
-            .create("vol", &specs, replica, 0)
+            .create("vol", &specs, replica, 0, true)
             .await
             .context("creating the default volume")?;
         let shape = if replica > 1 {
@@ -218,15 +250,16 @@ async fn up(
             data.join("bricks").display()
         ));
     }
-    m.start("vol").await.context("starting volume vol")?;
-    let graph = m.graph("vol").context("volume vol has no graph")?;
+    // vol, and every other volume the state says is started.
+    start_volumes(&m, &["vol"]).await?;
     let mut handle = None;
     if let Some(mp) = &mount {
         clear_stale_mount(mp);
         std::fs::create_dir_all(mp)
             .with_context(|| format!("creating mount point {}", mp.display()))?;
+        // The mount follows vol's current graph: it survives `volume stop` + `volume start`.
         let h = protocols_fuse::mount(
-            graph.top(),
+            gateway::mounts::VolumeTop::top_of(&m, "vol"),
             mp,
             cfg_for_mount.fuse_options("vol", "fuse"),
             tokio::runtime::Handle::current(),
@@ -235,24 +268,23 @@ async fn up(
         say(&format!("volume vol mounted at {}", mp.display()));
         handle = Some(h);
     }
-    say(&format!(
-        "console and REST API: {}/  (admin token in {})",
-        d.api_url,
-        d.token_file.display()
-    ));
-    if let Some(p) = &d.new_admin_password {
-        say(&format!(
-            "console login: admin / {p}  (shown this once; change it with gwctl admin passwd)"
-        ));
-    }
     if let Some(url) = &d.s3_url {
         let keys = m.store.s3_keys()?;
         let key = match keys.into_iter().find(|k| k.name == "admin") {
             Some(k) => k,
-            None => gateway::s3::create_key(&m.store, "admin")?,
+            None => gateway::s3::create_key(
+                &m.store,
+                "admin",
+                gateway::s3::KeyOptions {
+                    admin: true,
+                    ..Default::default()
+                },
+            )?,
         };
+        // Environment variables, not `aws configure set`, which would overwrite the user's
+        // default profile.
         say(&format!(
-            "S3: {url}  buckets = top-level directories of vol\n  aws configure set aws_access_key_id {}\n  aws configure set aws_secret_access_key {}",
+            "S3: {url}  buckets = top-level directories of vol\n  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url {url} s3 ls\n  (or keep them in a profile of their own: aws configure --profile gateway, then aws --profile gateway --endpoint-url {url} s3 ls)",
             key.access_key, key.secret_key
         ));
     }
@@ -289,6 +321,88 @@ async fn up(
     Ok(())
 }
 
+/// Starts every volume the state marks started, and those of `must` (whose failure is this
+/// start's), saying for each how many bricks answered and naming the others.
+async fn start_volumes(m: &gateway::manager::Manager, must: &[&str]) -> anyhow::Result<()> {
+    for (name, r) in m.start_recorded(must).await? {
+        match r {
+            Ok(r) => {
+                say(&format!(
+                    "volume {name} started: {}/{} bricks online",
+                    r.bricks_online, r.bricks_total
+                ));
+                for o in &r.offline {
+                    say(&format!(
+                        "  brick {} ({}) is not online: {}",
+                        o.brick, o.name, o.reason
+                    ));
+                }
+            }
+            Err(e) if must.contains(&name.as_str()) => {
+                return Err(anyhow::Error::new(e).context(format!("starting volume {name}")));
+            }
+            Err(e) => say(&format!("volume {name} did not start: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// `gatewayd reset-admin`: a new console password for `admin`, printed once. With gatewayd
+/// stopped it is written to the state directly; while gatewayd runs (and holds the state) it
+/// is asked for one with the admin token of DATA/admin.token, which only root can read.
+fn reset_admin(data: &Path) -> anyhow::Result<()> {
+    let state = data.join("state");
+    if !state.is_dir() {
+        bail!(
+            "{} holds no gatewayd state ({} is missing): give the --data directory of the gateway",
+            data.display(),
+            state.display()
+        );
+    }
+    let what = "admin password reset (gatewayd reset-admin)";
+    let password = match gateway::store::Store::open(&state) {
+        Ok(store) => gateway::auth::reset_admin_password(&store, what)?,
+        Err(open) => {
+            let url = read_trim(&data.join("api.url")).with_context(|| {
+                format!(
+                    "the state in {} cannot be opened ({open}) and no gatewayd announces its API in {}",
+                    data.display(),
+                    data.join("api.url").display()
+                )
+            })?;
+            let token = read_trim(&data.join("admin.token")).with_context(|| {
+                format!(
+                    "gatewayd runs but {} cannot be read (run reset-admin as root)",
+                    data.join("admin.token").display()
+                )
+            })?;
+            let url = format!("{}/api/v1/admin/password/reset", url.trim_end_matches('/'));
+            let r: serde_json::Value = ureq::post(&url)
+                .set("Authorization", &format!("Bearer {token}"))
+                .call()
+                .map_err(|e| match e {
+                    ureq::Error::Status(code, r) => anyhow::anyhow!(
+                        "{url}: HTTP {code}: {}",
+                        r.into_string().unwrap_or_default()
+                    ),
+                    e => anyhow::anyhow!(
+                        "gatewayd holds the state but does not answer at {url}: {e}"
+                    ),
+                })?
+                .into_json()
+                .context("reading gatewayd's answer")?;
+            r["password"]
+                .as_str()
+                .context("gatewayd answered no password")?
+                .to_string()
+        }
+    };
+    say(&format!(
+        "console login: admin / {password}  (shown this once; change it with gwctl admin passwd)"
+    ));
+    Ok(())
+}
+
 /// `--bricks` and `--replica` of a new default volume, checked before anything is made.
 fn check_default_layout(bricks: usize, replica: usize) -> anyhow::Result<()> {
     if bricks == 0 {
@@ -313,7 +427,6 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         None => GatewayConfig::default(),
     };
     let d = Daemon::start(cfg).await?;
-    d.manager.start_recorded().await?;
     say(&format!(
         "REST API: {}/  (admin token in {})",
         d.api_url,
@@ -321,9 +434,10 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     ));
     if let Some(p) = &d.new_admin_password {
         say(&format!(
-            "console login: admin / {p}  (shown this once; change it with gwctl admin passwd)"
+            "console login: admin / {p}  (shown this once; change it with gwctl admin passwd, or set a new one with gatewayd reset-admin)"
         ));
     }
+    start_volumes(&d.manager, &[]).await?;
     if let Some(url) = &d.s3_url {
         say(&format!(
             "S3: {url} (volume {}; keys: gwctl s3 key create NAME)",

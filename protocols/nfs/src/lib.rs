@@ -111,6 +111,15 @@ pub struct Config {
     pub exports: Arc<dyn Exports>,
 }
 
+/// The gfid of the directory `path` (relative to the volume's root) as MOUNT resolves an
+/// export's, looked up as root: ENOENT if a component is missing, ENOTDIR if one is a file.
+pub async fn export_dir(
+    top: &XlatorRef,
+    path: &str,
+) -> Result<engine::fop::Gfid, engine::fop::Errno> {
+    mount::walk(top, &Ctx::root(), path).await
+}
+
 /// Serves NFS and MOUNT on `listener` until it fails.
 pub async fn serve(listener: tokio::net::TcpListener, cfg: Config) -> std::io::Result<()> {
     let server = Arc::new(nfs3::Server::new(cfg.exports));

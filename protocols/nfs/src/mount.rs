@@ -40,7 +40,7 @@ pub(crate) async fn call(s: &Server, call: Call, mut r: Reader) -> Reply {
         4 => Reply::ok(BytesMut::new()),
         5 => {
             let mut b = BytesMut::new();
-            for e in s.exports.exports().iter() {
+            for e in mountable(s, &call).await {
                 b.bool(true);
                 b.opaque(e.path.as_bytes());
                 for n in &e.options.networks {
@@ -54,6 +54,29 @@ pub(crate) async fn call(s: &Server, call: Call, mut r: Reader) -> Reply {
         }
         _ => Reply::ProcUnavail,
     }
+}
+
+/// The exports EXPORT shows a client: those it may mount. libnfs asks for the list and mounts
+/// every export nested below the one it was given, failing the whole mount if one of them is
+/// refused; so an export limited to other networks, or of a directory that is gone (or of a
+/// volume not running), is left out of the answer to clients it would refuse.
+async fn mountable(s: &Server, call: &Call) -> Vec<crate::Export> {
+    let mut out = Vec::new();
+    for e in s.exports.exports().iter() {
+        if !e.options.allows(call.peer.ip()) {
+            continue;
+        }
+        if !e.subdir.is_empty() {
+            let Some(top) = s.exports.graph(&e.volume) else {
+                continue;
+            };
+            if walk(&top, &Ctx::root(), &e.subdir).await.is_err() {
+                continue;
+            }
+        }
+        out.push(e.clone());
+    }
+    out
 }
 
 async fn mnt(s: &Server, call: &Call, path: &str) -> BytesMut {
@@ -175,5 +198,111 @@ mod tests {
         assert_eq!(below("/vol/a/b", "/vol"), Some("a/b"));
         assert_eq!(below("/vol", "/vol"), Some(""));
         assert_eq!(below("/volume", "/vol"), None);
+    }
+
+    /// A volume whose root holds the directories named, and nothing else.
+    struct Dirs(engine::xlator::XlatorBase, Vec<&'static str>);
+
+    #[async_trait::async_trait]
+    impl engine::xlator::Xlator for Dirs {
+        fn base(&self) -> &engine::xlator::XlatorBase {
+            &self.0
+        }
+        async fn lookup(
+            &self,
+            _: &Ctx,
+            loc: &Loc,
+            _: &Xattrs,
+        ) -> engine::fop::Result<(engine::fop::Iatt, Xattrs)> {
+            match loc.name.as_deref() {
+                Some(n) if self.1.contains(&n) => Ok((
+                    engine::fop::Iatt {
+                        gfid: Gfid([self.1.iter().position(|d| *d == n).unwrap() as u8 + 2; 16]),
+                        mode: libc::S_IFDIR | 0o755,
+                        ..Default::default()
+                    },
+                    Xattrs::new(),
+                )),
+                _ => Err(Errno::ENOENT),
+            }
+        }
+    }
+
+    struct Table(XlatorRef, std::sync::Arc<Vec<crate::Export>>);
+
+    impl crate::Exports for Table {
+        fn exports(&self) -> std::sync::Arc<Vec<crate::Export>> {
+            self.1.clone()
+        }
+        fn graph(&self, _: &str) -> Option<XlatorRef> {
+            Some(self.0.clone())
+        }
+    }
+
+    fn export(path: &str, networks: &[&str]) -> crate::Export {
+        crate::Export {
+            path: path.into(),
+            volume: "vol".into(),
+            volume_id: [7; 16],
+            subdir: path
+                .trim_start_matches("/vol")
+                .trim_start_matches('/')
+                .into(),
+            options: crate::ExportOptions {
+                networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+                ..Default::default()
+            },
+            metrics: std::sync::Arc::new(engine::metrics::VolumeOps::new("nfs", "vol")),
+        }
+    }
+
+    fn call_from(ip: &str) -> Call {
+        Call {
+            xid: 1,
+            prog: crate::MOUNT_PROGRAM,
+            vers: 3,
+            proc_: 5,
+            cred: crate::rpc::Cred {
+                flavor: AUTH_SYS,
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+                machine: "client".into(),
+            },
+            peer: format!("{ip}:700").parse().unwrap(),
+        }
+    }
+
+    /// libnfs mounts every export nested below the one it is given and fails if one is refused:
+    /// EXPORT shows a client only what it may mount.
+    #[test]
+    fn export_lists_only_what_the_client_may_mount() {
+        let top: XlatorRef = std::sync::Arc::new(Dirs(
+            engine::xlator::XlatorBase::new("dirs", "debug/stub", vec![]),
+            vec!["public", "shared"],
+        ));
+        let table = std::sync::Arc::new(vec![
+            export("/vol", &[]),
+            export("/vol/public", &["10.99.0.0/16"]),
+            export("/vol/shared", &[]),
+            export("/vol/gone", &[]),
+        ]);
+        let s = Server::new(std::sync::Arc::new(Table(top, table)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let paths = |ip: &str| -> Vec<String> {
+            rt.block_on(mountable(&s, &call_from(ip)))
+                .into_iter()
+                .map(|e| e.path)
+                .collect()
+        };
+        assert_eq!(paths("127.0.0.1"), ["/vol", "/vol/shared"]);
+        assert_eq!(paths("10.99.1.2"), ["/vol", "/vol/public", "/vol/shared"]);
+        // The refused export answers MNT with ACCES; the one of a missing directory NOENT.
+        let status = |path: &str| rt.block_on(mnt(&s, &call_from("127.0.0.1"), path))[..4].to_vec();
+        assert_eq!(status("/vol/public"), MNT3ERR_ACCES.to_be_bytes());
+        assert_eq!(status("/vol/gone"), MNT3ERR_NOENT.to_be_bytes());
+        assert_eq!(status("/vol/shared"), MNT3_OK.to_be_bytes());
     }
 }

@@ -4,15 +4,33 @@
 //! Built on `s3s`: it parses every S3 operation from the AWS model, checks SigV4 (headers,
 //! presigned URLs, `aws-chunked` bodies with or without trailers, clock skew) against the keys
 //! gatewayd keeps, and writes S3 XML errors. What it leaves to us — the storage semantics — lives
-//! in `ops.rs` (objects and buckets), `multipart.rs` and `list.rs`, over the path layer in
-//! `vfs.rs`. Everything runs as root on the volume: S3 access control is by key, not by uid.
+//! in one file per operation group (`bucket.rs`, `put.rs`, `get.rs`, `copy.rs`, `delete.rs`,
+//! `tagging.rs`, `acl.rs`, `multipart/`, `list/`; `router.rs` maps s3s's calls to them), over
+//! `layout.rs` (where a key lives) and the path layer in `vfs.rs`. Who may do what is decided
+//! in `authz.rs` from the owners, ACLs and bucket policies `access/` models; the volume is
+//! written as the key's uid and gid when it has them, else as root.
 
+pub mod access;
+mod acl;
+mod attributes;
+mod authz;
+mod bucket;
+mod bucket_config;
 mod checksum;
+mod copy;
+mod delete;
 mod error;
+mod gateway;
+mod get;
+pub mod intake;
+mod layout;
 pub mod list;
 pub mod meta;
 mod multipart;
-mod ops;
+mod put;
+mod router;
+mod sidecar;
+mod tagging;
 pub mod vfs;
 
 use axum::body::Body as AxumBody;
@@ -25,15 +43,20 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3Result, s3_error};
 use std::sync::Arc;
 
-pub use ops::GatewayS3;
+pub use gateway::GatewayS3;
 
 /// The volume S3 serves, looked up per request: a volume that is stopped and started again gets
 /// a new graph, and S3 follows it.
 pub type VolumeSource = Arc<dyn Fn() -> Option<XlatorRef> + Send + Sync>;
 
-/// Where the secret of an access key comes from (gatewayd's state store).
+/// The keys gatewayd keeps: their secrets, for signatures, and who each is, for tenancy.
 pub trait KeySource: Send + Sync + 'static {
     fn secret(&self, access_key: &str) -> Option<String>;
+    fn identity(&self, access_key: &str) -> Option<access::Identity>;
+    /// The key with this canonical id (an ACL's grantee, an owner to name).
+    fn by_id(&self, id: &str) -> Option<access::Identity>;
+    /// The key with this email (an ACL grant by email).
+    fn by_email(&self, email: &str) -> Option<access::Identity>;
 }
 
 struct Auth(Arc<dyn KeySource>);
@@ -48,6 +71,17 @@ impl S3Auth for Auth {
                 "The AWS Access Key Id you provided does not exist in our records."
             )),
         }
+    }
+}
+
+/// Lets unsigned requests reach the operations, which answer them with only what a bucket's
+/// policy or ACLs grant to everyone (`authz`). s3s refuses them all by default.
+struct Anonymous;
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for Anonymous {
+    async fn check(&self, _cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        Ok(())
     }
 }
 
@@ -84,8 +118,9 @@ pub struct Config {
 }
 
 pub fn service(cfg: Config) -> S3Service {
-    let mut b = S3ServiceBuilder::new(GatewayS3::new(cfg.volume, cfg.region));
+    let mut b = S3ServiceBuilder::new(GatewayS3::new(cfg.volume, cfg.keys.clone(), cfg.region));
     b.set_auth(Auth(cfg.keys));
+    b.set_access(Anonymous);
     b.set_host(Hosts { domain: cfg.domain });
     b.build()
 }
@@ -144,6 +179,10 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
         .headers()
         .get(axum::http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let req = match intake::prepare(req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let req = req.map(s3s::Body::http_body_unsync);
     let resp = match svc.call(req).await {
         Ok(r) => r,
@@ -184,12 +223,16 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
     Response::from_parts(parts, AxumBody::new(body))
 }
 
-/// Serves S3 on `listener` until the task is dropped.
-/// Serves S3 for `volume` (its name labels the per-volume metrics).
+/// Serves S3 for `volume` on `listener` until the task is dropped (the volume's name labels the
+/// per-volume metrics). Each request knows its client's address (bucket policies' aws:SourceIp).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     svc: S3Service,
     volume: &str,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(svc, volume)).await
+    axum::serve(
+        listener,
+        router(svc, volume).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }

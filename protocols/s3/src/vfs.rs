@@ -274,6 +274,17 @@ impl Vfs {
 
     /// Every entry of a directory: name and whether it is a directory, unsorted.
     pub async fn list_dir(&self, gfid: Gfid) -> Result<Vec<(String, bool)>> {
+        Ok(self
+            .list_dir_with(gfid, &Xattrs::new())
+            .await?
+            .into_iter()
+            .map(|e| (e.name, e.is_dir))
+            .collect())
+    }
+
+    /// Every entry of a directory with its attributes, when the graph gave them, and the
+    /// xattrs named in `want` (readdirp), unsorted.
+    pub async fn list_dir_with(&self, gfid: Gfid, want: &Xattrs) -> Result<Vec<Listed>> {
         let fd = self.top.opendir(&self.ctx, &Loc::gfid(gfid)).await?;
         let f = OpenFile {
             fd,
@@ -282,7 +293,10 @@ impl Vfs {
         let mut out = Vec::new();
         let mut off = 0u64;
         loop {
-            let ents = self.top.readdir(&self.ctx, &f.fd, off, 64 * 1024).await?;
+            let ents = self
+                .top
+                .readdirp(&self.ctx, &f.fd, off, 64 * 1024, want)
+                .await?;
             let Some(last) = ents.last() else { break };
             off = last.d_off;
             for e in ents {
@@ -293,15 +307,26 @@ impl Vfs {
                 if e.name == "." || e.name == ".." {
                     continue;
                 }
-                let is_dir = match e.d_type {
-                    libc::DT_DIR => true,
-                    libc::DT_UNKNOWN => match self.lookup(gfid, &e.name, &Xattrs::new()).await {
-                        Ok((ia, _)) => ia.is_dir(),
-                        Err(_) => continue,
-                    },
-                    _ => false,
+                let (is_dir, iatt, xattrs) = match e.iatt {
+                    Some(ia) => (ia.is_dir(), Some(ia), e.xattrs),
+                    // No attributes from the graph: a lookup when the type is unknown, or for
+                    // a directory's wanted xattrs.
+                    None if e.d_type == libc::DT_UNKNOWN
+                        || (e.d_type == libc::DT_DIR && !want.is_empty()) =>
+                    {
+                        match self.lookup(gfid, &e.name, want).await {
+                            Ok((ia, x)) => (ia.is_dir(), Some(ia), x),
+                            Err(_) => continue,
+                        }
+                    }
+                    None => (e.d_type == libc::DT_DIR, None, Xattrs::new()),
                 };
-                out.push((e.name, is_dir));
+                out.push(Listed {
+                    name: e.name,
+                    is_dir,
+                    iatt,
+                    xattrs,
+                });
             }
         }
         Ok(out)
@@ -414,6 +439,15 @@ impl Vfs {
         }
         self.rmdir(parent, name).await
     }
+}
+
+/// A directory entry as `list_dir_with` gives it.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub name: String,
+    pub is_dir: bool,
+    pub iatt: Option<Iatt>,
+    pub xattrs: Xattrs,
 }
 
 #[derive(Debug)]

@@ -103,6 +103,7 @@ pub fn xlator_type() -> XlatorType {
                 conn: RwLock::new(None),
                 generation: AtomicU64::new(0),
                 stopped: AtomicBool::new(false),
+                last_error: Mutex::new(Some("not connected yet".into())),
                 me: me.clone(),
             }))
         }),
@@ -148,6 +149,9 @@ pub struct Client {
     conn: RwLock<Option<Arc<Conn>>>,
     generation: AtomicU64,
     stopped: AtomicBool,
+    /// Why the brick last went down (or could not be reached), for `volume status` and the
+    /// brick events; None while connected.
+    last_error: Mutex<Option<String>>,
     me: Weak<Client>,
 }
 
@@ -181,8 +185,18 @@ impl Client {
         })
     }
 
+    /// True while the brick answers: from the handshake until a ping-timeout or a lost
+    /// connection. This is the brick's state for `volume status`, the console and /metrics.
     pub fn is_connected(&self) -> bool {
         self.conn.read().is_some()
+    }
+
+    /// Why the brick is not connected (None while it is).
+    pub fn last_error(&self) -> Option<String> {
+        if self.is_connected() {
+            return None;
+        }
+        self.last_error.lock().clone()
     }
 
     async fn call(&self, req: Request, payload: Bytes) -> Result<(ReplyBody, Bytes)> {
@@ -318,6 +332,7 @@ impl Client {
             generation,
         });
         *self.conn.write() = Some(conn.clone());
+        *self.last_error.lock() = None;
         self.metrics.set_up(true);
         tracing::info!(xlator = %self.base.name, brick = %s.brick, addr = %s.addr, "connected to brick");
         self.base.notify_parents(Event::ChildUp).await;
@@ -364,6 +379,7 @@ impl Client {
                 .as_ref()
                 .is_some_and(|c| c.generation == conn.generation)
             {
+                *self.last_error.lock() = Some(why.clone());
                 *cur = None;
             }
         }
@@ -379,6 +395,13 @@ impl Client {
             let before = self.generation.load(Ordering::SeqCst);
             if let Err(why) = self.connect_once().await {
                 let was_connected = self.generation.load(Ordering::SeqCst) != before;
+                if self.stopped.load(Ordering::SeqCst) {
+                    // The graph is being torn down (volume stop, gatewayd shutdown): the
+                    // bricks going away is expected and nobody above needs telling.
+                    tracing::debug!(xlator = %self.base.name, "brick connection ended at stop: {why}");
+                    return;
+                }
+                *self.last_error.lock() = Some(why.clone());
                 if was_connected || !quiet {
                     tracing::warn!(xlator = %self.base.name, brick = %self.settings.brick, "brick down: {why}");
                 } else {
@@ -403,6 +426,10 @@ fn unexpected<T>() -> Result<T> {
 impl Xlator for Client {
     fn base(&self) -> &XlatorBase {
         &self.base
+    }
+
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
     }
 
     async fn init(&self) -> Result<()> {

@@ -884,10 +884,20 @@ impl Afr {
 
     /// Heals the whole tree from the root, not only what the indices list (`heal full`).
     pub async fn heal_full(self: &Arc<Self>) -> Result<usize> {
+        self.heal_full_with(&|_, _| {}).await
+    }
+
+    /// `heal_full`, telling `progress` (entries crawled, directories still to crawl) after
+    /// each directory.
+    pub async fn heal_full_with(
+        self: &Arc<Self>,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<usize> {
         let ctx = Ctx::root();
         let mut dirs = VecDeque::from([Gfid::ROOT]);
         let mut n = 0;
         while let Some(d) = dirs.pop_front() {
+            progress(n, dirs.len() + 1);
             let _ = self.heal(d, None).await;
             let i = self
                 .up_list()

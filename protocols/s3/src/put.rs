@@ -1,0 +1,412 @@
+//! PutObject, and the path every object write takes (PUT, copy, multipart complete): a staging
+//! file next to the key, renamed over it once every byte is on the bricks.
+
+use crate::access::Action;
+use crate::authz::grant_headers;
+use crate::checksum::BodyChecks;
+use crate::error::{On, clash, fs_error};
+use crate::gateway::{
+    GatewayS3, Key, etag_of, meta_from, parse_key, refuse_encryption, refuse_object_lock,
+};
+use crate::layout;
+use crate::meta::{self, ObjectMeta, Parts, StoredChecksum, etag_xattr};
+use crate::sidecar;
+use crate::tagging::check_tagging;
+use crate::vfs::{Vfs, WriteError};
+use bytes::Bytes;
+use engine::fop::{Errno, Gfid, Iatt};
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use s3s::dto::*;
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+
+/// What `tmp_name` adds to a name.
+const TMP_EXTRA: usize = 1 + ".s3tmp-".len() + 32;
+
+/// A PUT's staging name next to its key: hidden, and hashed by distribute as the key itself.
+fn tmp_name(name: &str) -> String {
+    format!(".{name}.s3tmp-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Removes a PUT's staging file unless the object was committed: after any error, and when the
+/// request is dropped half way (its client went away), which no error path sees.
+struct StagingGuard {
+    vfs: Vfs,
+    dir: Gfid,
+    name: String,
+    armed: bool,
+}
+
+impl Drop for StagingGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (vfs, dir, name) = (self.vfs.clone(), self.dir, std::mem::take(&mut self.name));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                match vfs.unlink(dir, &name).await {
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(e) => tracing::warn!(file = %name, "removing a staging file: {e}"),
+                }
+            });
+        }
+    }
+}
+
+/// Where a stored object's ETag comes from.
+pub(crate) enum EtagFrom<'a> {
+    /// The MD5 of the bytes written, checked against Content-MD5 when the client sent one.
+    Md5 { content_md5: Option<&'a str> },
+    /// Decided by the caller (a multipart object's, or a copy's source's).
+    Given(String),
+}
+
+/// What an object is stored with besides its bytes and metadata.
+#[derive(Default)]
+pub(crate) struct Extra {
+    /// Its additional checksum; when None, the one the body's checks computed (a checksum the
+    /// client sent or announced), as a FULL_OBJECT checksum.
+    pub checksum: Option<StoredChecksum>,
+    /// The parts of a multipart object.
+    pub parts: Option<Parts>,
+}
+
+/// The sidecar kind of a parts list too large for its xattr.
+pub(crate) const PARTS_SIDECAR: &str = "parts";
+
+impl GatewayS3 {
+    /// Writes `body` as the object `key`: into a staging file first, renamed over the key when
+    /// every byte is on the bricks, so readers see the old object or the whole new one, and a
+    /// failed upload leaves nothing behind. `checks` holds the body to the checksums it
+    /// promised. Returns the ETag and the new file's attributes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn store<S, E>(
+        &self,
+        vfs: &Vfs,
+        bucket: Gfid,
+        key: &str,
+        meta: &ObjectMeta,
+        body: S,
+        etag_from: EtagFrom<'_>,
+        checks: &mut BodyChecks,
+        extra: Extra,
+    ) -> S3Result<(String, Iatt)>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let k = parse_key(key)?;
+        let (parent, name) = self.target(vfs, bucket, &k).await?;
+        // The staging file sits next to its key under a name distribute hashes as the key's
+        // (GlusterFS's rsync-hash-regex: `.NAME.XXXX` hashes as NAME), so it is created on the
+        // brick the key belongs to and the final rename moves no data and leaves no linkto.
+        // FUSE and listings hide these names. A name too long for the prefix stages in
+        // STAGING_DIR instead.
+        let (tmp_dir, tmp) = if name.len() + TMP_EXTRA <= 255 {
+            (parent, tmp_name(name))
+        } else {
+            (
+                self.staging(vfs, "tmp").await?,
+                format!("put-{}", uuid::Uuid::new_v4().simple()),
+            )
+        };
+        let (xattrs, tags_aside) = meta.object_xattrs();
+        let (f, created) = match vfs.create(tmp_dir, &tmp, xattrs).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget_staging();
+                return Err(fs_error(e, On::Object));
+            }
+        };
+        let mut guard = StagingGuard {
+            vfs: vfs.clone(),
+            dir: tmp_dir,
+            name: tmp.clone(),
+            armed: true,
+        };
+        let mut h = Md5::new();
+        let written = vfs
+            .write_stream(&f, body, |c| {
+                h.update(c);
+                checks.update(c);
+            })
+            .await;
+        let fail = |err: S3Error| async {
+            if err.status_code().is_some_and(|c| c.is_server_error()) {
+                tracing::warn!(key, "storing an object failed: {err}");
+            }
+            let _ = vfs.unlink(tmp_dir, &tmp).await;
+            Err(err)
+        };
+        if let Err(e) = &written {
+            let e = match e {
+                WriteError::Body(e) => WriteError::Body(e.to_string()),
+                WriteError::Fs(e) => WriteError::Fs(*e),
+            };
+            drop(f);
+            return fail(match e {
+                WriteError::Body(e) => crate::error::body_error(&e),
+                WriteError::Fs(e) => fs_error(e, On::Object),
+            })
+            .await;
+        }
+        if let Err(e) = checks.verify() {
+            drop(f);
+            return fail(e).await;
+        }
+        let digest = h.finalize();
+        if let EtagFrom::Md5 {
+            content_md5: Some(want),
+        } = &etag_from
+        {
+            use base64::Engine;
+            let got = base64::engine::general_purpose::STANDARD.encode(digest);
+            if got != want.trim() {
+                drop(f);
+                return fail(s3_error!(
+                    BadDigest,
+                    "The Content-MD5 you specified did not match what we received."
+                ))
+                .await;
+            }
+        }
+        let etag = match etag_from {
+            EtagFrom::Given(e) => e,
+            EtagFrom::Md5 { .. } => hex::encode(digest),
+        };
+        let ia = match written {
+            Ok((_, Some(ia))) => ia,
+            _ => created,
+        };
+        drop(f);
+        let mut x = etag_xattr(&etag, &ia);
+        let checksum = extra.checksum.or_else(|| {
+            crate::checksum::first(checks.result()).map(|(algo, value)| StoredChecksum {
+                algo,
+                full_object: true,
+                value,
+            })
+        });
+        if let Some(c) = checksum {
+            x.insert(meta::CHECKSUM.to_string(), meta::stamped(&c.encode(), &ia));
+        }
+        let saved = async {
+            if let Some(p) = &extra.parts {
+                let enc = p.encode();
+                let value = if enc.len() > sidecar::INLINE_MAX {
+                    sidecar::save(self, vfs, ia.gfid, PARTS_SIDECAR, &enc).await?;
+                    sidecar::MARKER.to_string()
+                } else {
+                    enc
+                };
+                x.insert(meta::PARTS.to_string(), meta::stamped(&value, &ia));
+            }
+            crate::tagging::save_aside(self, vfs, ia.gfid, tags_aside).await?;
+            vfs.setxattrs(ia.gfid, &x)
+                .await
+                .map_err(|e| fs_error(e, On::Object))
+        }
+        .await;
+        if let Err(e) = saved {
+            return fail(e).await;
+        }
+        // A concurrent delete may prune the parent between mkdir_p and here, or a concurrent
+        // PUT of `key/...` make the key's name a directory: find the target again once.
+        let mut r = vfs.rename((tmp_dir, &tmp), (parent, name)).await;
+        if matches!(
+            r,
+            Err(Errno::ENOENT) | Err(Errno::ESTALE) | Err(Errno::EISDIR)
+        ) {
+            let (parent, name) = self.target(vfs, bucket, &k).await?;
+            r = vfs.rename((tmp_dir, &tmp), (parent, name)).await;
+        }
+        match r {
+            Ok(_) => {}
+            Err(Errno::EISDIR) | Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => {
+                return fail(clash()).await;
+            }
+            Err(e) => return fail(fs_error(e, On::Object)).await,
+        }
+        guard.armed = false;
+        Ok((etag, ia))
+    }
+
+    /// The directory and name an object with key `k` is written as (`layout.rs`): its own
+    /// name, `SELF` in the directory of that name, or `DIR_DATA` for a folder key; the
+    /// directories above are made on the way.
+    async fn target<'k>(&self, vfs: &Vfs, bucket: Gfid, k: &Key<'k>) -> S3Result<(Gfid, &'k str)> {
+        let err = |e| fs_error(e, On::Object);
+        let parent = layout::mkdir_p(vfs, bucket, &k.dirs).await.map_err(err)?;
+        let Some(name) = k.name else {
+            return Ok((parent, layout::DIR_DATA));
+        };
+        let (dir, name, inside) = layout::write_target(vfs, parent, name).await.map_err(err)?;
+        if inside {
+            layout::mark_self(vfs, dir).await.map_err(err)?;
+        }
+        Ok((dir, name))
+    }
+
+    /// PUT of a folder key (`dir/`) without data: the directory, marked as an object and
+    /// carrying its metadata (`layout.rs`).
+    async fn store_folder(
+        &self,
+        vfs: &Vfs,
+        bucket: Gfid,
+        k: &Key<'_>,
+        meta: &ObjectMeta,
+    ) -> S3Result<()> {
+        let err = |e| fs_error(e, On::Object);
+        let dir = layout::mkdir_p(vfs, bucket, &k.dirs).await.map_err(err)?;
+        let old = vfs.getxattr(dir, None).await.map_err(err)?;
+        for n in ObjectMeta::stale_names(&old, false) {
+            vfs.removexattr(dir, &n).await.map_err(err)?;
+        }
+        let (mut x, aside) = meta.object_xattrs();
+        x.insert(
+            layout::DIR_OBJECT.to_string(),
+            Bytes::from(engine::fop::Timespec::now().sec.to_string()),
+        );
+        crate::tagging::save_aside(self, vfs, dir, aside).await?;
+        vfs.setxattrs(dir, &x).await.map_err(err)?;
+        match vfs.unlink(dir, layout::DIR_DATA).await {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+}
+
+/// S3's conditional writes: `If-None-Match: *` or an ETag the object has fails when it
+/// exists; `If-Match` fails on a missing object (404) or another ETag (412).
+pub(crate) fn check_write_conditions(
+    cur: Option<&str>,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    let holds = |c: &ETagCondition, etag: &str| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value().trim_matches('"').eq_ignore_ascii_case(etag),
+    };
+    let failed = || {
+        s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        )
+    };
+    if let Some(c) = if_match {
+        match cur {
+            None => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+            Some(e) if !holds(c, e) => return Err(failed()),
+            Some(_) => {}
+        }
+    }
+    if let (Some(c), Some(e)) = (if_none_match, cur)
+        && holds(c, e)
+    {
+        return Err(failed());
+    }
+    Ok(())
+}
+
+/// The ETag of the object now at `key`, for conditional writes.
+pub(crate) async fn current_etag(
+    s: &GatewayS3,
+    vfs: &Vfs,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Option<String>> {
+    match s.object(vfs, bucket, key).await {
+        Ok(f) => Ok(Some(f.etag)),
+        Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn put_object(
+    s: &GatewayS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    refuse_encryption(&req.headers)?;
+    refuse_object_lock(&req.headers)?;
+    let vfs = s.vfs()?;
+    let a = s
+        .allowed(
+            &vfs,
+            &req,
+            &req.input.bucket,
+            Action::PutObject,
+            Some(&req.input.key),
+            &[],
+        )
+        .await?;
+    let bucket = a.gfid;
+    let i = req.input;
+    let k = parse_key(&i.key)?;
+    if i.if_match.is_some() || i.if_none_match.is_some() {
+        let cur = current_etag(s, &vfs, &i.bucket, &i.key).await?;
+        check_write_conditions(
+            cur.as_deref(),
+            i.if_match.as_ref(),
+            i.if_none_match.as_ref(),
+        )?;
+    }
+    let mut m = meta_from!(i, &req.headers);
+    if let Some(t) = &i.tagging {
+        m.tagging = Some(check_tagging(t)?);
+    }
+    m.access = a.new_object(
+        s,
+        i.acl.as_ref().map(|a| a.as_str()),
+        grant_headers!(i, no_write),
+    )?;
+    if k.name.is_none() && (i.content_length == Some(0) || i.body.is_none()) {
+        // A folder, as s3fs and consoles make them.
+        s.store_folder(&vfs, bucket, &k, &m).await?;
+        return Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag_of(&meta::md5_hex(b""))),
+            ..Default::default()
+        }));
+    }
+    let body: futures::stream::BoxStream<'static, Result<Bytes, String>> = match i.body {
+        Some(b) => b.map(|r| r.map_err(|e| e.to_string())).boxed(),
+        None => futures::stream::empty().boxed(),
+    };
+    let mut checks = BodyChecks::new(
+        crate::checksum::checksums_of!(i),
+        &req.headers,
+        req.trailing_headers,
+    )?;
+    if let Some(a) = i
+        .checksum_algorithm
+        .as_ref()
+        .and_then(|a| crate::checksum::algo_index(a.as_str()))
+    {
+        checks.also(a);
+    }
+    let (etag, ia) = s
+        .store(
+            &vfs,
+            bucket,
+            &i.key,
+            &m,
+            body,
+            EtagFrom::Md5 {
+                content_md5: i.content_md5.as_deref(),
+            },
+            &mut checks,
+            Extra::default(),
+        )
+        .await?;
+    let sums = checks.computed();
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag_of(&etag)),
+        size: Some(ia.size as i64),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}
