@@ -91,8 +91,10 @@ pub async fn get_bucket_policy_status(
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
     let (_, _, b, _) = owned(s, &req, &req.input.bucket, "s3:GetBucketPolicyStatus").await?;
-    // S3 calls a bucket public when its policy grants to everyone (ACLs do not count here).
-    let public = b.policy.as_ref().is_some_and(|p| p.is_public());
+    // Public when its policy or its ACL grants to everyone (or every signed-in user), unless
+    // the public access block ignores public ACLs: what RGW answers, and what s3-tests checks.
+    let public = b.policy.as_ref().is_some_and(|p| p.is_public())
+        || (!b.pab.ignore_public_acls && b.effective_acl().is_some_and(|a| a.is_public()));
     Ok(S3Response::new(GetBucketPolicyStatusOutput {
         policy_status: Some(PolicyStatus {
             is_public: Some(public),

@@ -281,6 +281,15 @@ pub(crate) fn refuse_object_lock(h: &http::HeaderMap) -> S3Result<()> {
 /// customer key to encrypt or decrypt with) is refused, so nothing meant to be encrypted is
 /// stored in the clear and no client believes its data is.
 pub(crate) fn refuse_encryption(h: &http::HeaderMap) -> S3Result<()> {
+    // Two kinds of encryption at once is a bad request whatever the server supports.
+    if h.contains_key("x-amz-server-side-encryption")
+        && h.contains_key("x-amz-server-side-encryption-customer-algorithm")
+    {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
+        ));
+    }
     let asks = h.keys().any(|k| {
         k.as_str().starts_with("x-amz-server-side-encryption")
             || k.as_str()

@@ -1,6 +1,7 @@
 //! What a request needs before s3s sees it, for answers s3s gets wrong and decides before any
 //! operation runs:
 //!
+//! - An OPTIONS request (a CORS preflight) gets S3's answer for a bucket without CORS.
 //! - A presigned URL's `X-Amz-Expires` must be 1 to 604800 seconds (seven days), as AWS
 //!   requires; s3s accepts any longer period and answers a negative one (a URL that expired
 //!   before it was made) 400. AWS answers both 403 AccessDenied.
@@ -56,6 +57,23 @@ fn chunked_without_length(h: &http::HeaderMap) -> bool {
 }
 
 pub async fn prepare(req: Request) -> Result<Request, Response> {
+    if req.method() == http::Method::OPTIONS {
+        // A CORS preflight. Buckets have no CORS configuration here (a later issue), so it is
+        // answered as S3 answers one for a bucket without it.
+        return Err(if req.headers().contains_key(header::ORIGIN) {
+            error(
+                StatusCode::FORBIDDEN,
+                "AccessForbidden",
+                "CORSResponse: CORS is not enabled for this bucket.",
+            )
+        } else {
+            error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Insufficient information. Origin request header needed.",
+            )
+        });
+    }
     if let Some(msg) = expiry_problem(req.uri().query()) {
         return Err(error(StatusCode::FORBIDDEN, "AccessDenied", msg));
     }

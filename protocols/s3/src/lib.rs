@@ -179,6 +179,13 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
         .headers()
         .get(axum::http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // GetObjectAttributes answers its ETag unquoted (AWS does; s3s's XML writer quotes every
+    // ETag), fixed up below.
+    let attributes = req.method() == axum::http::Method::GET
+        && req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "attributes" || p == "attributes=")
+        });
     let req = match intake::prepare(req).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -219,6 +226,23 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
             }
             return Response::from_parts(parts, AxumBody::from(b));
         }
+    }
+    if attributes
+        && !failed
+        && let Some(b) = body.take_bytes()
+    {
+        let text = String::from_utf8_lossy(&b);
+        let fixed = match (text.find("<ETag>\""), text.find("\"</ETag>")) {
+            (Some(a), Some(z)) if a < z => format!(
+                "{}<ETag>{}</ETag>{}",
+                &text[..a],
+                &text[a + 7..z],
+                &text[z + 8..]
+            ),
+            _ => return Response::from_parts(parts, AxumBody::from(b)),
+        };
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        return Response::from_parts(parts, AxumBody::from(fixed));
     }
     Response::from_parts(parts, AxumBody::new(body))
 }

@@ -455,6 +455,11 @@ impl Policy {
             if principal.is_none() && not_principal.is_none() {
                 return Err("Missing required field Principal".into());
             }
+            // AWS accepts NotPrincipal only in Deny statements: an Allow to everyone but one
+            // principal is too easy to get wrong.
+            if not_principal.is_some() && effect == Effect::Allow {
+                return Err("NotPrincipal is only allowed with the Deny effect".into());
+            }
             let conditions = match s.get("Condition") {
                 Some(c) => parse_conditions(c)?,
                 None => Vec::new(),

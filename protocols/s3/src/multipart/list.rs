@@ -73,6 +73,14 @@ pub async fn list_parts(
             .clone()
             .map(ChecksumAlgorithm::from),
         checksum_type: up.rec.checksum_type(),
+        initiator: Some({
+            let by = s.owner_of(up.rec.initiator.as_deref());
+            Initiator {
+                display_name: by.display_name,
+                id: by.id,
+            }
+        }),
+        owner: Some(s.owner_of(up.rec.owner())),
         ..Default::default()
     })
 }
@@ -116,13 +124,15 @@ pub async fn list_uploads(
             continue;
         };
         if rec.done.is_none() && rec.bucket == i.bucket && rec.key.starts_with(&prefix) {
-            found.push((rec.key, rec.initiated, id));
+            let owner = s.owner_of(rec.owner());
+            let by = s.owner_of(rec.initiator.as_deref());
+            found.push((rec.key, rec.initiated, id, by, owner));
         }
     }
-    found.sort();
+    found.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
     let key_marker = i.key_marker.clone().unwrap_or_default();
     let id_marker = i.upload_id_marker.clone().unwrap_or_default();
-    found.retain(|(k, _, id)| {
+    found.retain(|(k, _, id, _, _)| {
         key_marker.is_empty()
             || *k > key_marker
             || (*k == key_marker && !id_marker.is_empty() && *id > id_marker)
@@ -131,7 +141,7 @@ pub async fn list_uploads(
     let mut list = Vec::new();
     let mut prefixes: Vec<CommonPrefix> = Vec::new();
     let mut truncated = false;
-    for (k, t, id) in found {
+    for (k, t, id, by, owner) in found {
         if list.len() + prefixes.len() >= max {
             truncated = true;
             break;
@@ -150,6 +160,11 @@ pub async fn list_uploads(
             upload_id: Some(id),
             initiated: Some(timestamp(engine::fop::Timespec { sec: t, nsec: 0 })),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            initiator: Some(Initiator {
+                display_name: by.display_name,
+                id: by.id,
+            }),
+            owner: Some(owner),
             ..Default::default()
         });
     }

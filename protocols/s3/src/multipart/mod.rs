@@ -54,6 +54,9 @@ struct Record {
     /// ACL it named), as `Allowed::new_object` gives them.
     #[serde(default)]
     access: BTreeMap<String, String>,
+    /// The canonical id of the key that began the upload (None: anonymous).
+    #[serde(default)]
+    initiator: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -65,6 +68,13 @@ struct Done {
 }
 
 impl Record {
+    /// The object's owner-to-be, as ListMultipartUploads and ListParts name it.
+    fn owner(&self) -> Option<&str> {
+        self.access
+            .get(crate::access::keys::OWNER)
+            .map(String::as_str)
+    }
+
     fn algo(&self) -> Option<usize> {
         checksum::algo_index(self.checksum_algorithm.as_deref()?)
     }
@@ -220,6 +230,7 @@ pub async fn create(
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect(),
+        initiator: a.who.as_ref().map(|w| w.id.clone()),
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let uploads = s.staging(&vfs, "uploads").await?;
