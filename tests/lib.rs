@@ -548,9 +548,11 @@ impl Gateway {
         ))
     }
 
-    /// A new S3 key made with `gwctl s3 key create NAME --json`: (access key, secret key).
+    /// A new admin S3 key made with `gwctl s3 key create NAME --admin --json`: (access key,
+    /// secret key). Admin, because the protocol tests share one namespace across keys and
+    /// protocols (buckets made through FUSE belong to no key); `s3_tenancy` makes tenants' keys.
     pub fn s3_key(&self, name: &str) -> Result<(String, String)> {
-        let out = self.gwctl_ok(&["s3", "key", "create", name, "--json"])?;
+        let out = self.gwctl_ok(&["s3", "key", "create", name, "--admin", "--json"])?;
         let v: serde_json::Value = serde_json::from_str(&out)
             .with_context(|| format!("gwctl s3 key create --json printed {out:?}"))?;
         let get = |k: &str| {
