@@ -677,13 +677,16 @@ impl Gateway {
         fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
-    /// Run `gwctl --api URL --token T ARGS…`.
+    /// Run `gwctl --api URL --token T --data D ARGS…` (D for the CA of an HTTPS API,
+    /// DATA/tls/ca.pem, when `--tls` made one).
     pub fn gwctl(&self, args: &[&str]) -> Result<Output> {
         let mut cmd = Command::new(bin("gwctl"));
         cmd.arg("--api")
             .arg(&self.api_url)
             .arg("--token")
             .arg(&self.token)
+            .arg("--data")
+            .arg(&self.data)
             .args(args);
         run(&mut cmd)
     }
@@ -834,7 +837,8 @@ impl Drop for Gateway {
     }
 }
 
-/// A native client: `gatewayd mount --server URL --token T VOLUME DIR` in the foreground.
+/// A native client: `gatewayd mount --server URL --token T --data D VOLUME DIR` in the
+/// foreground (D for the CA of an HTTPS API).
 /// Drop unmounts and stops it.
 pub struct NativeMount {
     pub dir: PathBuf,
@@ -853,6 +857,8 @@ impl NativeMount {
             .arg(&gw.api_url)
             .arg("--token")
             .arg(&gw.token)
+            .arg("--data")
+            .arg(&gw.data)
             .arg(volume)
             .arg(dir)
             .stdin(Stdio::null())

@@ -1,6 +1,7 @@
 //! brickd: serves one brick over the brick RPC (GlusterFS's glusterfsd).
 
 use anyhow::{Context, bail};
+use brickd::protocol::auth::{AddrList, AuthRules, AuthSource};
 use brickd::protocol::server::{Server, ServerConfig};
 use clap::Parser;
 use engine::Gfid;
@@ -34,6 +35,28 @@ struct Args {
     /// Volume name, for logs.
     #[arg(long, default_value = "")]
     volume: String,
+    /// TLS (the volume's `transport.socket.ssl-enabled`): the certificate (PEM, chain) this
+    /// brick presents; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With TLS, clients must present a certificate signed by this CA (PEM): mutual TLS, as
+    /// GlusterFS's ssl-ca-list.
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// Client addresses allowed to connect (the volume's auth.allow: addresses, globs such as
+    /// 192.168.1.*, networks such as 10.0.0.0/8, host names; comma-separated). Default: all.
+    #[arg(long)]
+    auth_allow: Option<String>,
+    /// Client addresses refused, whatever --auth-allow says (auth.reject).
+    #[arg(long)]
+    auth_reject: Option<String>,
+    /// A file of `auth.allow LIST` / `auth.reject LIST` lines, watched: changes apply at once,
+    /// also to connected clients. Replaces --auth-allow/--auth-reject once it exists.
+    #[arg(long)]
+    auth_file: Option<PathBuf>,
     /// What to log: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, default_value = "info", env = "BRICKD_LOG")]
     log_level: String,
@@ -96,13 +119,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let volfile =
         brickd::brick_volfile(&args.brick_name, &brick.to_string_lossy(), &args.volume_id);
     let graph = Graph::from_text(&volfile, &registry).context("building the brick graph")?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cfg = engine::tls::server_config(cert, key, args.tls_ca.as_deref(), &[])
+                .context("setting up TLS")?;
+            Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg)))
+        }
+        _ => None,
+    };
+    let parse = |flag: &str, v: &Option<String>| -> anyhow::Result<AddrList> {
+        AddrList::parse(v.as_deref().unwrap_or("")).with_context(|| format!("--{flag}"))
+    };
+    let mut rules = AuthRules {
+        allow: parse("auth-allow", &args.auth_allow)?,
+        reject: parse("auth-reject", &args.auth_reject)?,
+    };
+    let auth = match &args.auth_file {
+        Some(f) => {
+            if f.exists() {
+                rules = AuthRules::load(f).map_err(anyhow::Error::msg)?;
+            }
+            AuthSource::watch_file(f.clone(), rules)
+        }
+        None => AuthSource::fixed(rules),
+    };
     graph.init().await.context("starting the brick graph")?;
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(volume = %args.volume, brick = %args.brick_name, dir = %brick.display(), %addr, "brick serving");
+    tracing::info!(volume = %args.volume, brick = %args.brick_name, dir = %brick.display(), %addr, tls = args.tls_cert.is_some(), "brick serving");
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "brickd listening on {addr}")?;
@@ -114,6 +161,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             volume_id,
             brick_name: args.brick_name.clone(),
             secret,
+            tls,
+            auth,
         },
     );
     let serve = server.serve(listener);

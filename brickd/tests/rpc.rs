@@ -34,6 +34,8 @@ async fn brick(secret: &str) -> Brick {
             volume_id: vid,
             brick_name: "b0".into(),
             secret: secret.as_bytes().to_vec(),
+            tls: None,
+            auth: brickd::protocol::auth::AuthSource::fixed(Default::default()),
         },
     );
     let task = tokio::spawn(async move {

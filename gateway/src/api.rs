@@ -694,7 +694,7 @@ struct OptionBody {
 /// Set a volume option (`gwctl volume set`).
 #[utoipa::path(put, path = "/volumes/{name}/options/{key}", tag = "volumes",
     params(("name" = String, Path, description = "Volume name"),
-        ("key" = String, Path, description = "Option: cluster.KEY of distribute or replicate (e.g. cluster.lookup-unhashed, cluster.quorum-type), or nfs.disable")),
+        ("key" = String, Path, description = "Option: cluster.KEY of distribute or replicate (e.g. cluster.lookup-unhashed, cluster.quorum-type), transport.socket.ssl-enabled (or client.ssl, server.ssl), auth.allow, auth.reject, or nfs.disable")),
     request_body = OptionBody,
     responses((status = 200, description = "Set; `restart_needed` says whether it waits for the next start", body = serde_json::Value),
         (status = 400, description = "Unknown option or bad value", body = ErrorBody),

@@ -11,6 +11,10 @@ pub struct GatewayConfig {
     pub data_dir: PathBuf,
     /// The REST API. Loopback unless configured otherwise.
     pub api_listen: SocketAddr,
+    /// HTTPS for the API and console: the certificate (PEM, chain) and its key. Without
+    /// them, plain HTTP.
+    pub api_tls_cert: Option<PathBuf>,
+    pub api_tls_key: Option<PathBuf>,
     /// Address bricks listen on; loopback keeps them private to this host.
     pub brick_listen_host: String,
     /// The brickd binary; empty means next to gatewayd, then $PATH.
@@ -32,6 +36,9 @@ pub struct GatewayConfig {
     pub admin_password_file: Option<PathBuf>,
     /// The S3 endpoint; none means S3 is off.
     pub s3_listen: Option<SocketAddr>,
+    /// HTTPS for S3: the certificate (PEM, chain) and its key. Without them, plain HTTP.
+    pub s3_tls_cert: Option<PathBuf>,
+    pub s3_tls_key: Option<PathBuf>,
     /// The volume whose top-level directories are the S3 buckets.
     pub s3_volume: String,
     /// Base domain for virtual-host-style requests (`bucket.<domain>`).
@@ -45,6 +52,10 @@ impl Default for GatewayConfig {
         GatewayConfig {
             data_dir: PathBuf::from("/var/lib/gatewayd"),
             api_listen: "127.0.0.1:7070".parse().expect("valid address"),
+            api_tls_cert: None,
+            api_tls_key: None,
+            s3_tls_cert: None,
+            s3_tls_key: None,
             brick_listen_host: "127.0.0.1".into(),
             brickd_path: None,
             ping_timeout: 10,
@@ -68,13 +79,49 @@ pub enum ConfigError {
     Read(PathBuf, std::io::Error),
     #[error("{0}: {1}")]
     Parse(PathBuf, toml::de::Error),
+    #[error("{0} is given without {1}: a certificate needs its key and the reverse")]
+    Half(&'static str, &'static str),
 }
 
 impl GatewayConfig {
     pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+        let c: GatewayConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks what the types cannot: TLS certificates come with their keys.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let pair = |c: &Option<PathBuf>, k: &Option<PathBuf>, cn, kn| match (c, k) {
+            (Some(_), None) => Err(ConfigError::Half(cn, kn)),
+            (None, Some(_)) => Err(ConfigError::Half(kn, cn)),
+            _ => Ok(()),
+        };
+        pair(
+            &self.api_tls_cert,
+            &self.api_tls_key,
+            "api_tls_cert",
+            "api_tls_key",
+        )?;
+        pair(
+            &self.s3_tls_cert,
+            &self.s3_tls_key,
+            "s3_tls_cert",
+            "s3_tls_key",
+        )
+    }
+
+    /// The API's certificate and key, when it serves HTTPS.
+    pub fn api_tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.api_tls_cert.as_deref()?, self.api_tls_key.as_deref()?))
+    }
+
+    /// S3's certificate and key, when it serves HTTPS.
+    pub fn s3_tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.s3_tls_cert.as_deref()?, self.s3_tls_key.as_deref()?))
     }
 
     /// How the gateway FUSE-mounts volume `name`; `protocol` labels its operations in /metrics.

@@ -97,13 +97,30 @@ impl Daemon {
             .await
             .with_context(|| format!("listening for the API on {}", cfg.api_listen))?;
         let addr = listener.local_addr()?;
-        let api_url = format!("http://{addr}");
+        cfg.check()?;
+        let tls = match cfg.api_tls() {
+            Some((cert, key)) => Some(
+                crate::tls::acceptor(cert, key)
+                    .with_context(|| format!("HTTPS for the API on {addr}"))?,
+            ),
+            None => None,
+        };
+        let api_url = match &tls {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        };
         let manager = Manager::new(cfg, store);
         let app = api::router(manager.clone());
         let server = tokio::spawn(async move {
             // The peer's address reaches handlers (failed logins are logged with it).
-            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            if let Err(e) = axum::serve(listener, app).await {
+            let r = match tls {
+                Some(acceptor) => crate::tls::serve_https(listener, acceptor, app).await,
+                None => {
+                    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                    axum::serve(listener, app).await
+                }
+            };
+            if let Err(e) = r {
                 tracing::error!("API server stopped: {e}");
             }
         });

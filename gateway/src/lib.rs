@@ -14,4 +14,5 @@ pub mod nfs;
 pub mod s3;
 pub mod smb;
 pub mod store;
+pub mod tls;
 pub mod volume;

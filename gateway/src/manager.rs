@@ -49,6 +49,8 @@ pub enum ManagerError {
     Graph(String, GraphError),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
+    #[error("TLS for the brick RPC: {0}")]
+    Tls(#[from] crate::tls::TlsSetupError),
 }
 
 impl ManagerError {
@@ -214,7 +216,12 @@ fn known_options() -> String {
         .filter(|o| !volume::LAYOUT_OPTIONS.contains(&o.key))
         .map(|o| format!("cluster.{}", o.key))
         .collect();
-    keys.push("nfs.disable".into());
+    keys.extend([
+        volume::SSL_ENABLED.to_string(),
+        volume::AUTH_ALLOW.to_string(),
+        volume::AUTH_REJECT.to_string(),
+        "nfs.disable".into(),
+    ]);
     format!("known: {}", keys.join(", "))
 }
 
@@ -369,6 +376,40 @@ impl Manager {
 
     fn secret_file(&self, name: &str) -> PathBuf {
         self.vol_dir(name).join("secret")
+    }
+
+    /// The bricks' auth file (`auth.allow`/`auth.reject`), which every brickd of this host
+    /// watches.
+    fn auth_file(&self, name: &str) -> PathBuf {
+        self.vol_dir(name).join("auth")
+    }
+
+    fn write_auth(&self, v: &VolumeRecord) -> Result<()> {
+        let dir = self.vol_dir(&v.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ManagerError::Io(dir.display().to_string(), e))?;
+        let p = self.auth_file(&v.name);
+        // Replaced by a rename, so a brickd never reads half of it.
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, v.auth_file_text())
+            .and_then(|_| std::fs::rename(&tmp, &p))
+            .map_err(|e| ManagerError::Io(p.display().to_string(), e))
+    }
+
+    /// The cluster's TLS files when volume `v` has TLS on, made if missing (as `gatewayd up
+    /// --tls` would), so `volume set … transport.socket.ssl-enabled on` needs nothing else.
+    fn brick_tls(&self, v: &VolumeRecord) -> Result<Option<crate::tls::Material>> {
+        if !v.ssl_enabled() {
+            return Ok(None);
+        }
+        let (m, made) = crate::tls::ensure_material(
+            &self.cfg.data_dir,
+            std::slice::from_ref(&self.cfg.brick_listen_host),
+        )?;
+        if made {
+            tracing::info!(volume = %v.name, ca = %m.ca.display(), "made the cluster CA and node certificate for the brick RPC");
+        }
+        Ok(Some(m))
     }
 
     fn write_secret(&self, v: &VolumeRecord) -> Result<()> {
@@ -608,9 +649,15 @@ impl Manager {
             return Ok(self.report(&v, &g));
         }
         self.write_secret(&v)?;
-        self.spawn_bricks(&v);
+        self.write_auth(&v)?;
+        let tls = self.brick_tls(&v)?;
+        self.spawn_bricks(&v, tls.as_ref());
         self.wait_for_local_bricks(&v, LISTEN_WAIT, progress).await;
-        let text = v.client_volfile(self.cfg.ping_timeout, &self.cfg.brick_listen_host);
+        let text = v.client_volfile_with(
+            self.cfg.ping_timeout,
+            &self.cfg.brick_listen_host,
+            tls.as_ref(),
+        );
         let graph = Graph::from_text(&text, &Registry::client_side())
             .map_err(|e| ManagerError::Graph(name.into(), e))?;
         if let Err(e) = graph.init().await {
@@ -861,7 +908,32 @@ impl Manager {
     ) -> Result<(VolumeRecord, bool)> {
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
-        let restart = if key == "nfs.disable" {
+        // GlusterFS's per-end names of the TLS switch are kept under the one name.
+        let key = if volume::SSL_ALIASES.contains(&key) {
+            volume::SSL_ENABLED
+        } else {
+            key
+        };
+        let restart = if key == volume::SSL_ENABLED {
+            if let Some(val) = value {
+                engine::options::parse_bool(val)
+                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
+            }
+            // Bricks and clients take TLS when the volume next starts.
+            v.started
+        } else if key == volume::AUTH_ALLOW || key == volume::AUTH_REJECT {
+            if let Some(val) = value {
+                let list = brickd::protocol::auth::AddrList::parse(val)
+                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
+                if list.is_empty() {
+                    return Err(ManagerError::Invalid(format!(
+                        "{key}: give at least one address (volume reset {name} {key} removes it)"
+                    )));
+                }
+            }
+            // The bricks watch their auth file: it applies at once.
+            false
+        } else if key == "nfs.disable" {
             if let Some(val) = value {
                 engine::options::parse_bool(val)
                     .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
@@ -907,6 +979,9 @@ impl Manager {
             }
         };
         self.store.put_volume(&v, &what)?;
+        if key == volume::AUTH_ALLOW || key == volume::AUTH_REJECT {
+            self.write_auth(&v)?;
+        }
         self.nfs_generation.fetch_add(1, Ordering::SeqCst);
         Ok((v, restart))
     }
@@ -915,10 +990,16 @@ impl Manager {
         self.graphs.read().get(name).cloned()
     }
 
+    /// The client volfile native clients fetch. With TLS on, it names the cluster's TLS files
+    /// of this host: a client on another host needs its own copies at the same paths.
     pub fn volfile(&self, name: &str) -> Result<String> {
-        Ok(self
-            .get(name)?
-            .client_volfile(self.cfg.ping_timeout, &self.cfg.brick_listen_host))
+        let v = self.get(name)?;
+        let tls = self.brick_tls(&v)?;
+        Ok(v.client_volfile_with(
+            self.cfg.ping_timeout,
+            &self.cfg.brick_listen_host,
+            tls.as_ref(),
+        ))
     }
 
     /// Starts every volume recorded as started (after a restart of the daemon), and those
@@ -990,7 +1071,7 @@ impl Manager {
         })
     }
 
-    fn spawn_bricks(&self, v: &VolumeRecord) {
+    fn spawn_bricks(&self, v: &VolumeRecord, tls: Option<&crate::tls::Material>) {
         let mut started = Vec::new();
         for (i, b) in v.bricks.iter().enumerate() {
             if !is_local_host(&b.host) {
@@ -1013,6 +1094,8 @@ impl Manager {
                 volume: v.name.clone(),
                 volume_id: v.id.clone(),
                 secret_file: self.secret_file(&v.name),
+                auth_file: self.auth_file(&v.name),
+                tls: tls.cloned(),
                 log: self
                     .cfg
                     .data_dir
@@ -1032,6 +1115,8 @@ struct BrickArgs {
     volume: String,
     volume_id: String,
     secret_file: PathBuf,
+    auth_file: PathBuf,
+    tls: Option<crate::tls::Material>,
     log: PathBuf,
 }
 
@@ -1060,8 +1145,18 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
             .arg(&a.secret_file)
             .arg("--volume")
             .arg(&a.volume)
+            .arg("--auth-file")
+            .arg(&a.auth_file)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
+        if let Some(t) = &a.tls {
+            cmd.arg("--tls-cert")
+                .arg(&t.cert)
+                .arg("--tls-key")
+                .arg(&t.key)
+                .arg("--tls-ca")
+                .arg(&t.ca);
+        }
         // A brickd must not outlive a gatewayd killed with -9: the next gatewayd would find its
         // port taken. The kernel sends SIGTERM when the spawning (runtime worker) thread dies.
         // Its own process group: a Ctrl-C at gatewayd's terminal reaches gatewayd alone, which

@@ -227,7 +227,14 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening for S3 on {addr}"))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let tls = match m.cfg.s3_tls() {
+        Some((cert, key)) => Some(
+            crate::tls::acceptor(cert, key).with_context(|| format!("HTTPS for S3 on {addr}"))?,
+        ),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr()?);
     let vol = m.cfg.s3_volume.clone();
     let mm = m.clone();
     let svc = protocols_s3::service(protocols_s3::Config {
@@ -238,7 +245,14 @@ pub async fn start(
     });
     let volume = m.cfg.s3_volume.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = protocols_s3::serve(listener, svc, &volume).await {
+        let r = match tls {
+            Some(acceptor) => {
+                let app = protocols_s3::router(svc, &volume);
+                crate::tls::serve_https(listener, acceptor, app).await
+            }
+            None => protocols_s3::serve(listener, svc, &volume).await,
+        };
+        if let Err(e) = r {
             tracing::error!("S3 server stopped: {e}");
         }
     });

@@ -43,6 +43,15 @@ pub const MAX_REPLICA: usize = 64;
 /// Replicate options gatewayd writes from the volume's layout; `volume set` may not change them.
 pub const LAYOUT_OPTIONS: &[&str] = &["afr-pending-xattr", "arbiter-count"];
 
+/// TLS on the brick RPC, GlusterFS's name for it.
+pub const SSL_ENABLED: &str = "transport.socket.ssl-enabled";
+/// Other names `volume set` takes for [`SSL_ENABLED`]: GlusterFS has a switch for each end
+/// (`client.ssl`, `server.ssl`); here both ends always agree, so they are one switch.
+pub const SSL_ALIASES: &[&str] = &["client.ssl", "server.ssl"];
+/// Client addresses the bricks accept and refuse (GlusterFS's `auth.allow`/`auth.reject`).
+pub const AUTH_ALLOW: &str = "auth.allow";
+pub const AUTH_REJECT: &str = "auth.reject";
+
 /// Which cluster translator a `cluster.<key>` volume option belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClusterXlator {
@@ -255,6 +264,46 @@ impl VolumeRecord {
     /// sets (or over the bricks) when there is more than one. The last volume is the top.
     /// Bricks of this host are reached at `local_host`, the address they listen on.
     pub fn client_volfile(&self, ping_timeout: u64, local_host: &str) -> String {
+        self.client_volfile_with(ping_timeout, local_host, None)
+    }
+
+    /// Whether the bricks speak TLS (`transport.socket.ssl-enabled`).
+    pub fn ssl_enabled(&self) -> bool {
+        self.options
+            .get(SSL_ENABLED)
+            .is_some_and(|v| engine::options::parse_bool(v).unwrap_or(false))
+    }
+
+    /// The bricks' auth file (see `brickd::protocol::auth`): `auth.allow` and `auth.reject`
+    /// as set.
+    pub fn auth_file_text(&self) -> String {
+        let mut out = String::from("# written by gatewayd from the volume's options\n");
+        for k in [AUTH_ALLOW, AUTH_REJECT] {
+            if let Some(v) = self.options.get(k) {
+                out += &format!("{k} {v}\n");
+            }
+        }
+        out
+    }
+
+    /// [`Self::client_volfile`], with the cluster's TLS files in every protocol/client when
+    /// the volume has TLS on (`tls` None leaves TLS out, whatever the option says).
+    pub fn client_volfile_with(
+        &self,
+        ping_timeout: u64,
+        local_host: &str,
+        tls: Option<&crate::tls::Material>,
+    ) -> String {
+        let ssl = match tls {
+            Some(m) if self.ssl_enabled() => format!(
+                "    option transport.socket.ssl-enabled on\n    option transport.socket.ssl-ca-list {}\n    \
+                 option transport.socket.ssl-own-cert {}\n    option transport.socket.ssl-private-key {}\n",
+                m.ca.display(),
+                m.cert.display(),
+                m.key.display()
+            ),
+            _ => String::new(),
+        };
         let mut out = String::new();
         for (i, b) in self.bricks.iter().enumerate() {
             let host = if is_local_host(&b.host) {
@@ -265,7 +314,7 @@ impl VolumeRecord {
             out += &format!(
                 "volume {name}\n    type protocol/client\n    option remote-host {host}\n    option remote-port {port}\n    \
                  option remote-subvolume {name}\n    option volume-id {id}\n    option password {secret}\n    \
-                 option ping-timeout {ping_timeout}\nend-volume\n\n",
+                 option ping-timeout {ping_timeout}\n{ssl}end-volume\n\n",
                 name = self.client_name(i),
                 port = b.port,
                 id = self.id,
@@ -476,6 +525,30 @@ pub fn settable_options() -> Vec<SettableOption> {
             }
         })
         .collect();
+    out.push(SettableOption {
+        key: SSL_ENABLED.into(),
+        default: Some("off".into()),
+        description: "on: the brick RPC runs over TLS, both ends proving themselves with certificates of the cluster CA in DATA/tls (made when missing); also set as client.ssl or server.ssl".into(),
+        kind: "on|off".into(),
+        values: vec!["on".into(), "off".into()],
+        applies: "restart".into(),
+    });
+    out.push(SettableOption {
+        key: AUTH_ALLOW.into(),
+        default: Some("*".into()),
+        description: "client addresses the bricks accept: comma-separated addresses, globs (192.168.1.*), networks (10.0.0.0/8) or host names; * is everyone".into(),
+        kind: "text".into(),
+        values: vec![],
+        applies: "now".into(),
+    });
+    out.push(SettableOption {
+        key: AUTH_REJECT.into(),
+        default: None,
+        description: "client addresses the bricks refuse, whatever auth.allow says (the gateway itself connects from its bricks' host: rejecting it cuts off its own mounts, S3, NFS and SMB)".into(),
+        kind: "text".into(),
+        values: vec![],
+        applies: "now".into(),
+    });
     out.push(SettableOption {
         key: "nfs.disable".into(),
         default: Some("off".into()),
@@ -731,6 +804,38 @@ mod tests {
             vf.get("r3-dht").unwrap().subvolumes,
             ["r3-replicate-0", "r3-replicate-1"]
         );
+    }
+
+    #[test]
+    fn tls_and_auth_options_reach_the_volfile_and_the_auth_file() {
+        let mut v = VolumeRecord::with_layout("vol", bricks(2), 2, 0).unwrap();
+        let m = crate::tls::Material::paths(std::path::Path::new("/d"));
+        // Off: no TLS in the volfile even with the files known.
+        assert!(
+            !v.client_volfile_with(10, "127.0.0.1", Some(&m))
+                .contains("ssl")
+        );
+        v.options.insert(SSL_ENABLED.into(), "on".into());
+        let text = v.client_volfile_with(10, "127.0.0.1", Some(&m));
+        let vf = parse_checked(&text);
+        let c = vf.get("vol-client-1").unwrap();
+        assert_eq!(c.options.get("transport.socket.ssl-enabled").unwrap(), "on");
+        assert_eq!(
+            c.options.get("transport.socket.ssl-ca-list").unwrap(),
+            "/d/tls/ca.pem"
+        );
+        assert_eq!(
+            c.options.get("transport.socket.ssl-own-cert").unwrap(),
+            "/d/tls/node.pem"
+        );
+        v.options.insert(AUTH_REJECT.into(), "10.0.0.0/8".into());
+        assert!(v.auth_file_text().contains("auth.reject 10.0.0.0/8\n"));
+        assert!(!v.auth_file_text().contains("auth.allow"));
+        let opts = settable_options();
+        let get = |k: &str| opts.iter().find(|o| o.key == k).unwrap();
+        assert_eq!(get(SSL_ENABLED).applies, "restart");
+        assert_eq!(get(AUTH_REJECT).applies, "now");
+        assert_eq!(get(AUTH_ALLOW).default.as_deref(), Some("*"));
     }
 
     #[test]

@@ -11,11 +11,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::auth::AuthSource;
+
 pub struct ServerConfig {
     pub volume_id: Gfid,
     pub brick_name: String,
     pub secret: Vec<u8>,
+    /// TLS (`transport.socket.ssl-enabled`): every connection must complete a TLS handshake
+    /// first; with a client CA in the config, clients must present a certificate it signed.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `auth.allow` / `auth.reject`, kept current (see `super::auth::AuthSource`).
+    pub auth: Arc<AuthSource>,
 }
+
+type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// How long a client has for the TLS handshake and for the brick RPC handshake.
+const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct Server {
     top: XlatorRef,
@@ -45,25 +58,67 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = me.connection(stream).await {
+                if let Err(e) = me.connection(stream, peer).await {
                     tracing::warn!(brick = %me.cfg.brick_name, %peer, "connection closed: {e}");
                 }
             });
         }
     }
 
+    /// Why a client at `ip` may not connect, under the rules in force now.
+    async fn refusal(&self, ip: std::net::IpAddr) -> Option<String> {
+        let auth = self.cfg.auth.clone();
+        // The file may be read, and host names in the rules are resolved: both block.
+        tokio::task::spawn_blocking(move || auth.current().refusal(ip))
+            .await
+            .unwrap_or_else(|e| Some(format!("checking auth rules: {e}")))
+    }
+
     async fn connection(
         self: &Arc<Self>,
         stream: TcpStream,
+        peer: std::net::SocketAddr,
     ) -> std::result::Result<(), FrameError> {
-        let (r, w) = stream.into_split();
+        let (r, w): (BoxRead, BoxWrite) = match &self.cfg.tls {
+            Some(acceptor) => {
+                let tls = match tokio::time::timeout(HANDSHAKE_WAIT, acceptor.accept(stream)).await
+                {
+                    Err(_) => {
+                        return Err(FrameError::Malformed(
+                            "no TLS handshake within 10s (a client without TLS?)".into(),
+                        ));
+                    }
+                    Ok(Err(e)) => {
+                        return Err(FrameError::Malformed(format!("TLS handshake failed: {e}")));
+                    }
+                    Ok(Ok(s)) => s,
+                };
+                let (r, w) = tokio::io::split(tls);
+                (Box::new(r), Box::new(w))
+            }
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        };
         let mut rd = reader(r);
         let tx = spawn_writer(w);
+        // Refused before the challenge, with the reason, so the client can say why (over TLS
+        // when it is on: a client without the cluster's certificate learns nothing).
+        if let Some(why) = self.refusal(peer.ip()).await {
+            tracing::warn!(brick = %self.cfg.brick_name, %peer, "connection refused: {why}");
+            let _ = tx.send(hello_frame(&Hello::Refused { reason: why }));
+            // Let the writer send it before the connection drops.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            return Ok(());
+        }
+        let mut auth = self.cfg.auth.subscribe();
+        auth.mark_unchanged();
+        // False once nobody can change the rules (no auth file is watched).
+        let mut auth_live = true;
         let nonce = random_nonce();
         let _ = tx.send(hello_frame(&Hello::Challenge { nonce }));
-        let f = match tokio::time::timeout(std::time::Duration::from_secs(10), next_frame(&mut rd))
-            .await
-        {
+        let f = match tokio::time::timeout(HANDSHAKE_WAIT, next_frame(&mut rd)).await {
             Err(_) => return Err(FrameError::Malformed("no handshake within 10s".into())),
             // A port probe (health check) that hangs up before speaking is not an error.
             Ok(Err(FrameError::Closed)) => return Ok(()),
@@ -119,7 +174,21 @@ impl Server {
         });
         tracing::debug!(brick = %self.cfg.brick_name, client = conn.id, "client authenticated");
         let res = loop {
-            let f = match next_frame(&mut rd).await {
+            let next = tokio::select! {
+                f = next_frame(&mut rd) => f,
+                changed = auth.changed(), if auth_live => {
+                    auth_live = changed.is_ok();
+                    // New auth rules apply to connected clients too, as GlusterFS's brick
+                    // does on reconfigure: one no longer allowed is cut off (and told why
+                    // when it reconnects).
+                    if auth_live && let Some(why) = self.refusal(peer.ip()).await {
+                        tracing::warn!(brick = %self.cfg.brick_name, %peer, "disconnecting client: {why}");
+                        break Ok(());
+                    }
+                    continue;
+                }
+            };
+            let f = match next {
                 Ok(f) => f,
                 Err(FrameError::Closed) => break Ok(()),
                 Err(e) => break Err(e),

@@ -25,52 +25,72 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// `gatewayd up`'s arguments (boxed in [`Cmd`]: they outweigh the other commands').
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Where state, secrets, logs and the bricks live.
+    #[arg(long, default_value = "/var/lib/gatewayd")]
+    data: PathBuf,
+    /// FUSE-mount the volume here.
+    #[arg(long)]
+    mount: Option<PathBuf>,
+    /// REST API address (port 0 picks a free one; see DATA/api.url).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    api: SocketAddr,
+    /// Number of bricks of a new default volume.
+    #[arg(long, default_value_t = 4)]
+    bricks: usize,
+    /// Bricks per replica set of a new default volume (consecutive bricks form a set);
+    /// 1 makes a plain distribute volume. A volume that exists keeps its layout.
+    #[arg(long, default_value_t = 2)]
+    replica: usize,
+    /// Seconds without an answer before a brick counts as down.
+    #[arg(long)]
+    ping_timeout: Option<u64>,
+    /// S3 endpoint address (port 0 picks a free one; see DATA/s3.url); `off` disables S3.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    s3: String,
+    /// Base domain for virtual-host-style S3 requests (BUCKET.<domain>).
+    #[arg(long, default_value = "localhost")]
+    s3_domain: String,
+    /// NFSv3 and MOUNT address (port 0 picks a free one; see DATA/nfs.addr); `off`
+    /// disables NFS.
+    #[arg(long, default_value = "127.0.0.1:2049")]
+    nfs: String,
+    /// Register NFS and MOUNT with the local rpcbind when it runs (`on` or `off`).
+    #[arg(long, default_value = "on")]
+    rpcbind: String,
+    /// Address Samba's smbd serves the SMB shares on (port 0 picks a free one; see
+    /// DATA/smb.addr); `off` disables SMB. smbd runs only while a share exists.
+    #[arg(long, default_value = "127.0.0.1:445")]
+    smb: String,
+    /// A file holding the console's admin password (at least 10 characters), applied at
+    /// every start; without it the first start makes one and prints it once.
+    #[arg(long)]
+    admin_password_file: Option<PathBuf>,
+    /// TLS everywhere: make a cluster CA and a certificate for this host in DATA/tls (once;
+    /// later starts reuse them), serve the API and S3 over HTTPS with it, and turn on TLS
+    /// on the default volume's brick RPC (transport.socket.ssl-enabled) unless it was set.
+    #[arg(long)]
+    tls: bool,
+    /// HTTPS for the API and console with this certificate (PEM chain); needs
+    /// --api-tls-key. Replaces what --tls makes for the API.
+    #[arg(long, requires = "api_tls_key")]
+    api_tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "api_tls_cert")]
+    api_tls_key: Option<PathBuf>,
+    /// HTTPS for S3 with this certificate (PEM chain); needs --s3-tls-key.
+    #[arg(long, requires = "s3_tls_key")]
+    s3_tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "s3_tls_cert")]
+    s3_tls_key: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Set up (first run) and run the embedded default: volume `vol` over local bricks
     /// (2 x 2 distributed-replicate unless --bricks/--replica say otherwise).
-    Up {
-        /// Where state, secrets, logs and the bricks live.
-        #[arg(long, default_value = "/var/lib/gatewayd")]
-        data: PathBuf,
-        /// FUSE-mount the volume here.
-        #[arg(long)]
-        mount: Option<PathBuf>,
-        /// REST API address (port 0 picks a free one; see DATA/api.url).
-        #[arg(long, default_value = "127.0.0.1:7070")]
-        api: SocketAddr,
-        /// Number of bricks of a new default volume.
-        #[arg(long, default_value_t = 4)]
-        bricks: usize,
-        /// Bricks per replica set of a new default volume (consecutive bricks form a set);
-        /// 1 makes a plain distribute volume. A volume that exists keeps its layout.
-        #[arg(long, default_value_t = 2)]
-        replica: usize,
-        /// Seconds without an answer before a brick counts as down.
-        #[arg(long)]
-        ping_timeout: Option<u64>,
-        /// S3 endpoint address (port 0 picks a free one; see DATA/s3.url); `off` disables S3.
-        #[arg(long, default_value = "127.0.0.1:9000")]
-        s3: String,
-        /// Base domain for virtual-host-style S3 requests (BUCKET.<domain>).
-        #[arg(long, default_value = "localhost")]
-        s3_domain: String,
-        /// NFSv3 and MOUNT address (port 0 picks a free one; see DATA/nfs.addr); `off`
-        /// disables NFS.
-        #[arg(long, default_value = "127.0.0.1:2049")]
-        nfs: String,
-        /// Register NFS and MOUNT with the local rpcbind when it runs (`on` or `off`).
-        #[arg(long, default_value = "on")]
-        rpcbind: String,
-        /// Address Samba's smbd serves the SMB shares on (port 0 picks a free one; see
-        /// DATA/smb.addr); `off` disables SMB. smbd runs only while a share exists.
-        #[arg(long, default_value = "127.0.0.1:445")]
-        smb: String,
-        /// A file holding the console's admin password (at least 10 characters), applied at
-        /// every start; without it the first start makes one and prints it once.
-        #[arg(long)]
-        admin_password_file: Option<PathBuf>,
-    },
+    Up(Box<UpArgs>),
     /// Run the daemon from a configuration file.
     Serve {
         /// gateway.toml; without it, the defaults.
@@ -95,6 +115,10 @@ enum Cmd {
         /// Data directory of the gateway, to find api.url and admin.token.
         #[arg(long, env = "GWCTL_DATA", default_value = "/var/lib/gatewayd")]
         data: PathBuf,
+        /// CA certificate (PEM) the API's HTTPS certificate must chain to; else
+        /// DATA/tls/ca.pem when it exists.
+        #[arg(long, env = "GWCTL_CA_CERT")]
+        ca_cert: Option<PathBuf>,
         /// The volume to mount.
         volume: String,
         /// The mount point.
@@ -114,43 +138,55 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.cmd {
-        Cmd::Up {
-            data,
-            mount,
-            api,
-            bricks,
-            replica,
-            ping_timeout,
-            s3,
-            s3_domain,
-            nfs,
-            rpcbind,
-            smb,
-            admin_password_file,
-        } => rt.block_on(up(
-            data,
-            mount,
-            api,
-            (bricks, replica),
-            ping_timeout,
-            Endpoints {
+        Cmd::Up(a) => {
+            let UpArgs {
+                data,
+                mount,
+                api,
+                bricks,
+                replica,
+                ping_timeout,
                 s3,
                 s3_domain,
                 nfs,
                 rpcbind,
                 smb,
                 admin_password_file,
-            },
-        )),
+                tls,
+                api_tls_cert,
+                api_tls_key,
+                s3_tls_cert,
+                s3_tls_key,
+            } = *a;
+            rt.block_on(up(
+                data,
+                mount,
+                api,
+                (bricks, replica),
+                ping_timeout,
+                Endpoints {
+                    s3,
+                    s3_domain,
+                    nfs,
+                    rpcbind,
+                    smb,
+                    admin_password_file,
+                    tls,
+                    api_tls: api_tls_cert.zip(api_tls_key),
+                    s3_tls: s3_tls_cert.zip(s3_tls_key),
+                },
+            ))
+        }
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::ResetAdmin { data } => reset_admin(&data),
         Cmd::Mount {
             server,
             token,
             data,
+            ca_cert,
             volume,
             dir,
-        } => rt.block_on(native_mount(server, token, data, volume, dir)),
+        } => rt.block_on(native_mount(server, token, data, ca_cert, volume, dir)),
     }
 }
 
@@ -168,6 +204,11 @@ struct Endpoints {
     rpcbind: String,
     smb: String,
     admin_password_file: Option<PathBuf>,
+    /// `--tls`: the cluster's own certificates for everything.
+    tls: bool,
+    /// Certificate and key given for the API and for S3.
+    api_tls: Option<(PathBuf, PathBuf)>,
+    s3_tls: Option<(PathBuf, PathBuf)>,
 }
 
 async fn up(
@@ -206,6 +247,34 @@ async fn up(
     };
     if let Some(p) = ping {
         cfg.ping_timeout = p;
+    }
+    let mut ca_file = None;
+    if ends.tls {
+        // The names clients reach us by go into the certificate besides this host's own.
+        let names: Vec<String> = [Some(cfg.api_listen), cfg.s3_listen]
+            .into_iter()
+            .flatten()
+            .map(|a| a.ip().to_string())
+            .chain([cfg.brick_listen_host.clone()])
+            .collect();
+        let (m, made) = gateway::tls::ensure_material(&data, &names)
+            .context("making the TLS certificates (--tls)")?;
+        if made {
+            tracing::info!(ca = %m.ca.display(), "new cluster CA and node certificate");
+        }
+        cfg.api_tls_cert = Some(m.cert.clone());
+        cfg.api_tls_key = Some(m.key.clone());
+        cfg.s3_tls_cert = Some(m.cert.clone());
+        cfg.s3_tls_key = Some(m.key.clone());
+        ca_file = Some(m.ca);
+    }
+    if let Some((c, k)) = ends.api_tls {
+        cfg.api_tls_cert = Some(c);
+        cfg.api_tls_key = Some(k);
+    }
+    if let Some((c, k)) = ends.s3_tls {
+        cfg.s3_tls_cert = Some(c);
+        cfg.s3_tls_key = Some(k);
     }
     let cfg_for_mount = cfg.clone();
     let d = Daemon::start(cfg).await?;
@@ -249,6 +318,20 @@ async fn up(
             v.kind,
             data.join("bricks").display()
         ));
+    }
+    if let Some(ca) = &ca_file {
+        // Where the CA is, never a key: clients need the CA to trust us.
+        say(&format!(
+            "TLS: CA certificate {}  (gwctl --ca-cert, aws --ca-bundle, curl --cacert)",
+            ca.display()
+        ));
+        let v = m.get("vol")?;
+        if !v.options.contains_key(gateway::volume::SSL_ENABLED) {
+            m.set_option("vol", gateway::volume::SSL_ENABLED, Some("on"))
+                .await
+                .context("turning on TLS for vol's bricks")?;
+            say("TLS: on for the brick RPC of vol (transport.socket.ssl-enabled)");
+        }
     }
     // vol, and every other volume the state says is started.
     start_volumes(&m, &["vol"]).await?;
@@ -377,7 +460,11 @@ fn reset_admin(data: &Path) -> anyhow::Result<()> {
                 )
             })?;
             let url = format!("{}/api/v1/admin/password/reset", url.trim_end_matches('/'));
-            let r: serde_json::Value = ureq::post(&url)
+            let ca = gateway::tls::client_ca(None, data);
+            let agent = gateway::tls::http_agent(ca.as_deref())
+                .context("the CA of the API's HTTPS certificate")?;
+            let r: serde_json::Value = agent
+                .post(&url)
                 .set("Authorization", &format!("Bearer {token}"))
                 .call()
                 .map_err(|e| match e {
@@ -456,6 +543,46 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits up to 20 s for the volume to answer. Bricks that refuse this client (auth.allow,
+/// auth.reject, a wrong secret) will not change their mind by waiting: when every brick
+/// refuses, the mount fails at once with their reasons. Bricks that are merely away are
+/// mounted over anyway (they are reconnected to when they come).
+async fn wait_for_bricks(graph: &Graph, volume: &str) -> anyhow::Result<()> {
+    use engine::xlators::protocol::client::Client;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if graph.wait_up(Duration::from_millis(250)).await {
+            return Ok(());
+        }
+        let clients: Vec<(String, Option<String>)> = graph
+            .xlators()
+            .iter()
+            .filter_map(|x| {
+                let c = x.as_any()?.downcast_ref::<Client>()?;
+                Some((x.name().to_string(), c.last_error()))
+            })
+            .collect();
+        let refused = |e: &Option<String>| {
+            e.as_deref()
+                .is_some_and(|e| e.contains("refused the connection"))
+        };
+        if !clients.is_empty() && clients.iter().all(|(_, e)| refused(e)) {
+            let why: Vec<String> = clients
+                .iter()
+                .map(|(n, e)| format!("{n}: {}", e.as_deref().unwrap_or_default()))
+                .collect();
+            bail!(
+                "cannot mount volume {volume}: every brick refused this client\n  {}",
+                why.join("\n  ")
+            );
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(volume = %volume, "no brick answered within 20s; mounting anyway");
+            return Ok(());
+        }
+    }
+}
+
 fn read_trim(p: &Path) -> Option<String> {
     std::fs::read_to_string(p)
         .ok()
@@ -467,9 +594,13 @@ async fn native_mount(
     server: Option<String>,
     token: Option<String>,
     data: PathBuf,
+    ca_cert: Option<PathBuf>,
     volume: String,
     dir: PathBuf,
 ) -> anyhow::Result<()> {
+    let ca = gateway::tls::client_ca(ca_cert, &data);
+    let agent = gateway::tls::http_agent(ca.as_deref())
+        .context("the CA of the gateway's HTTPS certificate (--ca-cert)")?;
     let server = server
         .or_else(|| read_trim(&data.join("api.url")))
         .unwrap_or_else(|| "http://127.0.0.1:7070".into());
@@ -481,7 +612,8 @@ async fn native_mount(
         server.trim_end_matches('/')
     );
     let text = tokio::task::spawn_blocking(move || {
-        ureq::get(&url)
+        agent
+            .get(&url)
             .set("Authorization", &format!("Bearer {token}"))
             .call()
             .map_err(|e| match e {
@@ -498,8 +630,9 @@ async fn native_mount(
     let graph = Graph::from_text(&text, &Registry::client_side())
         .context("the gateway sent a volfile we cannot build")?;
     graph.init().await?;
-    if !graph.wait_up(Duration::from_secs(20)).await {
-        tracing::warn!(volume = %volume, "no brick answered within 20s; mounting anyway");
+    if let Err(e) = wait_for_bricks(&graph, &volume).await {
+        graph.fini().await;
+        return Err(e);
     }
     let cfg = GatewayConfig::default();
     clear_stale_mount(&dir);

@@ -19,6 +19,10 @@ struct Cli {
     /// API token; else GWCTL_TOKEN, else DATA/admin.token.
     #[arg(long, env = "GWCTL_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// CA certificate (PEM) the API's HTTPS certificate must chain to; else
+    /// DATA/tls/ca.pem when it exists (what `gatewayd up --tls` makes).
+    #[arg(long, env = "GWCTL_CA_CERT", global = true)]
+    ca_cert: Option<PathBuf>,
     /// The gateway's data directory.
     #[arg(
         long,
@@ -426,6 +430,9 @@ enum Vol {
 struct Client {
     base: String,
     token: String,
+    agent: ureq::Agent,
+    /// The CA file trusted for HTTPS, if any (named when a TLS error needs explaining).
+    ca: Option<PathBuf>,
 }
 
 fn read_trim(p: &std::path::Path) -> Option<String> {
@@ -448,9 +455,14 @@ impl Client {
                 cli.data.display()
             )
         })?;
+        let ca = gateway::tls::client_ca(cli.ca_cert.clone(), &cli.data);
+        let agent = gateway::tls::http_agent(ca.as_deref())
+            .context("the CA of the API's HTTPS certificate (--ca-cert)")?;
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             token,
+            agent,
+            ca,
         })
     }
 
@@ -471,8 +483,10 @@ impl Client {
         body: Option<Value>,
     ) -> anyhow::Result<ureq::Response> {
         let url = format!("{}/api/v1{path}", self.base);
-        let mut req =
-            ureq::request(method, &url).set("Authorization", &format!("Bearer {}", self.token));
+        let mut req = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token));
         for (k, v) in query {
             req = req.query(k, v);
         }
@@ -490,6 +504,10 @@ impl Client {
                     .unwrap_or(text);
                 bail!("{msg} (HTTP {code})")
             }
+            Err(e) if self.base.starts_with("https:") && self.ca.is_none() => bail!(
+                "cannot reach gatewayd at {}: {e} (a certificate of the gateway's own CA? give it with --ca-cert, e.g. DATA/tls/ca.pem)",
+                self.base
+            ),
             Err(e) => bail!("cannot reach gatewayd at {}: {e}", self.base),
         }
     }

@@ -72,6 +72,31 @@ pub const OPTIONS: &[OptionSpec] = &[
         Some("inet"),
         "accepted for GlusterFS volfiles",
     ),
+    OptionSpec {
+        key: "transport.socket.ssl-enabled",
+        aliases: &["client.ssl"],
+        kind: OptKind::Bool,
+        default: Some("off"),
+        doc: "TLS to the brick: its certificate must chain to ssl-ca-list (GlusterFS's name)",
+    },
+    OptionSpec::new(
+        "transport.socket.ssl-ca-list",
+        OptKind::Str,
+        None,
+        "PEM file of the CA that signs brick certificates (needed with ssl-enabled)",
+    ),
+    OptionSpec::new(
+        "transport.socket.ssl-own-cert",
+        OptKind::Str,
+        None,
+        "PEM certificate this client presents to the brick (mutual TLS)",
+    ),
+    OptionSpec::new(
+        "transport.socket.ssl-private-key",
+        OptKind::Str,
+        None,
+        "PEM private key of ssl-own-cert",
+    ),
     OptionSpec::new(
         "username",
         OptKind::Str,
@@ -140,7 +165,20 @@ struct Settings {
     volume_id: Gfid,
     secret: Vec<u8>,
     ping_timeout: Duration,
+    tls: Option<ClientTls>,
 }
+
+/// TLS to the brick (`transport.socket.ssl-enabled`).
+#[derive(Clone)]
+struct ClientTls {
+    connector: tokio_rustls::TlsConnector,
+    /// The brick's host as TLS names it (SNI); see `crate::tls::client_config` for why the
+    /// certificate need not match it.
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 
 pub struct Client {
     metrics: BrickMetrics,
@@ -176,12 +214,38 @@ impl Client {
         } else {
             format!("{host}:{port}")
         };
+        let tls = if o.bool_or("transport.socket.ssl-enabled", false) {
+            let ca = o.get("transport.socket.ssl-ca-list").ok_or(
+                "option transport.socket.ssl-ca-list is required with transport.socket.ssl-enabled",
+            )?;
+            let identity = match (
+                o.get("transport.socket.ssl-own-cert"),
+                o.get("transport.socket.ssl-private-key"),
+            ) {
+                (Some(c), Some(k)) => Some((std::path::Path::new(c), std::path::Path::new(k))),
+                (None, None) => None,
+                _ => {
+                    return Err("options transport.socket.ssl-own-cert and transport.socket.ssl-private-key go together".into());
+                }
+            };
+            let cfg = crate::tls::client_config(std::path::Path::new(ca), identity, false)
+                .map_err(|e| e.to_string())?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| format!("remote-host {host:?} is no TLS server name: {e}"))?;
+            Some(ClientTls {
+                connector: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+                name,
+            })
+        } else {
+            None
+        };
         Ok(Settings {
             addr,
             brick,
             volume_id,
             secret: secret.as_bytes().to_vec(),
             ping_timeout: o.secs_or("ping-timeout", Duration::from_secs(42)),
+            tls,
         })
     }
 
@@ -290,16 +354,41 @@ impl Client {
             .map_err(|_| format!("connect to {} timed out", s.addr))?
             .map_err(|e| format!("connect to {}: {e}", s.addr))?;
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
+        let (r, w): (BoxRead, BoxWrite) = match &s.tls {
+            Some(t) => {
+                let tls = tokio::time::timeout(
+                    s.ping_timeout,
+                    t.connector.connect(t.name.clone(), stream),
+                )
+                .await
+                .map_err(|_| format!("TLS handshake with {} timed out", s.addr))?
+                .map_err(|e| format!("TLS handshake with {}: {e}", s.addr))?;
+                let (r, w) = tokio::io::split(tls);
+                (Box::new(r), Box::new(w))
+            }
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        };
         let mut rd = reader(r);
         let tx = spawn_writer(w);
         let hs = async {
-            let f = next_frame(&mut rd).await.map_err(|e| e.to_string())?;
-            let Hello::Challenge {
-                nonce: server_nonce,
-            } = f.decode_header::<Hello>().map_err(|e| e.to_string())?
-            else {
-                return Err("brick did not send a challenge".to_string());
+            let f = next_frame(&mut rd).await.map_err(|e| match (&s.tls, e) {
+                // A brick that speaks TLS waits for our hello and gives up on plain bytes.
+                (None, FrameError::Closed) => format!(
+                    "{} closed the connection before the handshake (a brick with TLS on? see transport.socket.ssl-enabled)",
+                    s.addr
+                ),
+                (_, e) => e.to_string(),
+            })?;
+            let server_nonce = match f.decode_header::<Hello>().map_err(|e| e.to_string())? {
+                Hello::Challenge { nonce } => nonce,
+                // Refused before any challenge: this client's address is not allowed.
+                Hello::Refused { reason } => {
+                    return Err(format!("brick refused the connection: {reason}"));
+                }
+                _ => return Err("brick did not send a challenge".to_string()),
             };
             let nonce = random_nonce();
             let mac = handshake_mac(&s.secret, &server_nonce, &nonce, &s.volume_id, &s.brick);
