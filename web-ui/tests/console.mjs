@@ -1,7 +1,7 @@
 // Drives the console in headless Chromium (Debian's, through playwright-core) against a
 // running gatewayd, as an operator would: log in, create and start a volume, see its bricks
 // online, make an S3 key, export the volume over NFS, add an SMB user and share, and watch a
-// brick go down on the dashboard after a kill -9 and come back; then every page again at a
+// brick go down on the dashboard after a kill -9 and come back, a frozen one (SIGSTOP) too; then every page again at a
 // phone's width (420 px), which must not scroll sideways. Screenshots of every step go to
 // $ARTIFACTS, named with the width they were taken at (1400 px, then 420 px).
 //
@@ -163,6 +163,20 @@ async function main() {
   await page.waitForSelector('#events li.up:has-text("web-client-0")', { timeout: 60000 });
   await page.waitForSelector(`${row} [data-state="online"]`, { timeout: 30000 });
   await shot('brick-back');
+
+  // A frozen brick (SIGSTOP: its port still accepts connections, it answers nothing) is down on
+  // the dashboard within ping-timeout (4 s for vol here), and online again once it answers.
+  const frozen = 'tr[data-brick="vol-client-1"]';
+  const fpid = Number((await page.textContent(`${frozen} td:nth-child(5)`)).trim());
+  if (!(fpid > 1)) throw new Error(`no pid for vol-client-1 on the dashboard`);
+  process.kill(fpid, 'SIGSTOP');
+  try {
+    await page.waitForSelector(`${frozen} [data-state="down"]`, { timeout: 30000 });
+    await shot('brick-frozen');
+  } finally {
+    process.kill(fpid, 'SIGCONT');
+  }
+  await page.waitForSelector(`${frozen} [data-state="online"]`, { timeout: 60000 });
 
   // The chart legends show the newest rates, not uPlot's "--" for "no point under the cursor".
   await page.waitForFunction(() => {
