@@ -218,45 +218,72 @@ fn enabled(m: &Option<ChecksumMode>) -> bool {
         .is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
 }
 
-pub(crate) async fn get_object(
+/// What a GET or HEAD asks besides its key: conditions and the part of the object it wants.
+struct ReadRequest<'a> {
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+    range: Option<&'a Range>,
+    part_number: Option<i32>,
+    checksum_mode: bool,
+}
+
+/// A `ReadRequest` from a GetObject or HeadObject input (their fields share names).
+macro_rules! read_request {
+    ($i:expr) => {
+        ReadRequest {
+            if_match: $i.if_match.as_ref(),
+            if_none_match: $i.if_none_match.as_ref(),
+            if_modified_since: $i.if_modified_since.as_ref(),
+            if_unmodified_since: $i.if_unmodified_since.as_ref(),
+            range: $i.range.as_ref(),
+            part_number: $i.part_number,
+            checksum_mode: enabled(&$i.checksum_mode),
+        }
+    };
+}
+
+/// What GET and HEAD share: the object once the key may read it and the request's conditions
+/// hold (304 carries the ETag and Last-Modified), the bytes to answer, and its metadata.
+async fn checked_read<T>(
     s: &GatewayS3,
-    req: S3Request<GetObjectInput>,
-) -> S3Result<S3Response<GetObjectOutput>> {
-    refuse_encryption(&req.headers)?;
-    let vfs = s.vfs()?;
+    vfs: &Vfs,
+    req: &S3Request<T>,
+    bucket: &str,
+    key: &str,
+    want: ReadRequest<'_>,
+) -> S3Result<(Found1, Read, ObjectMeta)> {
     let (_, f) = s
-        .object_allowed(
-            &vfs,
-            &req,
-            &req.input.bucket,
-            &req.input.key,
-            Action::GetObject,
-        )
+        .object_allowed(vfs, req, bucket, key, Action::GetObject)
         .await?;
-    let i = req.input;
     let cond = check_conditions(
         &f.etag,
         &f.ia,
-        i.if_match.as_ref(),
-        i.if_none_match.as_ref(),
-        i.if_modified_since.as_ref(),
-        i.if_unmodified_since.as_ref(),
+        want.if_match,
+        want.if_none_match,
+        want.if_modified_since,
+        want.if_unmodified_since,
         true,
     );
     if is_not_modified(&cond) {
         return Err(not_modified(&f));
     }
     cond?;
-    let r = plan(
-        s,
-        &vfs,
-        &f,
-        i.range.as_ref(),
-        i.part_number,
-        enabled(&i.checksum_mode),
-    )
-    .await?;
+    let r = plan(s, vfs, &f, want.range, want.part_number, want.checksum_mode).await?;
     let m = ObjectMeta::from_xattrs(&f.x);
+    Ok((f, r, m))
+}
+
+pub(crate) async fn get_object(
+    s: &GatewayS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    refuse_encryption(&req.headers)?;
+    let vfs = s.vfs()?;
+    let i = &req.input;
+    let (f, r, m) = checked_read(s, &vfs, &req, &i.bucket, &i.key, read_request!(i)).await?;
+    let i = req.input;
     let mut o = GetObjectOutput::default();
     object_headers!(o, f, m);
     o.content_length = Some((r.end - r.start) as i64);
@@ -292,39 +319,8 @@ pub(crate) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     refuse_encryption(&req.headers)?;
     let vfs = s.vfs()?;
-    let (_, f) = s
-        .object_allowed(
-            &vfs,
-            &req,
-            &req.input.bucket,
-            &req.input.key,
-            Action::GetObject,
-        )
-        .await?;
-    let i = req.input;
-    let cond = check_conditions(
-        &f.etag,
-        &f.ia,
-        i.if_match.as_ref(),
-        i.if_none_match.as_ref(),
-        i.if_modified_since.as_ref(),
-        i.if_unmodified_since.as_ref(),
-        true,
-    );
-    if is_not_modified(&cond) {
-        return Err(not_modified(&f));
-    }
-    cond?;
-    let r = plan(
-        s,
-        &vfs,
-        &f,
-        i.range.as_ref(),
-        i.part_number,
-        enabled(&i.checksum_mode),
-    )
-    .await?;
-    let m = ObjectMeta::from_xattrs(&f.x);
+    let i = &req.input;
+    let (f, r, m) = checked_read(s, &vfs, &req, &i.bucket, &i.key, read_request!(i)).await?;
     let mut o = HeadObjectOutput::default();
     object_headers!(o, f, m);
     o.content_length = Some((r.end - r.start) as i64);

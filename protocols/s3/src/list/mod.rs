@@ -124,25 +124,46 @@ fn max_keys(m: Option<i32>) -> S3Result<usize> {
     }
 }
 
+/// The bucket, once `action` (a listing) is allowed with the request's prefix, delimiter and
+/// max-keys as the condition keys bucket policies see.
+async fn list_allowed<T>(
+    s: &GatewayS3,
+    vfs: &Vfs,
+    req: &S3Request<T>,
+    bucket: &str,
+    action: Action,
+    (prefix, delimiter, max_keys): (&Option<String>, &Option<String>, Option<i32>),
+) -> S3Result<crate::authz::Allowed> {
+    s.allowed(
+        vfs,
+        req,
+        bucket,
+        action,
+        None,
+        &[
+            ("s3:prefix", prefix.clone()),
+            ("s3:delimiter", delimiter.clone()),
+            ("s3:max-keys", max_keys.map(|m| m.to_string())),
+        ],
+    )
+    .await
+}
+
 pub(crate) async fn list_objects(
     s: &GatewayS3,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
     let vfs = s.vfs()?;
-    let a = s
-        .allowed(
-            &vfs,
-            &req,
-            &req.input.bucket,
-            Action::ListBucket,
-            None,
-            &[
-                ("s3:prefix", req.input.prefix.clone()),
-                ("s3:delimiter", req.input.delimiter.clone()),
-                ("s3:max-keys", req.input.max_keys.map(|m| m.to_string())),
-            ],
-        )
-        .await?;
+    let i = &req.input;
+    let a = list_allowed(
+        s,
+        &vfs,
+        &req,
+        &i.bucket,
+        Action::ListBucket,
+        (&i.prefix, &i.delimiter, i.max_keys),
+    )
+    .await?;
     let owner = s.owner_of(a.bucket.owner.as_deref());
     let i = req.input;
     let bucket = a.gfid;
@@ -186,20 +207,16 @@ pub(crate) async fn list_objects_v2(
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let vfs = s.vfs()?;
-    let a = s
-        .allowed(
-            &vfs,
-            &req,
-            &req.input.bucket,
-            Action::ListBucket,
-            None,
-            &[
-                ("s3:prefix", req.input.prefix.clone()),
-                ("s3:delimiter", req.input.delimiter.clone()),
-                ("s3:max-keys", req.input.max_keys.map(|m| m.to_string())),
-            ],
-        )
-        .await?;
+    let i = &req.input;
+    let a = list_allowed(
+        s,
+        &vfs,
+        &req,
+        &i.bucket,
+        Action::ListBucket,
+        (&i.prefix, &i.delimiter, i.max_keys),
+    )
+    .await?;
     let owner = s.owner_of(a.bucket.owner.as_deref());
     let i = req.input;
     let bucket = a.gfid;
@@ -253,20 +270,16 @@ pub(crate) async fn list_object_versions(
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let vfs = s.vfs()?;
-    let a = s
-        .allowed(
-            &vfs,
-            &req,
-            &req.input.bucket,
-            Action::ListBucketVersions,
-            None,
-            &[
-                ("s3:prefix", req.input.prefix.clone()),
-                ("s3:delimiter", req.input.delimiter.clone()),
-                ("s3:max-keys", req.input.max_keys.map(|m| m.to_string())),
-            ],
-        )
-        .await?;
+    let i = &req.input;
+    let a = list_allowed(
+        s,
+        &vfs,
+        &req,
+        &i.bucket,
+        Action::ListBucketVersions,
+        (&i.prefix, &i.delimiter, i.max_keys),
+    )
+    .await?;
     let owner = s.owner_of(a.bucket.owner.as_deref());
     let i = req.input;
     let bucket = a.gfid;
