@@ -2,10 +2,10 @@
 //! cargo-fuzz target (`protocols/nfs/fuzz`) and of the randomized test below. Every fop of the
 //! stub volume fails, so what is exercised is decoding, dispatch and reply encoding.
 
+use crate::export::{Export, ExportOptions, Exports};
 use crate::handle::{Handle, export_tag};
 use crate::nfs3::Server;
 use crate::rpc::{self, Decoded};
-use crate::{Export, ExportOptions, Exports};
 use bytes::Bytes;
 use engine::fop::Gfid;
 use engine::xlator::{Xlator, XlatorBase, XlatorRef};
@@ -110,9 +110,9 @@ mod tests {
         let mut r = rand::rngs::StdRng::seed_from_u64(1813);
         for i in 0..20_000u32 {
             let (prog, nprocs) = if i % 4 == 0 {
-                (crate::MOUNT_PROGRAM, 6)
+                (crate::export::MOUNT_PROGRAM, 6)
             } else {
-                (crate::NFS_PROGRAM, 22)
+                (crate::export::NFS_PROGRAM, 22)
             };
             let mut b = BytesMut::new();
             header(&mut b, prog, 3, i % nprocs);

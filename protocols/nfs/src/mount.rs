@@ -1,13 +1,13 @@
 //! MOUNT v3 (RFC 1813 appendix I): hands out the root handle of an export, or of a directory
 //! below one, to clients its networks allow.
 
+use crate::export::{Export, Exports};
 use crate::handle::{Handle, export_tag};
-use crate::nfs3::Server;
 use crate::rpc::{AUTH_SYS, Call, Reply};
+use crate::walk::walk;
 use crate::xdr::{Put, Reader};
 use bytes::BytesMut;
-use engine::fop::{Ctx, Errno, Gfid, Loc, Xattrs};
-use engine::xlator::XlatorRef;
+use engine::fop::{Ctx, Errno};
 
 const MNT3_OK: u32 = 0;
 const MNT3ERR_NOENT: u32 = 2;
@@ -17,7 +17,7 @@ const MNT3ERR_NOTDIR: u32 = 20;
 const MNT3ERR_SERVERFAULT: u32 = 10006;
 const MNTPATHLEN: usize = 1024;
 
-pub(crate) async fn call(s: &Server, call: Call, mut r: Reader) -> Reply {
+pub(crate) async fn call(s: &dyn Exports, call: Call, mut r: Reader) -> Reply {
     match call.proc_ {
         0 => Reply::ok(BytesMut::new()),
         1 => {
@@ -60,14 +60,14 @@ pub(crate) async fn call(s: &Server, call: Call, mut r: Reader) -> Reply {
 /// every export nested below the one it was given, failing the whole mount if one of them is
 /// refused; so an export limited to other networks, or of a directory that is gone (or of a
 /// volume not running), is left out of the answer to clients it would refuse.
-async fn mountable(s: &Server, call: &Call) -> Vec<crate::Export> {
+async fn mountable(s: &dyn Exports, call: &Call) -> Vec<Export> {
     let mut out = Vec::new();
-    for e in s.exports.exports().iter() {
+    for e in s.exports().iter() {
         if !e.options.allows(call.peer.ip()) {
             continue;
         }
         if !e.subdir.is_empty() {
-            let Some(top) = s.exports.graph(&e.volume) else {
+            let Some(top) = s.graph(&e.volume) else {
                 continue;
             };
             if walk(&top, &Ctx::root(), &e.subdir).await.is_err() {
@@ -79,10 +79,10 @@ async fn mountable(s: &Server, call: &Call) -> Vec<crate::Export> {
     out
 }
 
-async fn mnt(s: &Server, call: &Call, path: &str) -> BytesMut {
+async fn mnt(s: &dyn Exports, call: &Call, path: &str) -> BytesMut {
     let mut b = BytesMut::new();
     let path = normalize(path);
-    let exports = s.exports.exports();
+    let exports = s.exports();
     // The longest export at or above the path: `/vol/a/b` mounts inside `/vol`.
     let Some((e, rest)) = exports
         .iter()
@@ -102,7 +102,7 @@ async fn mnt(s: &Server, call: &Call, path: &str) -> BytesMut {
         b.u32(MNT3ERR_ACCES);
         return b;
     }
-    let Some(top) = s.exports.graph(&e.volume) else {
+    let Some(top) = s.graph(&e.volume) else {
         b.u32(MNT3ERR_SERVERFAULT);
         return b;
     };
@@ -164,31 +164,11 @@ fn below<'a>(path: &'a str, export: &str) -> Option<&'a str> {
     }
 }
 
-/// The gfid of a directory by its path inside the volume, checking search permission on the
-/// way as a kernel would.
-pub(crate) async fn walk(top: &XlatorRef, ctx: &Ctx, path: &str) -> Result<Gfid, Errno> {
-    let mut cur = Gfid::ROOT;
-    for name in path.split('/').filter(|s| !s.is_empty()) {
-        if name == ".." {
-            return Err(Errno::EACCES);
-        }
-        let (ia, _) = top
-            .lookup(ctx, &Loc::child(cur, name), &Xattrs::new())
-            .await?;
-        if !ia.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        if !crate::attr::permits(ctx, &ia, crate::attr::X) {
-            return Err(Errno::EACCES);
-        }
-        cur = ia.gfid;
-    }
-    Ok(cur)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::fop::{Gfid, Loc, Xattrs};
+    use engine::xlator::XlatorRef;
 
     #[test]
     fn paths() {
@@ -228,10 +208,10 @@ mod tests {
         }
     }
 
-    struct Table(XlatorRef, std::sync::Arc<Vec<crate::Export>>);
+    struct Table(XlatorRef, std::sync::Arc<Vec<Export>>);
 
-    impl crate::Exports for Table {
-        fn exports(&self) -> std::sync::Arc<Vec<crate::Export>> {
+    impl Exports for Table {
+        fn exports(&self) -> std::sync::Arc<Vec<Export>> {
             self.1.clone()
         }
         fn graph(&self, _: &str) -> Option<XlatorRef> {
@@ -239,8 +219,8 @@ mod tests {
         }
     }
 
-    fn export(path: &str, networks: &[&str]) -> crate::Export {
-        crate::Export {
+    fn export(path: &str, networks: &[&str]) -> Export {
+        Export {
             path: path.into(),
             volume: "vol".into(),
             volume_id: [7; 16],
@@ -248,7 +228,7 @@ mod tests {
                 .trim_start_matches("/vol")
                 .trim_start_matches('/')
                 .into(),
-            options: crate::ExportOptions {
+            options: crate::export::ExportOptions {
                 networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
                 ..Default::default()
             },
@@ -259,7 +239,7 @@ mod tests {
     fn call_from(ip: &str) -> Call {
         Call {
             xid: 1,
-            prog: crate::MOUNT_PROGRAM,
+            prog: crate::export::MOUNT_PROGRAM,
             vers: 3,
             proc_: 5,
             cred: crate::rpc::Cred {
@@ -287,7 +267,7 @@ mod tests {
             export("/vol/shared", &[]),
             export("/vol/gone", &[]),
         ]);
-        let s = Server::new(std::sync::Arc::new(Table(top, table)));
+        let s = Table(top, table);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -2,8 +2,8 @@
 //! that ask port 111 where NFS and MOUNT are (the kernel's `mount -t nfs` without `port=`,
 //! libnfs without `nfsport=`) find them.
 
+use crate::export::{MOUNT_PROGRAM, NFS_PROGRAM};
 use crate::xdr::{Put, Reader};
-use crate::{MOUNT_PROGRAM, NFS_PROGRAM};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
