@@ -1,0 +1,98 @@
+//! How every request runs: as a task on the runtime that calls the graph, answers the kernel
+//! from there and is counted in the metrics, so a slow brick never stalls dispatch.
+
+use crate::attr::file_attr;
+use crate::common::errno;
+use crate::types::{Fs, Inner};
+use engine::{FdRef, Iatt, Result};
+use fuser::{
+    FileHandle, FopenFlags, Generation, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr,
+};
+use std::sync::Arc;
+
+/// A fuser reply that can carry an errno (each reply type has its own `error`).
+pub(crate) trait ErrorReply {
+    fn error(self, e: fuser::Errno);
+}
+
+macro_rules! error_reply {
+    ($($t:ty),*) => {
+        $(impl ErrorReply for $t {
+            fn error(self, e: fuser::Errno) {
+                <$t>::error(self, e)
+            }
+        })*
+    };
+}
+
+error_reply!(
+    ReplyAttr,
+    ReplyCreate,
+    ReplyData,
+    ReplyDirectory,
+    ReplyDirectoryPlus,
+    ReplyEmpty,
+    ReplyEntry,
+    ReplyLock,
+    ReplyOpen,
+    ReplyStatfs,
+    ReplyWrite,
+    ReplyXattr
+);
+
+impl Fs {
+    /// Runs a request's work on the runtime, counted in the FUSE metrics under `op` (replies
+    /// are sent inside `f`, so only the count and the time are known here, not the outcome).
+    pub(crate) fn spawn<F>(&self, op: &'static str, f: impl FnOnce(Arc<Inner>) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let start = std::time::Instant::now();
+        let inner = self.inner.clone();
+        let work = f(inner.clone());
+        self.rt.spawn(async move {
+            work.await;
+            inner.metrics.record(op, true, start.elapsed());
+        });
+    }
+
+    /// Runs `work` as [`Fs::spawn`] does and answers the kernel: `ok` with its value, or the
+    /// errno it failed with.
+    pub(crate) fn answer<R, T, W, F, K>(&self, op: &'static str, reply: R, work: W, ok: K)
+    where
+        R: ErrorReply + Send + 'static,
+        W: FnOnce(Arc<Inner>) -> F,
+        F: Future<Output = Result<T>> + Send + 'static,
+        K: FnOnce(&Inner, T, R) + Send + 'static,
+    {
+        self.spawn(op, move |s| {
+            let work = work(s.clone());
+            async move {
+                match work.await {
+                    Ok(v) => ok(&s, v, reply),
+                    Err(e) => reply.error(errno(e)),
+                }
+            }
+        });
+    }
+}
+
+// The common successful answers, for `Fs::answer`.
+
+pub(crate) fn ok(_: &Inner, (): (), reply: ReplyEmpty) {
+    reply.ok()
+}
+
+pub(crate) fn entry(s: &Inner, ia: Iatt, reply: ReplyEntry) {
+    reply.entry(&s.entry_ttl, &file_attr(&ia), Generation(0))
+}
+
+pub(crate) fn attr(s: &Inner, ia: Iatt, reply: ReplyAttr) {
+    reply.attr(&s.attr_ttl, &file_attr(&ia))
+}
+
+pub(crate) fn opened(s: &Inner, fd: FdRef, reply: ReplyOpen) {
+    reply.opened(FileHandle(s.keep(fd)), FopenFlags::empty())
+}
