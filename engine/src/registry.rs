@@ -30,13 +30,6 @@ impl Registry {
         Registry::default()
     }
 
-    /// Every client-side translator this engine has.
-    pub fn client_side() -> Self {
-        let mut r = Registry::empty();
-        crate::xlators::register_all(&mut r);
-        r
-    }
-
     pub fn register(&mut self, t: XlatorType) {
         self.types.insert(t.type_name, t);
     }

@@ -7,6 +7,16 @@ pub mod protocol;
 
 use crate::registry::Registry;
 
+impl Registry {
+    /// Every client-side translator this engine has. Defined here, not in `registry`, so the
+    /// registry names no translator while every translator names the registry.
+    pub fn client_side() -> Self {
+        let mut r = Registry::empty();
+        register_all(&mut r);
+        r
+    }
+}
+
 pub fn register_all(r: &mut Registry) {
     cluster::register(r);
     debug::register(r);

@@ -3,10 +3,10 @@
 //! moves the parent's times by the stamp it carries.
 
 use super::super::xattr;
+use super::common::{Posix, blocking};
 use super::handle::{self, At, DirFd, Handles, Parent, gfid2path_key, hidden_at_root};
 use super::inode::{open_path, wanted};
 use super::times::{self, Place, io};
-use super::{Posix, blocking};
 use engine::fop::keys;
 use engine::mdata::{Stamp, flags};
 use engine::*;

@@ -1,7 +1,7 @@
 //! `xattrop`: atomic arithmetic on xattrs (AFR's changelogs, disperse's sizes and versions).
 
 use super::super::xattr;
-use super::{Posix, blocking};
+use super::common::{Posix, blocking};
 use bytes::Bytes;
 use engine::*;
 

@@ -6,31 +6,12 @@
 //! failed or was away. A replica that failed keeps its dirty mark. So after a crash at any point
 //! the marks say which replicas may hold a change the others lack.
 
-use super::Afr;
-use super::changelog::{self, TxnType};
+use super::changelog::TxnType;
+use super::common::{Afr, EagerSlot, Quorum, first_error};
+use super::lock::LockOn;
 use crate::fop::*;
 use futures::future::join_all;
 use std::sync::Arc;
-
-/// What a transaction locks.
-pub(super) enum LockOn {
-    /// An inode's data or metadata range.
-    Inode(Gfid, TxnType),
-    /// Names in directories (parent, name), locked in gfid order so two never deadlock.
-    Entries(Vec<(Gfid, String)>),
-    /// Every name in a directory (entry heal).
-    Dir(Gfid),
-}
-
-impl LockOn {
-    /// The lock a heal of `ty` on `g` takes: the data or metadata range, or the directory.
-    pub(super) fn for_heal(g: Gfid, ty: TxnType) -> LockOn {
-        match ty {
-            TxnType::Entry => LockOn::Dir(g),
-            _ => LockOn::Inode(g, ty),
-        }
-    }
-}
 
 pub(super) struct Change {
     pub ty: TxnType,
@@ -39,192 +20,7 @@ pub(super) struct Change {
     pub lock: LockOn,
 }
 
-/// Data and metadata locks take disjoint ranges of the inode in the translator's domain, as
-/// GlusterFS's AFR does, so a metadata change does not wait for a long write.
-fn range(ty: TxnType) -> (u64, u64) {
-    const META: u64 = i64::MAX as u64 - 1;
-    match ty {
-        TxnType::Metadata => (META, 1),
-        _ => (0, META),
-    }
-}
-
 impl Afr {
-    /// Takes `lock` on every up replica; returns where it was got. First without waiting, on
-    /// all replicas at once (one round trip when nobody else holds it); if any is held
-    /// elsewhere, what was got is given back and the locks are taken one replica after another
-    /// in a fixed order, waiting: two transactions racing for the same inode then meet at the
-    /// first replica instead of each holding half (GlusterFS's AFR does the same).
-    pub(super) async fn lock_all(&self, ctx: &Ctx, lock: &LockOn) -> Vec<bool> {
-        let n = self.n();
-        let up = self.up_list();
-        let tries = join_all(up.iter().map(|i| self.lock_on(ctx, *i, lock, false))).await;
-        let mut locked = vec![false; n];
-        for (i, r) in up.iter().zip(&tries) {
-            locked[*i] = r.is_ok();
-        }
-        if !tries.iter().any(|r| matches!(r, Err(Errno::EAGAIN))) {
-            return locked;
-        }
-        join_all(
-            (0..n)
-                .filter(|i| locked[*i])
-                .map(|i| self.unlock_on(ctx, i, lock, usize::MAX)),
-        )
-        .await;
-        let mut locked = vec![false; n];
-        for i in self.up_list() {
-            match self.lock_on(ctx, i, lock, true).await {
-                Ok(()) => locked[i] = true,
-                Err(e) => {
-                    tracing::debug!(xlator = %self.base.name, replica = %self.names[i], "transaction lock: {e}")
-                }
-            }
-        }
-        locked
-    }
-
-    /// Takes the transaction's locks on replica `i` (`wait`: until they are free).
-    async fn lock_on(&self, ctx: &Ctx, i: usize, lock: &LockOn, wait: bool) -> Result<()> {
-        let domain = self.base.name.as_str();
-        match lock {
-            LockOn::Inode(g, ty) => {
-                let (start, len) = range(*ty);
-                let fl = Flock {
-                    typ: LockType::Write,
-                    start,
-                    len,
-                    pid: 0,
-                    owner: ctx.lk_owner,
-                };
-                let cmd = if wait { LockCmd::SetWait } else { LockCmd::Set };
-                self.sub(i)
-                    .inodelk(ctx, domain, &Loc::gfid(*g), cmd, &fl)
-                    .await
-                    .map(|_| ())
-            }
-            LockOn::Entries(names) => {
-                let cmd = if wait {
-                    EntrylkCmd::Lock
-                } else {
-                    EntrylkCmd::LockNb
-                };
-                for (k, (p, name)) in names.iter().enumerate() {
-                    if names[..k].iter().any(|(q, m)| q == p && m == name) {
-                        continue;
-                    }
-                    let r = self
-                        .sub(i)
-                        .entrylk(
-                            ctx,
-                            domain,
-                            &Loc::gfid(*p),
-                            Some(name),
-                            cmd,
-                            EntrylkType::Write,
-                        )
-                        .await;
-                    if let Err(e) = r {
-                        self.unlock_on(ctx, i, lock, k).await;
-                        return Err(e);
-                    }
-                }
-                Ok(())
-            }
-            LockOn::Dir(g) => {
-                let cmd = if wait {
-                    EntrylkCmd::Lock
-                } else {
-                    EntrylkCmd::LockNb
-                };
-                self.sub(i)
-                    .entrylk(ctx, domain, &Loc::gfid(*g), None, cmd, EntrylkType::Write)
-                    .await
-            }
-        }
-    }
-
-    /// Releases the first `count` of the locks `lock_on` took on replica `i`.
-    pub(super) async fn unlock_on(&self, ctx: &Ctx, i: usize, lock: &LockOn, count: usize) {
-        let domain = self.base.name.as_str();
-        match lock {
-            LockOn::Inode(g, ty) => {
-                let (start, len) = range(*ty);
-                let fl = Flock {
-                    typ: LockType::Unlock,
-                    start,
-                    len,
-                    pid: 0,
-                    owner: ctx.lk_owner,
-                };
-                let _ = self
-                    .sub(i)
-                    .inodelk(ctx, domain, &Loc::gfid(*g), LockCmd::Set, &fl)
-                    .await;
-            }
-            LockOn::Entries(names) => {
-                for (k, (p, name)) in names.iter().enumerate().take(count) {
-                    if names[..k].iter().any(|(q, m)| q == p && m == name) {
-                        continue;
-                    }
-                    let _ = self
-                        .sub(i)
-                        .entrylk(
-                            ctx,
-                            domain,
-                            &Loc::gfid(*p),
-                            Some(name),
-                            EntrylkCmd::Unlock,
-                            EntrylkType::Write,
-                        )
-                        .await;
-                }
-            }
-            LockOn::Dir(g) => {
-                let _ = self
-                    .sub(i)
-                    .entrylk(
-                        ctx,
-                        domain,
-                        &Loc::gfid(*g),
-                        None,
-                        EntrylkCmd::Unlock,
-                        EntrylkType::Write,
-                    )
-                    .await;
-            }
-        }
-    }
-
-    /// Adds `dirty` and `pending` to the changelogs of every inode in `marks` on replica `i`.
-    async fn mark(
-        &self,
-        ctx: &Ctx,
-        i: usize,
-        marks: &[Gfid],
-        ty: TxnType,
-        dirty: i32,
-        pending: &[i32],
-    ) -> Result<()> {
-        let mut x = changelog::delta(&self.keys, ty, dirty, pending);
-        if ty == TxnType::Entry {
-            // A directory whose entries a replica missed also gets its data counter raised:
-            // GlusterFS 10's granular entry heal reads that as "crawl the whole directory",
-            // since we keep no per-name entry-changes index it could use instead.
-            for (k, p) in self.keys.iter().zip(pending) {
-                if *p != 0 {
-                    x.insert(k.clone(), changelog::encode([*p, 0, *p]));
-                }
-            }
-        }
-        for g in marks {
-            self.sub(i)
-                .xattrop(ctx, &Loc::gfid(*g), XattropOp::AddArray, &x)
-                .await?;
-        }
-        Ok(())
-    }
-
     pub(super) async fn transact<T, F, Fut>(self: &Arc<Self>, change: Change, f: F) -> Result<T>
     where
         F: Fn(usize) -> Fut,
@@ -255,7 +51,7 @@ impl Afr {
         };
         if !self.quorum_met(&locked) {
             unlock_all(locked).await;
-            return Err(if self.quorum == super::Quorum::None {
+            return Err(if self.quorum == Quorum::None {
                 Errno::ENOTCONN
             } else {
                 Errno::EROFS
@@ -313,7 +109,7 @@ impl Afr {
             }))
             .await;
             unlock_all(locked).await;
-            return Err(super::first_error(&results));
+            return Err(first_error(&results));
         }
         let blame: Vec<i32> = ok.iter().map(|o| if *o { 0 } else { 1 }).collect();
         if blame.iter().any(|b| *b != 0) {
@@ -359,29 +155,7 @@ impl Afr {
         let mut results = results;
         results.swap_remove(pick)
     }
-}
 
-/// A data transaction's lock and dirty mark kept across the changes to one inode (GlusterFS's
-/// eager-lock with delayed post-op): a stream of writes costs one lock, one pre-op, one post-op
-/// and one unlock instead of four extra round trips each. Released when the inode has been idle
-/// for the post-op delay, when its fd is flushed, and before a heal.
-pub(super) struct Eager {
-    owner: u64,
-    locked: Vec<bool>,
-    /// Where the pre-op marked dirty: the replicas changes go to.
-    ready: Vec<bool>,
-    /// Replicas a change missed: blamed at the post-op.
-    failed: Vec<bool>,
-    inflight: usize,
-    /// Some change took effect: only then are the replicas that missed it blamed.
-    changed: bool,
-    /// Bumped by every change, so an idle timer knows whether it is still the last word.
-    epoch: u64,
-}
-
-pub(super) type EagerSlot = Arc<tokio::sync::Mutex<Option<Eager>>>;
-
-impl Afr {
     /// With an arbiter: true when no replica in `usable` holds good data of `g` (what was
     /// learnt is checked again first, since another process may have healed it since).
     async fn arbiter_refuses(self: &Arc<Self>, g: Gfid, usable: &[bool]) -> bool {
@@ -483,7 +257,7 @@ impl Afr {
             }
         }
         if !any_ok {
-            return Err(super::first_error(&results));
+            return Err(first_error(&results));
         }
         let pick = (0..n)
             .find(|i| ok[*i] && !self.is_arbiter(*i))
@@ -493,101 +267,56 @@ impl Afr {
         results.swap_remove(pick)
     }
 
-    /// Lock and pre-op for an eager data transaction.
-    async fn eager_acquire(&self, g: Gfid) -> Result<Eager> {
-        let n = self.n();
-        let lock = LockOn::Inode(g, TxnType::Data);
-        let owner = self.next_owner();
-        let lctx = Ctx {
-            lk_owner: owner,
-            ..Ctx::root()
-        };
-        let locked = self.lock_all(&lctx, &lock).await;
-        let zeros = vec![0; n];
-        if self.quorum_met(&locked) {
-            let pre = join_all((0..n).map(|i| {
-                let (lctx, zeros, locked) = (&lctx, &zeros, &locked);
-                async move {
-                    locked[i]
-                        && self
-                            .mark(lctx, i, &[g], TxnType::Data, 1, zeros)
-                            .await
-                            .is_ok()
-                }
-            }))
-            .await;
-            if pre.iter().any(|p| *p) {
-                return Ok(Eager {
-                    owner,
-                    locked,
-                    ready: pre,
-                    failed: vec![false; n],
-                    inflight: 0,
-                    changed: false,
-                    epoch: 0,
-                });
-            }
+    /// An entry fop in `parent`: locked on the name, marked on the parent.
+    pub(super) async fn entry_txn<T, F, Fut>(
+        self: &Arc<Self>,
+        loc: &Loc,
+        also: Option<&Loc>,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut names = vec![(loc.parent()?, loc.name()?.to_string())];
+        if let Some(o) = also {
+            names.push((o.parent()?, o.name()?.to_string()));
         }
-        join_all(
-            (0..n)
-                .filter(|i| locked[*i])
-                .map(|i| self.unlock_on(&lctx, i, &lock, usize::MAX)),
+        let marks: Vec<Gfid> = {
+            let mut m: Vec<Gfid> = names.iter().map(|(p, _)| *p).collect();
+            m.dedup();
+            m
+        };
+        self.transact(
+            Change {
+                ty: TxnType::Entry,
+                marks,
+                lock: LockOn::Entries(names),
+            },
+            f,
         )
-        .await;
-        Err(if self.quorum == super::Quorum::None {
-            Errno::ENOTCONN
-        } else {
-            Errno::EROFS
-        })
+        .await
     }
 
-    /// Post-op and unlock of an eager data transaction.
-    async fn eager_release(&self, g: Gfid, e: Eager) {
-        let n = self.n();
-        let lctx = Ctx {
-            lk_owner: e.owner,
-            ..Ctx::root()
-        };
-        let blame: Vec<i32> = (0..n)
-            .map(|i| i32::from(e.changed && (e.failed[i] || !e.ready[i])))
-            .collect();
-        join_all((0..n).filter(|i| e.ready[*i] && !e.failed[*i]).map(|i| {
-            let (lctx, blame) = (&lctx, &blame);
-            async move {
-                if let Err(err) = self.mark(lctx, i, &[g], TxnType::Data, -1, blame).await {
-                    tracing::warn!(xlator = %self.base.name, replica = %self.names[i], "post-op: {err}");
-                }
-            }
-        }))
-        .await;
-        let lock = LockOn::Inode(g, TxnType::Data);
-        join_all(
-            (0..n)
-                .filter(|i| e.locked[*i])
-                .map(|i| self.unlock_on(&lctx, i, &lock, usize::MAX)),
+    /// A data or metadata change of inode `g`: locked on its range, marked on the inode.
+    pub(super) async fn inode_txn<T, F, Fut>(
+        self: &Arc<Self>,
+        g: Gfid,
+        ty: TxnType,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.transact(
+            Change {
+                ty,
+                marks: vec![g],
+                lock: LockOn::Inode(g, ty),
+            },
+            f,
         )
-        .await;
-    }
-
-    /// Ends the eager transaction on `g` now (flush, fsync, a heal, shutdown) unless changes
-    /// are in flight.
-    pub(super) async fn eager_flush(&self, g: Gfid) {
-        let Some(slot) = self.eager.get(&g).map(|s| s.clone()) else {
-            return;
-        };
-        let mut st = slot.lock().await;
-        if st.as_ref().is_some_and(|e| e.inflight == 0) {
-            let e = st.take().expect("checked");
-            self.eager_release(g, e).await;
-            self.eager.remove_if(&g, |_, s| Arc::ptr_eq(s, &slot));
-        }
-    }
-
-    /// Ends every eager transaction (the graph is going away).
-    pub(super) async fn eager_flush_all(&self) {
-        let all: Vec<Gfid> = self.eager.iter().map(|e| *e.key()).collect();
-        for g in all {
-            self.eager_flush(g).await;
-        }
+        .await
     }
 }

@@ -1,0 +1,244 @@
+//! The distribute translator's state and the helpers every operation group shares: which
+//! subvolumes are up, the caches (layouts, data subvolumes, name hints), fd contexts, and the
+//! namespace lock.
+
+use super::layout::Layout;
+use crate::fop::keys;
+use crate::fop::*;
+use crate::xlator::{XlatorBase, XlatorRef};
+use bytes::Bytes;
+use dashmap::DashMap;
+use futures::future::join_all;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Cookie bits left for a subvolume's own readdir offset; the subvolume index sits above.
+pub(super) const OFF_BITS: u32 = 48;
+pub(super) const OFF_MASK: u64 = (1 << OFF_BITS) - 1;
+
+/// Entries of the name hint cache before it starts over.
+const NAME_CACHE_MAX: usize = 65536;
+
+pub(super) struct DhtFd {
+    /// For a file: the one subvolume holding it and its fd there.
+    pub(super) file: Option<(usize, FdRef)>,
+    /// For a directory: an fd per subvolume (None where it was down at opendir).
+    pub(super) dirs: Vec<Option<FdRef>>,
+}
+
+pub struct Distribute {
+    pub(super) base: XlatorBase,
+    pub(super) names: Vec<String>,
+    pub(super) up: Vec<AtomicBool>,
+    pub(super) reported: Vec<AtomicBool>,
+    pub(super) announced: AtomicBool,
+    /// Directory gfid → layout.
+    pub(super) layouts: DashMap<Gfid, Arc<Layout>>,
+    /// File gfid → subvolume holding its data.
+    pub(super) cached: DashMap<Gfid, usize>,
+    /// (directory, name) → (gfid, data subvolume) of files lately looked up, so an unlink
+    /// right after the kernel's lookup needs no second one. Only a hint: the brick checks the
+    /// gfid, and a stale entry falls back to a full lookup.
+    pub(super) name_hints: DashMap<(Gfid, String), (Gfid, usize)>,
+    pub(super) notify_lock: Mutex<()>,
+    /// Look for a name everywhere when its hashed subvolume lacks it (`lookup-unhashed on`).
+    pub(super) unhashed_always: bool,
+    /// Owners of the namespace locks this translator takes.
+    pub(super) lk_owners: AtomicU64,
+}
+
+pub(super) fn is_linkto(ia: &Iatt, x: &Xattrs) -> bool {
+    ia.mode == keys::DHT_LINKFILE_MODE && x.contains_key(keys::DHT_LINKTO)
+}
+
+pub(super) fn with_dht_keys(want: &Xattrs) -> Xattrs {
+    let mut w = want.clone();
+    w.insert(keys::DHT_LAYOUT.to_string(), Bytes::new());
+    w.insert(keys::DHT_LINKTO.to_string(), Bytes::new());
+    w
+}
+
+pub(super) fn strip_dht_keys(mut x: Xattrs, want: &Xattrs) -> Xattrs {
+    for k in [keys::DHT_LAYOUT, keys::DHT_LINKTO] {
+        if !want.contains_key(k) {
+            x.remove(k);
+        }
+    }
+    x
+}
+
+pub(super) fn child_path(parent: Option<&str>, name: &str) -> Option<String> {
+    parent.map(|p| {
+        if p == "/" {
+            format!("/{name}")
+        } else {
+            format!("{p}/{name}")
+        }
+    })
+}
+
+/// GlusterFS's DHT_ENTRY_SYNC_DOMAIN.
+pub(super) const ENTRY_SYNC_DOMAIN: &str = "dht.entry.sync";
+
+/// An entry lock held on (parent, name) at one subvolume.
+pub(super) struct NameLock {
+    subvol: usize,
+    parent: Gfid,
+    name: String,
+    ctx: Ctx,
+}
+
+impl Distribute {
+    pub fn new(base: XlatorBase) -> Distribute {
+        let names = base.children.iter().map(|c| c.name().to_string()).collect();
+        let n = base.children.len();
+        Distribute {
+            base,
+            names,
+            up: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            reported: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            announced: AtomicBool::new(false),
+            layouts: DashMap::new(),
+            cached: DashMap::new(),
+            name_hints: DashMap::new(),
+            notify_lock: Mutex::new(()),
+            unhashed_always: true,
+            lk_owners: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn remember_name(&self, loc: &Loc, gfid: Gfid, subvol: usize) {
+        if let (Some(p), Some(n)) = (loc.parent, &loc.name) {
+            if self.name_hints.len() >= NAME_CACHE_MAX {
+                self.name_hints.clear();
+            }
+            self.name_hints.insert((p, n.clone()), (gfid, subvol));
+        }
+    }
+
+    pub(super) fn forget_name(&self, loc: &Loc) {
+        if let (Some(p), Some(n)) = (loc.parent, &loc.name) {
+            self.name_hints.remove(&(p, n.clone()));
+        }
+    }
+
+    pub(super) fn n(&self) -> usize {
+        self.base.children.len()
+    }
+
+    pub(super) fn sub(&self, i: usize) -> &XlatorRef {
+        &self.base.children[i]
+    }
+
+    pub(super) fn is_up(&self, i: usize) -> bool {
+        self.up[i].load(Ordering::SeqCst)
+    }
+
+    pub(super) fn all_up(&self) -> bool {
+        (0..self.n()).all(|i| self.is_up(i))
+    }
+
+    pub(super) fn subvol_named(&self, name: &[u8]) -> Option<usize> {
+        let name = name.strip_suffix(&[0]).unwrap_or(name);
+        self.names.iter().position(|n| n.as_bytes() == name)
+    }
+
+    pub(super) fn is_dir_gfid(&self, g: &Gfid) -> bool {
+        g.is_root() || self.layouts.contains_key(g)
+    }
+
+    pub(super) fn first_up(&self) -> Result<usize> {
+        (0..self.n())
+            .find(|i| self.is_up(*i))
+            .ok_or(Errno::ENOTCONN)
+    }
+
+    pub(super) fn dht_fd(&self, fd: &FdRef) -> Option<Arc<DhtFd>> {
+        fd.ctx_get::<DhtFd>(self.base.id)
+    }
+
+    pub(super) fn wrap_file(&self, gfid: Gfid, flags: i32, i: usize, child: FdRef) -> FdRef {
+        let fd = Fd::new(gfid, flags, false);
+        fd.ctx_set(
+            self.base.id,
+            Arc::new(DhtFd {
+                file: Some((i, child)),
+                dirs: vec![],
+            }),
+        );
+        fd
+    }
+
+    /// Runs `f` on every live subvolume; the first subvolume's answer is the reply.
+    pub(super) async fn on_all<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if !self.all_up() {
+            return Err(Errno::ENOTCONN);
+        }
+        let mut out = None;
+        for (i, r) in join_all((0..self.n()).map(&f))
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match r {
+                Ok(v) if out.is_none() => out = Some(Ok(v)),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(xlator = %self.base.name, subvol = %self.names[i], "directory fop failed: {e}");
+                    if out.is_none() || matches!(out, Some(Ok(_))) && i == 0 {
+                        out = Some(Err(e));
+                    }
+                }
+            }
+        }
+        out.unwrap_or(Err(Errno::EIO))
+    }
+
+    /// Takes the namespace lock of `loc`'s name, waiting for whoever holds it.
+    pub(super) async fn lock_name(&self, loc: &Loc, subvol: usize) -> Result<NameLock> {
+        let (parent, name) = (loc.parent()?, loc.name()?.to_string());
+        // Bit 62 set: never a frontend's POSIX lock owner, nor replicate's (bit 63).
+        let ctx = Ctx {
+            lk_owner: (1 << 62) | self.lk_owners.fetch_add(1, Ordering::Relaxed),
+            ..Ctx::root()
+        };
+        self.sub(subvol)
+            .entrylk(
+                &ctx,
+                ENTRY_SYNC_DOMAIN,
+                &Loc::gfid(parent),
+                Some(&name),
+                EntrylkCmd::Lock,
+                EntrylkType::Write,
+            )
+            .await?;
+        Ok(NameLock {
+            subvol,
+            parent,
+            name,
+            ctx,
+        })
+    }
+
+    pub(super) async fn unlock_name(&self, l: NameLock) {
+        if let Err(e) = self
+            .sub(l.subvol)
+            .entrylk(
+                &l.ctx,
+                ENTRY_SYNC_DOMAIN,
+                &Loc::gfid(l.parent),
+                Some(&l.name),
+                EntrylkCmd::Unlock,
+                EntrylkType::Write,
+            )
+            .await
+        {
+            tracing::warn!(xlator = %self.base.name, parent = %l.parent, name = %l.name, "releasing a namespace lock: {e}");
+        }
+    }
+}

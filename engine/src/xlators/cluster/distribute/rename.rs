@@ -1,0 +1,134 @@
+//! Rename (GlusterFS's dht-rename.c): a file moves on its data subvolume with its linkto
+//! files following; a directory is renamed on every subvolume under both names' locks.
+
+use super::common::Distribute;
+use crate::fop::*;
+use futures::future::join_all;
+
+impl Distribute {
+    pub(super) async fn do_rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+        self.forget_name(oldloc);
+        self.forget_name(newloc);
+        let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new(), true).await?;
+        if src_ia.is_dir() {
+            return self.rename_dir(ctx, oldloc, newloc, &src_ia).await;
+        }
+        let src = self.cached_subvol(ctx, src_ia.gfid).await?;
+        let old_hashed = self.hashed(ctx, oldloc).await?;
+        let new_hashed = self.hashed(ctx, newloc).await?;
+        let target = match self.lookup_named(ctx, newloc, &Xattrs::new(), true).await {
+            Ok((ia, _)) if ia.gfid == src_ia.gfid => return Ok(src_ia),
+            Ok((ia, _)) if ia.is_dir() => return Err(Errno::EISDIR),
+            Ok((ia, _)) => Some((ia.gfid, self.cached_subvol(ctx, ia.gfid).await?)),
+            Err(Errno::ENOENT) => None,
+            Err(e) => return Err(e),
+        };
+        for i in [src, old_hashed, new_hashed] {
+            if !self.is_up(i) {
+                return Err(Errno::ENOTCONN);
+            }
+        }
+        let ia = self.sub(src).rename(ctx, oldloc, newloc).await?;
+        // The replaced file's data on another subvolume goes, as its name now means ours.
+        if let Some((_, tdata)) = target
+            && tdata != src
+        {
+            let _ = self.sub(tdata).unlink(ctx, newloc).await;
+        }
+        if new_hashed != src {
+            let _ = self.sub(new_hashed).unlink(ctx, newloc).await;
+            self.make_linkto(ctx, new_hashed, src, newloc, ia.gfid)
+                .await?;
+        }
+        // The old name's linkto, if it had one, points nowhere now.
+        if old_hashed != src {
+            let _ = self.sub(old_hashed).unlink(ctx, oldloc).await;
+        }
+        self.cached.insert(ia.gfid, src);
+        Ok(ia)
+    }
+
+    /// Renames a directory on every subvolume, the hashed subvolume of the new name first,
+    /// under the namespace locks of both names. A directory replaced must be empty everywhere
+    /// (checked first, as GlusterFS's `dht_rename_dir` does), and a rename that fails on some
+    /// subvolume is undone on the others, so the directory never ends up under two names.
+    pub(super) async fn rename_dir(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+        src: &Iatt,
+    ) -> Result<Iatt> {
+        if !self.all_up() {
+            return Err(Errno::ENOTCONN);
+        }
+        let (oh, nh) = (
+            self.hashed(ctx, oldloc).await?,
+            self.hashed(ctx, newloc).await?,
+        );
+        // Always in the same order, so two renames of the same pair cannot deadlock.
+        let key = |h: usize, l: &Loc| (h, l.parent, l.name.clone());
+        let (a, b) = if key(oh, oldloc) <= key(nh, newloc) {
+            ((oldloc, oh), (newloc, nh))
+        } else {
+            ((newloc, nh), (oldloc, oh))
+        };
+        let la = self.lock_name(a.0, a.1).await?;
+        let lb = match self.lock_name(b.0, b.1).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.unlock_name(la).await;
+                return Err(e);
+            }
+        };
+        let r = self.rename_dir_locked(ctx, oldloc, newloc, src, nh).await;
+        self.unlock_name(lb).await;
+        self.unlock_name(la).await;
+        r
+    }
+
+    async fn rename_dir_locked(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+        src: &Iatt,
+        hashed: usize,
+    ) -> Result<Iatt> {
+        match self.lookup_named(ctx, newloc, &Xattrs::new(), false).await {
+            Ok((dst, _)) if dst.gfid == src.gfid => return Ok(src.clone()),
+            Ok((dst, _)) if !dst.is_dir() => return Err(Errno::ENOTDIR),
+            Ok((dst, _)) => {
+                let on = self.copies_of(ctx, newloc, dst.gfid).await;
+                for (i, name) in self.check_empty(ctx, dst.gfid, &on).await? {
+                    let _ = self.sub(i).unlink(ctx, &Loc::child(dst.gfid, name)).await;
+                }
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let ia = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
+        let rest: Vec<usize> = (0..self.n()).filter(|i| *i != hashed).collect();
+        let results = join_all(
+            rest.iter()
+                .map(|&i| self.sub(i).rename(ctx, oldloc, newloc)),
+        )
+        .await;
+        let failed = rest
+            .iter()
+            .zip(&results)
+            .find_map(|(i, r)| r.as_ref().err().map(|e| (*i, *e)));
+        if let Some((i, e)) = failed {
+            tracing::warn!(xlator = %self.base.name, subvol = %self.names[i], "directory rename failed on a subvolume ({e}); undoing it on the others");
+            let back = |i: usize| async move { self.sub(i).rename(ctx, newloc, oldloc).await };
+            let _ = back(hashed).await;
+            for (j, r) in rest.iter().zip(&results) {
+                if r.is_ok() {
+                    let _ = back(*j).await;
+                }
+            }
+            return Err(e);
+        }
+        Ok(ia)
+    }
+}

@@ -1,0 +1,137 @@
+//! Entry writes (GlusterFS's afr-dir-write.c): names made, removed and renamed as transactions
+//! on their parent directories.
+
+use super::common::Afr;
+use crate::fop::*;
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+impl Afr {
+    pub(super) async fn create(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        loc: &Loc,
+        flags: i32,
+        entry: &NewEntry,
+    ) -> Result<(FdRef, Iatt)> {
+        let a = self;
+        let e = Afr::new_gfid(entry);
+        let l = Loc {
+            gfid: None,
+            ..loc.clone()
+        };
+        let fds: Vec<Mutex<Option<FdRef>>> = (0..a.n()).map(|_| Mutex::new(None)).collect();
+        let ia = a
+            .entry_txn(loc, None, |i| {
+                let (l, e, fds) = (&l, &e, &fds);
+                async move {
+                    let (fd, ia) = a.sub(i).create(ctx, l, flags, e).await?;
+                    *fds[i].lock() = Some(fd);
+                    Ok(ia)
+                }
+            })
+            .await?;
+        let fds: Vec<Option<FdRef>> = fds.into_iter().map(|m| m.into_inner()).collect();
+        a.saw_name(ia.gfid, loc);
+        Ok((a.wrap(ia.gfid, flags, false, fds), ia))
+    }
+
+    pub(super) async fn mkdir(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        loc: &Loc,
+        entry: &NewEntry,
+    ) -> Result<Iatt> {
+        let a = self;
+        let e = Afr::new_gfid(entry);
+        let ia = a
+            .entry_txn(loc, None, |i| a.sub(i).mkdir(ctx, loc, &e))
+            .await?;
+        a.saw_name(ia.gfid, loc);
+        Ok(ia)
+    }
+
+    pub(super) async fn mknod(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        loc: &Loc,
+        entry: &NewEntry,
+    ) -> Result<Iatt> {
+        let a = self;
+        let e = Afr::new_gfid(entry);
+        let ia = a
+            .entry_txn(loc, None, |i| a.sub(i).mknod(ctx, loc, &e))
+            .await?;
+        a.saw_name(ia.gfid, loc);
+        Ok(ia)
+    }
+
+    pub(super) async fn symlink(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<Iatt> {
+        let a = self;
+        let e = Afr::new_gfid(entry);
+        let ia = a
+            .entry_txn(loc, None, |i| a.sub(i).symlink(ctx, loc, target, &e))
+            .await?;
+        a.saw_name(ia.gfid, loc);
+        Ok(ia)
+    }
+
+    pub(super) async fn link(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<Iatt> {
+        let a = self;
+        let ia = a
+            .entry_txn(newloc, None, |i| a.sub(i).link(ctx, oldloc, newloc))
+            .await?;
+        a.saw_name(ia.gfid, newloc);
+        Ok(ia)
+    }
+
+    pub(super) async fn unlink(self: &Arc<Self>, ctx: &Ctx, loc: &Loc) -> Result<()> {
+        let a = self;
+        let r = a.entry_txn(loc, None, |i| a.sub(i).unlink(ctx, loc)).await;
+        if r.is_ok()
+            && let Some(g) = loc.gfid
+        {
+            a.inodes.remove(&g);
+            a.split_brain.remove(&g);
+        }
+        r
+    }
+
+    pub(super) async fn rmdir(self: &Arc<Self>, ctx: &Ctx, loc: &Loc) -> Result<()> {
+        let a = self;
+        let r = a.entry_txn(loc, None, |i| a.sub(i).rmdir(ctx, loc)).await;
+        if r.is_ok()
+            && let Some(g) = loc.gfid
+        {
+            a.inodes.remove(&g);
+        }
+        r
+    }
+
+    pub(super) async fn rename(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<Iatt> {
+        let a = self;
+        let ia = a
+            .entry_txn(oldloc, Some(newloc), |i| {
+                a.sub(i).rename(ctx, oldloc, newloc)
+            })
+            .await?;
+        a.saw_name(ia.gfid, newloc);
+        Ok(ia)
+    }
+}
