@@ -5,6 +5,8 @@ use crate::options::Options;
 use crate::registry::Registry;
 use crate::volfile::{Volfile, VolfileError};
 use crate::xlator::{Xlator, XlatorBase, XlatorRef, link_parents};
+use crate::xlators::cluster::replicate::{Afr, Replicate};
+use crate::xlators::protocol::client::Client;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +35,26 @@ pub struct Graph {
     /// Bottom-up order (children before parents).
     order: Vec<XlatorRef>,
     sink: Arc<Sink>,
+}
+
+/// A `protocol/client`'s connection to its brick, as the brick RPC sees it: connected while
+/// its pings are answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrickLink {
+    /// The client translator's name (VOLUME-client-N).
+    pub name: String,
+    pub connected: bool,
+    /// Why it last failed, if it did.
+    pub last_error: Option<String>,
+}
+
+fn link_of(x: &XlatorRef) -> Option<BrickLink> {
+    let c = x.as_any()?.downcast_ref::<Client>()?;
+    Some(BrickLink {
+        name: x.name().to_string(),
+        connected: c.is_connected(),
+        last_error: c.last_error(),
+    })
 }
 
 /// The parent of the top translator: turns its up/down events into a watch channel
@@ -154,6 +176,30 @@ impl Graph {
         self.by_name.get(name).cloned()
     }
 
+    /// The graph lists its healers: the shared state of every replica set (`cluster/replicate`),
+    /// children before parents.
+    pub fn replica_sets(&self) -> Vec<Arc<Afr>> {
+        self.order
+            .iter()
+            .filter_map(|x| {
+                x.as_any()
+                    .and_then(|a| a.downcast_ref::<Replicate>())
+                    .map(|r| r.afr().clone())
+            })
+            .collect()
+    }
+
+    /// The brick RPC link of every `protocol/client` of the graph, children before parents.
+    pub fn brick_links(&self) -> Vec<BrickLink> {
+        self.order.iter().filter_map(link_of).collect()
+    }
+
+    /// The brick RPC link of the `protocol/client` called `name`: None when the graph has no
+    /// translator of that name, or it is not a `protocol/client`.
+    pub fn brick_link(&self, name: &str) -> Option<BrickLink> {
+        self.by_name.get(name).and_then(link_of)
+    }
+
     /// True while the top translator reports that it is up.
     pub fn events(&self) -> watch::Receiver<bool> {
         self.sink.up.subscribe()
@@ -271,6 +317,9 @@ mod tests {
         .unwrap();
         assert_eq!(g.top().name(), "b");
         assert!(g.get("a").is_some());
+        // Neither is a protocol/client nor a cluster/replicate.
+        assert!(g.brick_link("a").is_none() && g.brick_link("nope").is_none());
+        assert!(g.brick_links().is_empty() && g.replica_sets().is_empty());
         g.init().await.unwrap();
         assert!(g.wait_up(std::time::Duration::from_secs(1)).await);
     }

@@ -1,6 +1,8 @@
 //! The translator engine: the fop model, the `Xlator` trait, volfiles and graphs, the
 //! client-side translators and the brick RPC.
 
+pub mod addr_list;
+pub mod brick_dir;
 pub mod fop;
 pub mod graph;
 pub mod mdata;

@@ -47,12 +47,12 @@ fn ensure_token(store: &Store, data: &Path) -> anyhow::Result<(PathBuf, bool)> {
     let file = data.join("admin.token");
     let known = store.admin_token_hash()?;
     if let (Some(h), Ok(t)) = (&known, std::fs::read_to_string(&file))
-        && api::token_hash(t.trim()) == *h
+        && crate::auth::token_hash(t.trim()) == *h
     {
         return Ok((file, false));
     }
     let token = hex::encode(rand::random::<[u8; 24]>());
-    store.set_admin_token_hash(&api::token_hash(&token))?;
+    store.set_admin_token_hash(&crate::auth::token_hash(&token))?;
     write_private(&file, &format!("{token}\n"))?;
     Ok((file, true))
 }
@@ -185,26 +185,6 @@ impl Daemon {
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("s3.url"));
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("nfs.addr"));
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("smb.addr"));
-    }
-}
-
-/// A gatewayd that was killed leaves its FUSE mount behind, answering ENOTCONN; detach it so
-/// the mount point can be used again.
-pub fn clear_stale_mount(mp: &Path) {
-    if let Err(e) = std::fs::metadata(mp)
-        && e.raw_os_error() == Some(libc::ENOTCONN)
-    {
-        tracing::warn!(mountpoint = %mp.display(), "detaching a stale mount left by a previous gatewayd");
-        let _ = std::process::Command::new("fusermount3")
-            .arg("-uz")
-            .arg(mp)
-            .status();
-        if std::fs::metadata(mp).is_err() {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(mp)
-                .status();
-        }
     }
 }
 

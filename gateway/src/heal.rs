@@ -5,7 +5,7 @@
 
 use crate::manager::{Manager, ManagerError};
 use engine::graph::Graph;
-use engine::xlators::cluster::replicate::{Afr, HealInfo, Replicate, SplitBrainChoice};
+use engine::xlators::cluster::replicate::{Afr, HealInfo, SplitBrainChoice};
 use engine::{Ctx, Gfid, Loc, Xattrs};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -16,18 +16,6 @@ type Result<T> = std::result::Result<T, ManagerError>;
 
 /// How often each replica set's indices are read when nothing wakes the daemon sooner.
 const CRAWL_EVERY: Duration = Duration::from_secs(5);
-
-/// The replica sets of a graph.
-pub fn replicates(g: &Graph) -> Vec<Arc<Afr>> {
-    g.xlators()
-        .iter()
-        .filter_map(|x| {
-            x.as_any()
-                .and_then(|a| a.downcast_ref::<Replicate>())
-                .map(|r| r.afr().clone())
-        })
-        .collect()
-}
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BrickHeal {
@@ -90,7 +78,7 @@ fn not_replicated(volume: &str) -> ManagerError {
 /// `volume heal VOL info`.
 pub async fn info(m: &Manager, volume: &str) -> Result<VolumeHeal> {
     let (v, g) = started_graph(m, volume)?;
-    let sets = replicates(&g);
+    let sets = g.replica_sets();
     if sets.is_empty() {
         return Err(not_replicated(volume));
     }
@@ -131,7 +119,7 @@ pub async fn info(m: &Manager, volume: &str) -> Result<VolumeHeal> {
 /// replicated.
 pub fn check(m: &Manager, volume: &str) -> Result<()> {
     let (_, g) = started_graph(m, volume)?;
-    if replicates(&g).is_empty() {
+    if g.replica_sets().is_empty() {
         return Err(not_replicated(volume));
     }
     Ok(())
@@ -146,7 +134,7 @@ pub async fn heal(
     progress: &crate::jobs::Progress,
 ) -> Result<VolumeHeal> {
     let (_, g) = started_graph(m, volume)?;
-    let sets = replicates(&g);
+    let sets = g.replica_sets();
     if sets.is_empty() {
         return Err(not_replicated(volume));
     }
@@ -227,7 +215,7 @@ pub async fn split_brain(
     path: Option<&str>,
 ) -> Result<Vec<Resolution>> {
     let (v, g) = started_graph(m, volume)?;
-    let sets = replicates(&g);
+    let sets = g.replica_sets();
     if sets.is_empty() {
         return Err(not_replicated(volume));
     }
@@ -306,7 +294,7 @@ pub fn start(m: &Arc<Manager>) -> tokio::task::JoinHandle<()> {
             let known: HashSet<usize> = watched.iter().map(|w| w.as_ptr() as usize).collect();
             for v in m.list().unwrap_or_default() {
                 let Some(g) = m.graph(&v.name) else { continue };
-                for a in replicates(&g) {
+                for a in g.replica_sets() {
                     if known.contains(&(Arc::as_ptr(&a) as usize)) {
                         continue;
                     }

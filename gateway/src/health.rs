@@ -6,28 +6,25 @@
 //! and heal info all read this one state. Every change of it is recorded as an event
 //! (`GET /api/v1/events`, the console's feed); a deliberate stop of a volume is not an event.
 
-use crate::manager::Manager;
 use crate::volume::VolumeRecord;
 use engine::graph::Graph;
-use engine::xlators::protocol::client::Client;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Events kept in memory.
 const KEEP: usize = 500;
 /// How often a started volume's bricks are looked at.
-const EVERY: Duration = Duration::from_millis(250);
+pub const EVERY: Duration = Duration::from_millis(250);
 
 /// Whether the brick of client translator `name` answers, and if not why.
 pub fn link(g: &Graph, name: &str) -> (bool, Option<String>) {
-    let Some(x) = g.get(name) else {
-        return (false, Some(format!("{name} is not in the volume's graph")));
-    };
-    match x.as_any().and_then(|a| a.downcast_ref::<Client>()) {
-        Some(c) => (c.is_connected(), c.last_error()),
+    match g.brick_link(name) {
+        Some(l) => (l.connected, l.last_error),
+        None if g.get(name).is_none() => {
+            (false, Some(format!("{name} is not in the volume's graph")))
+        }
         None => (false, Some(format!("{name} is not a protocol/client"))),
     }
 }
@@ -95,36 +92,4 @@ impl BrickEvents {
     pub fn list(&self, limit: usize) -> Vec<BrickEvent> {
         self.ring.lock().iter().rev().take(limit).cloned().collect()
     }
-}
-
-/// Follows the bricks of a volume just started on `g`, from the states `seen` at the end of
-/// the start, recording every change until the volume stops (or starts on another graph).
-pub fn watch(m: Weak<Manager>, v: VolumeRecord, g: Weak<Graph>, mut seen: Vec<bool>) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(EVERY).await;
-            let (Some(m), Some(g)) = (m.upgrade(), g.upgrade()) else {
-                return;
-            };
-            let now: Vec<(bool, Option<String>)> = (0..v.bricks.len())
-                .map(|i| link(&g, &v.client_name(i)))
-                .collect();
-            // Read before checking that the graph is still the volume's: a stop takes the
-            // graph out before it tears it down, so what a teardown did is never recorded.
-            if !m.graph(&v.name).is_some_and(|cur| Arc::ptr_eq(&cur, &g)) {
-                return;
-            }
-            for (i, (on, why)) in now.into_iter().enumerate() {
-                if on != seen[i] {
-                    let why = if on {
-                        None
-                    } else {
-                        Some(m.why_down(&v, i, why))
-                    };
-                    m.events.record(&v, i, on, why);
-                    seen[i] = on;
-                }
-            }
-        }
-    });
 }

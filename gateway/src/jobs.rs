@@ -3,7 +3,7 @@
 //! progress and, once it ends, its result or error. gwctl and the console poll it and show the
 //! progress. Jobs live in memory: the last [`KEEP`] finished ones are kept.
 
-use crate::manager::ManagerError;
+use crate::error::ManagerError;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::VecDeque;

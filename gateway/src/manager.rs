@@ -1,182 +1,28 @@
 //! The volume manager (GlusterFS's glusterd): creates, starts, stops, imports and deletes
-//! volumes, supervises the local brickd processes, and keeps a client graph per started volume.
+//! volumes, has the local brickd processes supervised (`crate::supervisor`), and keeps a client
+//! graph per started volume.
 
+use crate::brick_checks::{check_brick_path, check_host_resolves, read_volume_id};
 use crate::config::GatewayConfig;
+use crate::health::link;
 use crate::jobs::Progress;
-use crate::store::{Store, StoreError};
-use crate::volume::{self, BrickRecord, SpecError, VolumeRecord, VolumeView, is_local_host};
-use engine::graph::{Graph, GraphError};
+use crate::store::Store;
+use crate::supervisor::{Supervisor, free_port};
+use crate::volume::{self, BrickRecord, VolumeRecord, is_local_host};
+use engine::graph::Graph;
 use engine::registry::Registry;
-use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use tokio::process::Command;
 use tokio::sync::Notify;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ManagerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error("volume {0} does not exist")]
-    NoSuchVolume(String),
-    #[error("S3 key {0} does not exist")]
-    NoSuchKey(String),
-    #[error("{0} already exists")]
-    Exists(String),
-    #[error("no NFS export {0}")]
-    NoSuchExport(String),
-    #[error("no SMB share {0}")]
-    NoSuchShare(String),
-    #[error("no SMB user {0}")]
-    NoSuchUser(String),
-    #[error(transparent)]
-    Smb(#[from] protocols_smb::SmbError),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("volume {0} is started; stop it first")]
-    Started(String),
-    #[error("volume {0} is not started")]
-    NotStarted(String),
-    #[error("{0}")]
-    Brick(String),
-    #[error("volume {0}: {1}")]
-    Graph(String, GraphError),
-    #[error("{0}: {1}")]
-    Io(String, std::io::Error),
-    #[error("TLS for the brick RPC: {0}")]
-    Tls(#[from] crate::tls::TlsSetupError),
-}
-
-impl ManagerError {
-    /// The HTTP status the API answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            ManagerError::NoSuchVolume(_)
-            | ManagerError::NoSuchKey(_)
-            | ManagerError::NoSuchExport(_)
-            | ManagerError::NoSuchShare(_)
-            | ManagerError::NoSuchUser(_) => 404,
-            ManagerError::Smb(
-                protocols_smb::SmbError::ShareName(_)
-                | protocols_smb::SmbError::ReservedShare(_)
-                | protocols_smb::SmbError::UserName(_)
-                | protocols_smb::SmbError::ReservedUser(_)
-                | protocols_smb::SmbError::Password
-                | protocols_smb::SmbError::Unrepresentable(..),
-            ) => 400,
-            ManagerError::Smb(protocols_smb::SmbError::Missing(_)) => 501,
-            ManagerError::Exists(_) | ManagerError::Started(_) | ManagerError::NotStarted(_) => 409,
-            ManagerError::Spec(_) | ManagerError::Brick(_) | ManagerError::Invalid(_) => 400,
-            _ => 500,
-        }
-    }
-}
+pub use crate::error::ManagerError;
+pub use crate::status::{BrickStatus, OfflineBrick, StartReport, VolumeStatus};
 
 type Result<T> = std::result::Result<T, ManagerError>;
-
-struct BrickProc {
-    name: String,
-    path: String,
-    pid: AtomicU32,
-    restarts: AtomicU32,
-    stopping: AtomicBool,
-    stop: Notify,
-    done: Notify,
-    exited: AtomicBool,
-    /// When and why brickd last exited on its own (its status and its error line).
-    last_exit: Mutex<Option<(Instant, String)>>,
-}
-
-impl BrickProc {
-    /// Why brickd is not serving, when that is the reason the brick is down: it is not running,
-    /// or it exited a moment ago.
-    fn failure(&self) -> Option<String> {
-        let (at, why) = self.last_exit.lock().clone()?;
-        let running = self.pid.load(Ordering::SeqCst) != 0;
-        (!running || at.elapsed() < Duration::from_secs(10)).then_some(why)
-    }
-}
-
-/// One brick of `volume status`.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct BrickStatus {
-    /// GlusterFS's name for the brick's client: VOLUME-client-N.
-    pub name: String,
-    pub host: String,
-    pub path: String,
-    pub port: u16,
-    /// The replica set the brick belongs to (brick index / replica).
-    pub replica_set: usize,
-    /// True for the arbiter brick of a `replica 3 arbiter 1` set.
-    pub arbiter: bool,
-    pub local: bool,
-    /// True while the gateway's brick RPC connection to it answers pings: a brick that hangs is
-    /// false within ping-timeout, even while its port still accepts connections.
-    pub online: bool,
-    /// Why it is not online: the brick RPC's error, or why its brickd exited.
-    pub offline_reason: Option<String>,
-    pub pid: Option<u32>,
-    pub restarts: u32,
-    /// Size and free space of the file system holding a local brick (bytes).
-    pub total_bytes: Option<u64>,
-    pub free_bytes: Option<u64>,
-}
-
-/// (total, available to unprivileged writers) bytes of the file system holding `path`.
-fn capacity(path: &str) -> Option<(u64, u64)> {
-    let c = std::ffi::CString::new(path).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: statvfs writes into `st`, a properly sized struct we own.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    let frsize = st.f_frsize as u64;
-    Some((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
-}
-
-/// `volume status`: the volume's layout and each brick's process and reachability.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct VolumeStatus {
-    pub name: String,
-    pub id: String,
-    /// `distribute`, `replicate` or `distributed-replicate`.
-    pub kind: String,
-    /// Bricks per replica set (1: no replication).
-    pub replica: usize,
-    /// Arbiter bricks per replica set (0 or 1).
-    pub arbiter: usize,
-    pub started: bool,
-    /// True when the gateway's client graph reaches the volume.
-    pub mounted_graph_up: bool,
-    pub bricks: Vec<BrickStatus>,
-}
-
-/// A brick that is not online, and why.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct OfflineBrick {
-    /// VOLUME-client-N.
-    pub name: String,
-    /// HOST:/PATH.
-    pub brick: String,
-    pub reason: String,
-}
-
-/// What `volume start` did: the volume, and how many of its bricks answer.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct StartReport {
-    pub volume: VolumeView,
-    pub bricks_total: usize,
-    pub bricks_online: usize,
-    /// The bricks not online when the start finished; the volume comes up with them when
-    /// they answer.
-    pub offline: Vec<OfflineBrick>,
-}
 
 /// How long `volume start` waits for bricks: for brickd processes to listen, then for every
 /// brick to answer the brick RPC.
@@ -186,7 +32,8 @@ const ANSWER_WAIT: Duration = Duration::from_secs(10);
 pub struct Manager {
     pub cfg: GatewayConfig,
     pub store: Store,
-    procs: Mutex<HashMap<String, Vec<Arc<BrickProc>>>>,
+    /// The brickd processes of the local bricks.
+    bricks: Supervisor,
     /// Read by every S3 and NFS request (`graph`), written only when a volume starts or stops.
     graphs: RwLock<HashMap<String, Arc<Graph>>>,
     /// Serialises management operations (create/start/stop/delete), as glusterd's big lock
@@ -195,7 +42,7 @@ pub struct Manager {
     /// Bumped when NFS exports change, so the NFS server rereads them at once.
     pub nfs_generation: std::sync::atomic::AtomicU64,
     /// Samba and its mounts; see `crate::smb`.
-    pub smb: crate::smb::SmbRuntime,
+    pub smb: crate::smb_runtime::SmbRuntime,
     /// Wakes the SMB reconciler when a volume starts or stops.
     pub smb_changed: Notify,
     /// Console sessions (in memory: a restart logs the console out).
@@ -207,152 +54,12 @@ pub struct Manager {
     me: Weak<Manager>,
 }
 
-/// The options `volume set` takes, for error messages.
-fn known_options() -> String {
-    use engine::xlators::cluster::{distribute, replicate};
-    let mut keys: Vec<String> = distribute::OPTIONS
-        .iter()
-        .chain(replicate::OPTIONS)
-        .filter(|o| !volume::LAYOUT_OPTIONS.contains(&o.key))
-        .map(|o| format!("cluster.{}", o.key))
-        .collect();
-    keys.extend([
-        volume::SSL_ENABLED.to_string(),
-        volume::AUTH_ALLOW.to_string(),
-        volume::AUTH_REJECT.to_string(),
-        "nfs.disable".into(),
-    ]);
-    format!("known: {}", keys.join(", "))
-}
-
-/// A port free on `host` now, and its listener: the caller holds the listeners until every
-/// port of a volume is chosen, or the kernel may hand the same port out twice.
-fn free_port(host: &str) -> std::io::Result<(u16, std::net::TcpListener)> {
-    let l = std::net::TcpListener::bind((host, 0))?;
-    Ok((l.local_addr()?.port(), l))
-}
-
-fn health_online(g: &Graph, v: &VolumeRecord, i: usize) -> bool {
-    crate::health::link(g, &v.client_name(i)).0
-}
-
-fn read_volume_id(path: &Path) -> std::result::Result<Option<String>, String> {
-    match brickd::storage::xattr::get(path, engine::fop::keys::VOLUME_ID) {
-        Ok(Some(v)) => match engine::Gfid::from_slice(&v) {
-            Some(g) => Ok(Some(g.to_string())),
-            None => Err(format!(
-                "{}: trusted.glusterfs.volume-id is not 16 bytes",
-                path.display()
-            )),
-        },
-        Ok(None) => Ok(None),
-        Err(e) => Err(format!(
-            "{}: reading trusted.glusterfs.volume-id: {e}",
-            path.display()
-        )),
-    }
-}
-
-/// A local brick's path, before anything is made: an existing directory, or a path whose
-/// parent is one (any missing parents too with `force`), with no file in the way.
-fn check_brick_path(b: &BrickRecord, force: bool) -> Result<()> {
-    let spec = format!("{}:{}", b.host, b.path);
-    let p = Path::new(&b.path);
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(ManagerError::Brick(format!(
-                "brick {spec}: {} exists and is not a directory",
-                b.path
-            )));
-        }
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(libc::ENOTDIR) => {}
-        Err(e) => return Err(ManagerError::Brick(format!("brick {spec}: {e}"))),
-    }
-    // The nearest ancestor that exists must be a directory.
-    let mut up = p.parent();
-    while let Some(a) = up {
-        match std::fs::metadata(a) {
-            Ok(m) if m.is_dir() => break,
-            Ok(_) => {
-                return Err(ManagerError::Brick(format!(
-                    "brick {spec}: {} is a file, not a directory",
-                    a.display()
-                )));
-            }
-            Err(_) => up = a.parent(),
-        }
-    }
-    let parent = p.parent().unwrap_or(Path::new("/"));
-    if !force && !parent.is_dir() {
-        return Err(ManagerError::Brick(format!(
-            "brick {spec}: its parent directory {} does not exist; create it first (or add `force` to create it with its parents)",
-            parent.display()
-        )));
-    }
-    Ok(())
-}
-
-/// A remote brick's host must resolve now, or `volume start` would wait for a brick nobody
-/// can reach.
-async fn check_host_resolves(b: &BrickRecord) -> Result<()> {
-    let spec = format!("{}:{}", b.host, b.path);
-    let looked = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::lookup_host((b.host.as_str(), b.port)),
-    )
-    .await
-    .map(|r| r.map(|addrs| addrs.count()));
-    match looked {
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        Ok(Ok(_)) => Err(ManagerError::Brick(format!(
-            "brick {spec}: host {} resolves to no address",
-            b.host
-        ))),
-        Ok(Err(e)) => Err(ManagerError::Brick(format!(
-            "brick {spec}: host {} cannot be resolved ({e}); give a host name this gateway resolves (DNS or /etc/hosts) or an address",
-            b.host
-        ))),
-        Err(_) => Err(ManagerError::Brick(format!(
-            "brick {spec}: resolving host {} timed out",
-            b.host
-        ))),
-    }
-}
-
-/// The error brickd ended with, from what its run wrote to its log after byte `from`:
-/// anyhow's `Error: …` line and the first cause below it.
-fn brickd_error(log: &Path, from: u64) -> Option<String> {
-    let text = std::fs::read(log).ok()?;
-    let from = (from as usize)
-        .min(text.len())
-        .max(text.len().saturating_sub(64 * 1024));
-    let tail = String::from_utf8_lossy(&text[from..]).into_owned();
-    let lines: Vec<&str> = tail.lines().collect();
-    let at = lines.iter().rposition(|l| l.starts_with("Error: "))?;
-    let mut out = lines[at].trim_start_matches("Error: ").trim().to_string();
-    let mut rest = lines[at + 1..].iter().map(|l| l.trim());
-    if rest.by_ref().any(|l| l == "Caused by:")
-        && let Some(cause) = rest.find(|l| !l.is_empty())
-    {
-        out.push_str(": ");
-        out.push_str(
-            cause
-                .trim_start_matches(|c: char| c.is_ascii_digit() || c == ':')
-                .trim(),
-        );
-    }
-    Some(out)
-}
-
 impl Manager {
     pub fn new(cfg: GatewayConfig, store: Store) -> Arc<Manager> {
         Arc::new_cyclic(|me| Manager {
             cfg,
             store,
-            procs: Mutex::new(HashMap::new()),
+            bricks: Supervisor::default(),
             graphs: RwLock::new(HashMap::new()),
             op_lock: tokio::sync::Mutex::new(()),
             nfs_generation: std::sync::atomic::AtomicU64::new(0),
@@ -651,8 +358,16 @@ impl Manager {
         self.write_secret(&v)?;
         self.write_auth(&v)?;
         let tls = self.brick_tls(&v)?;
-        self.spawn_bricks(&v, tls.as_ref());
-        self.wait_for_local_bricks(&v, LISTEN_WAIT, progress).await;
+        self.bricks.spawn(
+            &v,
+            &self.cfg,
+            &self.secret_file(&v.name),
+            &self.auth_file(&v.name),
+            tls.as_ref(),
+        );
+        self.bricks
+            .wait_listening(&v, &self.cfg.brick_listen_host, LISTEN_WAIT, progress)
+            .await;
         let text = v.client_volfile_with(
             self.cfg.ping_timeout,
             &self.cfg.brick_listen_host,
@@ -662,7 +377,7 @@ impl Manager {
             .map_err(|e| ManagerError::Graph(name.into(), e))?;
         if let Err(e) = graph.init().await {
             graph.fini().await;
-            self.stop_bricks(name, &Progress::none()).await;
+            self.bricks.stop(name, &Progress::none()).await;
             return Err(ManagerError::Graph(name.into(), e));
         }
         let graph = Arc::new(graph);
@@ -681,7 +396,7 @@ impl Manager {
             progress.set(r.bricks_online as u64, total as u64, msg);
             // A local brick whose brickd keeps exiting will not answer by waiting.
             let hopeless = (0..total)
-                .all(|i| health_online(&graph, &v, i) || self.brickd_failure(&v, i).is_some());
+                .all(|i| link(&graph, &v.client_name(i)).0 || self.bricks.failure(&v, i).is_some());
             if r.bricks_online == total
                 || began.elapsed() >= ANSWER_WAIT
                 || (hopeless && began.elapsed() >= Duration::from_secs(2))
@@ -710,7 +425,9 @@ impl Manager {
             self.store.put_volume(&v, &format!("volume start {name}"))?;
         }
         self.smb_changed.notify_one();
-        let seen: Vec<bool> = (0..total).map(|i| health_online(&graph, &v, i)).collect();
+        let seen: Vec<bool> = (0..total)
+            .map(|i| link(&graph, &v.client_name(i)).0)
+            .collect();
         for (i, on) in seen.iter().enumerate() {
             if !on {
                 let why = r
@@ -721,7 +438,7 @@ impl Manager {
                 self.events.record(&v, i, false, why);
             }
         }
-        crate::health::watch(self.me.clone(), v.clone(), Arc::downgrade(&graph), seen);
+        watch(self.me.clone(), v.clone(), Arc::downgrade(&graph), seen);
         let r = self.report(&v, &graph);
         if r.offline.is_empty() {
             tracing::info!(volume = %name, bricks = total, "volume started");
@@ -740,7 +457,7 @@ impl Manager {
     fn report(&self, v: &VolumeRecord, g: &Graph) -> StartReport {
         let mut offline = Vec::new();
         for i in 0..v.bricks.len() {
-            let (on, why) = crate::health::link(g, &v.client_name(i));
+            let (on, why) = link(g, &v.client_name(i));
             if !on {
                 offline.push(OfflineBrick {
                     name: v.client_name(i),
@@ -760,66 +477,10 @@ impl Manager {
     /// Why brick `i` of `v` is down: its brickd's failure when that is the cause, else what
     /// the brick RPC said.
     pub fn why_down(&self, v: &VolumeRecord, i: usize, rpc: Option<String>) -> String {
-        if let Some(f) = self.brickd_failure(v, i) {
+        if let Some(f) = self.bricks.failure(v, i) {
             return format!("brickd exited: {f}");
         }
         rpc.unwrap_or_else(|| "not connected".into())
-    }
-
-    /// Why the local brickd of brick `i` is not serving, if it exited (see
-    /// [`BrickProc::failure`]).
-    fn brickd_failure(&self, v: &VolumeRecord, i: usize) -> Option<String> {
-        if !is_local_host(&v.bricks[i].host) {
-            return None;
-        }
-        let name = v.client_name(i);
-        let p = self
-            .procs
-            .lock()
-            .get(&v.name)
-            .and_then(|ps| ps.iter().find(|p| p.name == name).cloned())?;
-        p.failure()
-    }
-
-    /// Gives freshly spawned bricks a moment to listen, so the graph's first connection
-    /// attempts find them instead of logging them down; a brickd that exits is not waited for.
-    async fn wait_for_local_bricks(&self, v: &VolumeRecord, limit: Duration, progress: &Progress) {
-        let deadline = Instant::now() + limit;
-        let local: Vec<usize> = (0..v.bricks.len())
-            .filter(|i| is_local_host(&v.bricks[*i].host))
-            .collect();
-        let mut ready = vec![false; v.bricks.len()];
-        loop {
-            let mut settled = 0;
-            for &i in &local {
-                if !ready[i] {
-                    let addr = (self.cfg.brick_listen_host.clone(), v.bricks[i].port);
-                    ready[i] = tokio::time::timeout(
-                        Duration::from_millis(500),
-                        tokio::net::TcpStream::connect(addr),
-                    )
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-                }
-                if ready[i] || self.brickd_failure(v, i).is_some() {
-                    settled += 1;
-                }
-            }
-            let listening = ready.iter().filter(|r| **r).count();
-            progress.set(
-                listening as u64,
-                local.len() as u64,
-                format!(
-                    "volume start {}: {listening}/{} local bricks listening",
-                    v.name,
-                    local.len()
-                ),
-            );
-            if settled == local.len() || Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     pub async fn stop(&self, name: &str, progress: &Progress) -> Result<VolumeRecord> {
@@ -844,39 +505,16 @@ impl Manager {
             );
             g.fini().await;
         }
-        self.stop_bricks(name, progress).await;
-    }
-
-    /// Stops the local brickd processes of a volume (SIGTERM, then SIGKILL after 5 s).
-    async fn stop_bricks(&self, name: &str, progress: &Progress) {
-        let procs = self.procs.lock().remove(name).unwrap_or_default();
-        for p in &procs {
-            p.stopping.store(true, Ordering::SeqCst);
-            p.stop.notify_one();
-        }
-        let n = procs.len() as u64;
-        for (k, p) in procs.iter().enumerate() {
-            progress.set(
-                k as u64,
-                n,
-                format!("volume stop {name}: {k}/{n} bricks stopped"),
-            );
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while !p.exited.load(Ordering::SeqCst) && Instant::now() < deadline {
-                let _ = tokio::time::timeout(Duration::from_millis(200), p.done.notified()).await;
-            }
-        }
-        progress.set(n, n, format!("volume stop {name}: {n}/{n} bricks stopped"));
+        self.bricks.stop(name, progress).await;
     }
 
     /// Stops every running volume's bricks and graphs without changing what is recorded, so
     /// the next start of the daemon brings them back.
     pub async fn shutdown(&self) {
         let names: Vec<String> = self
-            .procs
-            .lock()
-            .keys()
-            .cloned()
+            .bricks
+            .volumes()
+            .into_iter()
             .chain(self.graphs.read().keys().cloned())
             .collect();
         for n in names {
@@ -908,73 +546,14 @@ impl Manager {
     ) -> Result<(VolumeRecord, bool)> {
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
-        // GlusterFS's per-end names of the TLS switch are kept under the one name.
-        let key = if volume::SSL_ALIASES.contains(&key) {
-            volume::SSL_ENABLED
-        } else {
-            key
-        };
-        let restart = if key == volume::SSL_ENABLED {
-            if let Some(val) = value {
-                engine::options::parse_bool(val)
-                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
-            }
-            // Bricks and clients take TLS when the volume next starts.
-            v.started
-        } else if key == volume::AUTH_ALLOW || key == volume::AUTH_REJECT {
-            if let Some(val) = value {
-                let list = brickd::protocol::auth::AddrList::parse(val)
-                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
-                if list.is_empty() {
-                    return Err(ManagerError::Invalid(format!(
-                        "{key}: give at least one address (volume reset {name} {key} removes it)"
-                    )));
-                }
-            }
-            // The bricks watch their auth file: it applies at once.
-            false
-        } else if key == "nfs.disable" {
-            if let Some(val) = value {
-                engine::options::parse_bool(val)
-                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
-            }
-            false
-        } else if let Some(k) = key.strip_prefix("cluster.") {
-            let (_, spec) = volume::cluster_option(k).ok_or_else(|| {
-                ManagerError::Invalid(format!("unknown option {key}; {}", known_options()))
-            })?;
-            if volume::LAYOUT_OPTIONS.contains(&spec.key) {
-                return Err(ManagerError::Invalid(format!(
-                    "{key} follows from the volume's bricks and `replica N [arbiter 1]` at create; it cannot be set"
-                )));
-            }
-            if let Some(val) = value {
-                spec.validate(val)
-                    .map_err(|e| ManagerError::Invalid(format!("{key}: {e}")))?;
-                let r = v.replica_count();
-                if spec.key == "quorum-count"
-                    && r > 1
-                    && val.trim().parse::<usize>().is_ok_and(|n| n > r)
-                {
-                    return Err(ManagerError::Invalid(format!(
-                        "{key}: {val} is more than the {r} bricks of a replica set of {name}"
-                    )));
-                }
-            }
-            v.started
-        } else {
-            return Err(ManagerError::Invalid(format!(
-                "unknown option {key}; {}",
-                known_options()
-            )));
-        };
+        let (key, restart) = crate::options::check(&v, key, value)?;
         let what = match value {
             Some(val) => {
-                v.options.insert(key.to_string(), val.to_string());
+                v.options.insert(key.clone(), val.to_string());
                 format!("volume set {name} {key} {val}")
             }
             None => {
-                v.options.remove(key);
+                v.options.remove(&key);
                 format!("volume reset {name} {key}")
             }
         };
@@ -1026,22 +605,25 @@ impl Manager {
     /// mere TCP connect, which a hung brickd's port still accepts.
     pub async fn status(&self, name: &str) -> Result<VolumeStatus> {
         let v = self.get(name)?;
-        let procs = self.procs.lock().get(name).cloned().unwrap_or_default();
         let graph = self.graph(name);
         let mut bricks = Vec::new();
         for (i, b) in v.bricks.iter().enumerate() {
             let local = is_local_host(&b.host);
-            let p = procs.iter().find(|p| p.name == v.client_name(i));
+            let p = self.bricks.state(name, &v.client_name(i));
             let (online, why) = match &graph {
-                Some(g) => crate::health::link(g, &v.client_name(i)),
+                Some(g) => link(g, &v.client_name(i)),
                 None => (false, Some(format!("volume {name} is not started"))),
             };
             let offline_reason = (!online).then(|| match &graph {
                 Some(_) => self.why_down(&v, i, why),
                 None => why.unwrap_or_default(),
             });
-            let pid = p.map(|p| p.pid.load(Ordering::SeqCst)).filter(|p| *p != 0);
-            let cap = if local { capacity(&b.path) } else { None };
+            let pid = p.as_ref().and_then(|p| p.pid);
+            let cap = if local {
+                crate::status::capacity(&b.path)
+            } else {
+                None
+            };
             bricks.push(BrickStatus {
                 total_bytes: cap.map(|c| c.0),
                 free_bytes: cap.map(|c| c.1),
@@ -1055,7 +637,7 @@ impl Manager {
                 online,
                 offline_reason,
                 pid,
-                restarts: p.map(|p| p.restarts.load(Ordering::SeqCst)).unwrap_or(0),
+                restarts: p.map(|p| p.restarts).unwrap_or(0),
             });
         }
         let up = self.graph(name).is_some_and(|g| *g.events().borrow());
@@ -1070,155 +652,38 @@ impl Manager {
             bricks,
         })
     }
+}
 
-    fn spawn_bricks(&self, v: &VolumeRecord, tls: Option<&crate::tls::Material>) {
-        let mut started = Vec::new();
-        for (i, b) in v.bricks.iter().enumerate() {
-            if !is_local_host(&b.host) {
-                continue;
-            }
-            let p = Arc::new(BrickProc {
-                name: v.client_name(i),
-                path: b.path.clone(),
-                pid: AtomicU32::new(0),
-                restarts: AtomicU32::new(0),
-                stopping: AtomicBool::new(false),
-                stop: Notify::new(),
-                done: Notify::new(),
-                exited: AtomicBool::new(false),
-                last_exit: Mutex::new(None),
-            });
-            let args = BrickArgs {
-                brickd: self.cfg.brickd(),
-                listen: format!("{}:{}", self.cfg.brick_listen_host, b.port),
-                volume: v.name.clone(),
-                volume_id: v.id.clone(),
-                secret_file: self.secret_file(&v.name),
-                auth_file: self.auth_file(&v.name),
-                tls: tls.cloned(),
-                log: self
-                    .cfg
-                    .data_dir
-                    .join("logs")
-                    .join(format!("{}.log", p.name)),
+/// Follows the bricks of a volume just started on `g`, from the states `seen` at the end of
+/// the start, recording every change until the volume stops (or starts on another graph).
+fn watch(m: Weak<Manager>, v: VolumeRecord, g: Weak<Graph>, mut seen: Vec<bool>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::health::EVERY).await;
+            let (Some(m), Some(g)) = (m.upgrade(), g.upgrade()) else {
+                return;
             };
-            tokio::spawn(supervise(p.clone(), args));
-            started.push(p);
-        }
-        self.procs.lock().insert(v.name.clone(), started);
-    }
-}
-
-struct BrickArgs {
-    brickd: PathBuf,
-    listen: String,
-    volume: String,
-    volume_id: String,
-    secret_file: PathBuf,
-    auth_file: PathBuf,
-    tls: Option<crate::tls::Material>,
-    log: PathBuf,
-}
-
-/// Keeps one brickd running: restarts it when it dies (1 s, doubling to 10 s between tries,
-/// back to 1 s after a good run), stops it with SIGTERM then SIGKILL.
-async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
-    let mut backoff = Duration::from_secs(1);
-    if let Some(dir) = a.log.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    while !p.stopping.load(Ordering::SeqCst) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&a.log);
-        let mut cmd = Command::new(&a.brickd);
-        cmd.arg("--brick")
-            .arg(&p.path)
-            .arg("--listen")
-            .arg(&a.listen)
-            .arg("--volume-id")
-            .arg(&a.volume_id)
-            .arg("--brick-name")
-            .arg(&p.name)
-            .arg("--secret-file")
-            .arg(&a.secret_file)
-            .arg("--volume")
-            .arg(&a.volume)
-            .arg("--auth-file")
-            .arg(&a.auth_file)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null());
-        if let Some(t) = &a.tls {
-            cmd.arg("--tls-cert")
-                .arg(&t.cert)
-                .arg("--tls-key")
-                .arg(&t.key)
-                .arg("--tls-ca")
-                .arg(&t.ca);
-        }
-        // A brickd must not outlive a gatewayd killed with -9: the next gatewayd would find its
-        // port taken. The kernel sends SIGTERM when the spawning (runtime worker) thread dies.
-        // Its own process group: a Ctrl-C at gatewayd's terminal reaches gatewayd alone, which
-        // then stops the bricks in order instead of finding them dead.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                libc::setpgid(0, 0);
-                Ok(())
-            });
-        }
-        match log {
-            Ok(f) => cmd.stderr(f),
-            Err(_) => cmd.stderr(std::process::Stdio::null()),
-        };
-        let began = Instant::now();
-        let log_from = std::fs::metadata(&a.log).map(|m| m.len()).unwrap_or(0);
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(brick = %p.name, brickd = %a.brickd.display(), "cannot start brickd: {e}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
+            let now: Vec<(bool, Option<String>)> = (0..v.bricks.len())
+                .map(|i| link(&g, &v.client_name(i)))
+                .collect();
+            // Read before checking that the graph is still the volume's: a stop takes the
+            // graph out before it tears it down, so what a teardown did is never recorded.
+            if !m.graph(&v.name).is_some_and(|cur| Arc::ptr_eq(&cur, &g)) {
+                return;
             }
-        };
-        p.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
-        tracing::info!(brick = %p.name, pid = child.id().unwrap_or(0), listen = %a.listen, "brickd started");
-        tokio::select! {
-            status = child.wait() => {
-                p.pid.store(0, Ordering::SeqCst);
-                if p.stopping.load(Ordering::SeqCst) {
-                    break;
+            for (i, (on, why)) in now.into_iter().enumerate() {
+                if on != seen[i] {
+                    let why = if on {
+                        None
+                    } else {
+                        Some(m.why_down(&v, i, why))
+                    };
+                    m.events.record(&v, i, on, why);
+                    seen[i] = on;
                 }
-                if began.elapsed() > Duration::from_secs(30) {
-                    backoff = Duration::from_secs(1);
-                }
-                p.restarts.fetch_add(1, Ordering::SeqCst);
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                let why = match brickd_error(&a.log, log_from) {
-                    Some(e) => format!("{e} [{status}]"),
-                    None => status,
-                };
-                tracing::warn!(brick = %p.name, log = %a.log.display(), "brickd exited ({why}); restarting in {backoff:?}");
-                *p.last_exit.lock() = Some((Instant::now(), why));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-            _ = p.stop.notified() => {
-                if let Some(pid) = child.id() {
-                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-                }
-                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                    let _ = child.kill().await;
-                }
-                p.pid.store(0, Ordering::SeqCst);
-                break;
             }
         }
-    }
-    p.exited.store(true, Ordering::SeqCst);
-    p.done.notify_waiters();
+    });
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 //! follows it, as a GlusterFS client's mount survives `volume stop` + `volume start`: while the
 //! volume is stopped its fops fail with ENOTCONN ("Transport endpoint is not connected"), and
 //! once it is started they work again, with the same inodes (gfids) and the files left open
-//! (the new graph serves their fds as anonymous ones, by gfid).
+//! (the new graph serves their fds as anonymous ones, by gfid). A stale mount a killed
+//! gatewayd left is detached before its mount point is used again.
 
 use crate::manager::Manager;
 use async_trait::async_trait;
 use bytes::Bytes;
 use engine::*;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 
 pub struct VolumeTop {
@@ -236,5 +238,25 @@ impl Xlator for VolumeTop {
 
     async fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64) -> Result<()> {
         self.top()?.discard(ctx, fd, offset, len).await
+    }
+}
+
+/// A gatewayd that was killed leaves its FUSE mount behind, answering ENOTCONN; detach it so
+/// the mount point can be used again.
+pub fn clear_stale_mount(mp: &Path) {
+    if let Err(e) = std::fs::metadata(mp)
+        && e.raw_os_error() == Some(libc::ENOTCONN)
+    {
+        tracing::warn!(mountpoint = %mp.display(), "detaching a stale mount left by a previous gatewayd");
+        let _ = std::process::Command::new("fusermount3")
+            .arg("-uz")
+            .arg(mp)
+            .status();
+        if std::fs::metadata(mp).is_err() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(mp)
+                .status();
+        }
     }
 }

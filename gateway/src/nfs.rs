@@ -136,10 +136,7 @@ pub fn list_exports(m: &Manager) -> Result<Vec<ExportView>, ManagerError> {
             .iter()
             .filter(|e| split_path(&e.path).is_ok_and(|(vol, _)| vol == v.name))
             .collect();
-        let disabled = v
-            .options
-            .get("nfs.disable")
-            .is_some_and(|o| matches!(o.as_str(), "on" | "true" | "yes" | "enable"));
+        let disabled = v.nfs_disabled();
         let own_root = format!("/{}", v.name);
         if !disabled && !mine.iter().any(|e| e.path == own_root) {
             let o = ExportOptions::default();

@@ -7,34 +7,15 @@
 //! smbd that died.
 
 use crate::manager::{Manager, ManagerError};
+use crate::smb_runtime::{Mounted, Running};
 use crate::store::{SmbShareRecord, SmbUserRecord};
 use protocols_smb::{Layout, Share, Smbd, Tools, User};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 type Result<T> = std::result::Result<T, ManagerError>;
-
-/// What runs for SMB right now; one reconcile at a time changes it.
-#[derive(Default)]
-pub struct SmbRuntime {
-    inner: tokio::sync::Mutex<Running>,
-}
-
-#[derive(Default)]
-struct Running {
-    tools: Option<Tools>,
-    mounts: HashMap<String, Mounted>,
-    smbd: Option<Smbd>,
-}
-
-/// A volume's FUSE mount for Samba. Its top is the volume's current graph
-/// (`crate::mounts::VolumeTop`), so it stays mounted, and smbd's sessions on it go on, when
-/// the volume is stopped and started again between two reconciles.
-struct Mounted {
-    handle: protocols_fuse::MountHandle,
-}
 
 fn layout(m: &Manager) -> Layout {
     Layout::new(m.cfg.data_dir.join("smb"))
@@ -245,7 +226,7 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
         let dir = l.mounts().join(v);
         let d2 = dir.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            crate::daemon::clear_stale_mount(&d2);
+            crate::mounts::clear_stale_mount(&d2);
             std::fs::create_dir_all(&d2)
         })
         .await

@@ -1,8 +1,10 @@
 //! Volumes as gatewayd records them, brick specs, and the volfiles generated from them.
 
 use engine::options::OptionSpec;
+use engine::registry::Registry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use utoipa::ToSchema;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +53,8 @@ pub const SSL_ALIASES: &[&str] = &["client.ssl", "server.ssl"];
 /// Client addresses the bricks accept and refuse (GlusterFS's `auth.allow`/`auth.reject`).
 pub const AUTH_ALLOW: &str = "auth.allow";
 pub const AUTH_REJECT: &str = "auth.reject";
+/// `on`: the volume is not exported over NFS.
+pub const NFS_DISABLE: &str = "nfs.disable";
 
 /// Which cluster translator a `cluster.<key>` volume option belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,17 +66,21 @@ pub enum ClusterXlator {
 /// The option spec of `cluster.<key>` (given without the `cluster.` prefix), from distribute's
 /// or replicate's table.
 pub fn cluster_option(key: &str) -> Option<(ClusterXlator, &'static OptionSpec)> {
-    use engine::xlators::cluster::{distribute, replicate};
-    distribute::OPTIONS
-        .iter()
-        .find(|o| o.matches(key))
-        .map(|o| (ClusterXlator::Distribute, o))
-        .or_else(|| {
-            replicate::OPTIONS
-                .iter()
-                .find(|o| o.matches(key))
-                .map(|o| (ClusterXlator::Replicate, o))
-        })
+    [ClusterXlator::Distribute, ClusterXlator::Replicate]
+        .into_iter()
+        .find_map(|x| Some((x, x.options().iter().find(|o| o.matches(key))?)))
+}
+
+impl ClusterXlator {
+    /// The translator's option table, as the engine's registry of client-side types has it.
+    pub fn options(self) -> &'static [OptionSpec] {
+        static CLIENT_SIDE: LazyLock<Registry> = LazyLock::new(Registry::client_side);
+        let type_name = match self {
+            ClusterXlator::Distribute => "cluster/distribute",
+            ClusterXlator::Replicate => "cluster/replicate",
+        };
+        CLIENT_SIDE.get(type_name).map_or(&[], |t| t.options)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -274,8 +282,8 @@ impl VolumeRecord {
             .is_some_and(|v| engine::options::parse_bool(v).unwrap_or(false))
     }
 
-    /// The bricks' auth file (see `brickd::protocol::auth`): `auth.allow` and `auth.reject`
-    /// as set.
+    /// The bricks' auth file (brickd's `protocol::auth` reads it; the lists are
+    /// `engine::addr_list`'s): `auth.allow` and `auth.reject` as set.
     pub fn auth_file_text(&self) -> String {
         let mut out = String::from("# written by gatewayd from the volume's options\n");
         for k in [AUTH_ALLOW, AUTH_REJECT] {
@@ -477,121 +485,6 @@ pub fn path_components<'a>(path: &'a str, what: &str) -> Result<Vec<&'a str>, St
         return Err(format!("{what} {path:?} may not contain .."));
     }
     Ok(parts)
-}
-
-/// One option `volume set` takes, as `volume set help` and `GET /api/v1/options` list it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct SettableOption {
-    /// The key as `volume set` takes it: `cluster.lookup-unhashed`, `nfs.disable`.
-    pub key: String,
-    /// The value when the option is not set; none when the translator has no default.
-    pub default: Option<String>,
-    pub description: String,
-    /// What a value may be: `on|off`, one of `values`, `integer 0..=60`, `text`.
-    pub kind: String,
-    /// The values an enumerated (or on/off) option takes; empty for others.
-    pub values: Vec<String>,
-    /// `restart` (applies when the volume next starts) or `now`.
-    pub applies: String,
-}
-
-/// Every option `volume set` accepts: the `cluster.*` options of distribute's and replicate's
-/// tables (less those the layout fixes) and `nfs.disable`, in that order.
-pub fn settable_options() -> Vec<SettableOption> {
-    use engine::options::OptKind;
-    use engine::xlators::cluster::{distribute, replicate};
-    let mut out: Vec<SettableOption> = distribute::OPTIONS
-        .iter()
-        .chain(replicate::OPTIONS)
-        .filter(|o| !LAYOUT_OPTIONS.contains(&o.key))
-        .map(|o| {
-            let (kind, values) = match o.kind {
-                OptKind::Bool => ("on|off".to_string(), vec!["on", "off"]),
-                OptKind::Enum(v) => (v.join("|"), v.to_vec()),
-                OptKind::Int { min, max } => (format!("integer {min}..={max}"), vec![]),
-                OptKind::Seconds { min, max } => (format!("seconds {min}..={max}"), vec![]),
-                OptKind::Size => ("size (128KB, 1GB)".into(), vec![]),
-                OptKind::Percent => ("percentage".into(), vec![]),
-                OptKind::Str => ("text".into(), vec![]),
-                OptKind::List => ("list".into(), vec![]),
-            };
-            SettableOption {
-                key: format!("cluster.{}", o.key),
-                default: o.default.map(str::to_string),
-                description: o.doc.to_string(),
-                kind,
-                values: values.into_iter().map(str::to_string).collect(),
-                applies: "restart".into(),
-            }
-        })
-        .collect();
-    out.push(SettableOption {
-        key: SSL_ENABLED.into(),
-        default: Some("off".into()),
-        description: "on: the brick RPC runs over TLS, both ends proving themselves with certificates of the cluster CA in DATA/tls (made when missing); also set as client.ssl or server.ssl".into(),
-        kind: "on|off".into(),
-        values: vec!["on".into(), "off".into()],
-        applies: "restart".into(),
-    });
-    out.push(SettableOption {
-        key: AUTH_ALLOW.into(),
-        default: Some("*".into()),
-        description: "client addresses the bricks accept: comma-separated addresses, globs (192.168.1.*), networks (10.0.0.0/8) or host names; * is everyone".into(),
-        kind: "text".into(),
-        values: vec![],
-        applies: "now".into(),
-    });
-    out.push(SettableOption {
-        key: AUTH_REJECT.into(),
-        default: None,
-        description: "client addresses the bricks refuse, whatever auth.allow says (the gateway itself connects from its bricks' host: rejecting it cuts off its own mounts, S3, NFS and SMB)".into(),
-        kind: "text".into(),
-        values: vec![],
-        applies: "now".into(),
-    });
-    out.push(SettableOption {
-        key: "nfs.disable".into(),
-        default: Some("off".into()),
-        description: "on: the volume is not exported over NFS (its export /NAME and exports of its directories go at once)".into(),
-        kind: "on|off".into(),
-        values: vec!["on".into(), "off".into()],
-        applies: "now".into(),
-    });
-    out
-}
-
-/// One option of a volume as `volume get` prints it: its value, and whether it was set.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct OptionValue {
-    pub key: String,
-    /// What the volume runs with: the value set, else the default (none if it has none).
-    pub value: Option<String>,
-    /// True when `volume set` gave the value.
-    pub set: bool,
-}
-
-impl VolumeRecord {
-    /// Every settable option with the value this volume runs with (`gluster volume get VOL
-    /// all`): what was set, else the default, where replica 3 and up default to quorum-type
-    /// auto, as glusterd makes them.
-    pub fn option_values(&self) -> Vec<OptionValue> {
-        settable_options()
-            .into_iter()
-            .map(|o| {
-                let given = self.options.get(&o.key).cloned();
-                let default = if o.key == "cluster.quorum-type" && self.replica_count() >= 3 {
-                    Some("auto".to_string())
-                } else {
-                    o.default
-                };
-                OptionValue {
-                    set: given.is_some(),
-                    value: given.or(default),
-                    key: o.key,
-                }
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -831,11 +724,6 @@ mod tests {
         v.options.insert(AUTH_REJECT.into(), "10.0.0.0/8".into());
         assert!(v.auth_file_text().contains("auth.reject 10.0.0.0/8\n"));
         assert!(!v.auth_file_text().contains("auth.allow"));
-        let opts = settable_options();
-        let get = |k: &str| opts.iter().find(|o| o.key == k).unwrap();
-        assert_eq!(get(SSL_ENABLED).applies, "restart");
-        assert_eq!(get(AUTH_REJECT).applies, "now");
-        assert_eq!(get(AUTH_ALLOW).default.as_deref(), Some("*"));
     }
 
     #[test]
@@ -877,46 +765,5 @@ mod tests {
             ClusterXlator::Replicate
         );
         assert!(cluster_option("no-such-thing").is_none());
-    }
-
-    #[test]
-    fn settable_options_list_both_tables_with_defaults_and_docs() {
-        let opts = settable_options();
-        let get = |k: &str| opts.iter().find(|o| o.key == k).unwrap();
-        let lu = get("cluster.lookup-unhashed");
-        assert_eq!(lu.default.as_deref(), Some("on"));
-        assert_eq!(lu.values, ["on", "off", "auto"]);
-        assert_eq!(lu.applies, "restart");
-        assert!(!lu.description.is_empty());
-        assert_eq!(get("cluster.quorum-type").default.as_deref(), Some("none"));
-        assert_eq!(get("nfs.disable").applies, "now");
-        assert!(get("cluster.post-op-delay-secs").kind.contains("0..=60"));
-        // What the layout fixes is not settable, so not listed.
-        assert!(!opts.iter().any(|o| o.key == "cluster.afr-pending-xattr"));
-        assert!(!opts.iter().any(|o| o.key == "cluster.arbiter-count"));
-        assert!(opts.iter().all(|o| !o.description.is_empty()));
-    }
-
-    #[test]
-    fn option_values_are_what_was_set_else_the_default() {
-        let mut v = VolumeRecord::with_layout("vol", bricks(4), 2, 0).unwrap();
-        v.options
-            .insert("cluster.lookup-unhashed".into(), "auto".into());
-        let vals = v.option_values();
-        let get =
-            |vals: &[OptionValue], k: &str| vals.iter().find(|o| o.key == k).cloned().unwrap();
-        let lu = get(&vals, "cluster.lookup-unhashed");
-        assert_eq!((lu.value.as_deref(), lu.set), (Some("auto"), true));
-        let q = get(&vals, "cluster.quorum-type");
-        assert_eq!((q.value.as_deref(), q.set), (Some("none"), false));
-        assert_eq!(get(&vals, "cluster.quorum-count").value, None);
-        // glusterd's default for three replicas and more.
-        let r3 = VolumeRecord::with_layout("r3", bricks(3), 3, 1).unwrap();
-        assert_eq!(
-            get(&r3.option_values(), "cluster.quorum-type")
-                .value
-                .as_deref(),
-            Some("auto")
-        );
     }
 }

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use engine::graph::Graph;
 use engine::registry::Registry;
 use gateway::config::GatewayConfig;
-use gateway::daemon::{Daemon, clear_stale_mount, terminated};
+use gateway::daemon::{Daemon, terminated};
+use gateway::mounts::clear_stale_mount;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -548,19 +549,15 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
 /// refuses, the mount fails at once with their reasons. Bricks that are merely away are
 /// mounted over anyway (they are reconnected to when they come).
 async fn wait_for_bricks(graph: &Graph, volume: &str) -> anyhow::Result<()> {
-    use engine::xlators::protocol::client::Client;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if graph.wait_up(Duration::from_millis(250)).await {
             return Ok(());
         }
         let clients: Vec<(String, Option<String>)> = graph
-            .xlators()
-            .iter()
-            .filter_map(|x| {
-                let c = x.as_any()?.downcast_ref::<Client>()?;
-                Some((x.name().to_string(), c.last_error()))
-            })
+            .brick_links()
+            .into_iter()
+            .map(|l| (l.name, l.last_error))
             .collect();
         let refused = |e: &Option<String>| {
             e.as_deref()
