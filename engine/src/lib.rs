@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod options;
 pub mod registry;
 pub mod rpc;
+pub mod time;
 pub mod tls;
 pub mod volfile;
 pub mod xlator;

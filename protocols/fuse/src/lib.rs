@@ -146,6 +146,7 @@ pub fn mount(
             next_fh: AtomicU64::new(1),
             attr_ttl: opts.attr_timeout,
             entry_ttl: opts.entry_timeout,
+            protocol: opts.protocol,
             metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS)
                 .with_volume(&opts.volume),
         }),
@@ -189,6 +190,8 @@ struct Inner {
     attr_ttl: Duration,
     entry_ttl: Duration,
     metrics: engine::metrics::ProtocolOps,
+    /// What the fops' `Ctx` names as their protocol ("fuse", or "smb" for Samba's mount).
+    protocol: &'static str,
 }
 
 /// The FUSE requests counted in the metrics.
@@ -232,12 +235,15 @@ struct Fs {
     rt: Handle,
 }
 
-fn ctx_of(req: &Request) -> Ctx {
-    Ctx {
-        uid: req.uid(),
-        gid: req.gid(),
-        pid: req.pid() as i32,
-        ..Default::default()
+impl Fs {
+    fn ctx_of(&self, req: &Request) -> Ctx {
+        Ctx {
+            uid: req.uid(),
+            gid: req.gid(),
+            pid: req.pid() as i32,
+            protocol: self.inner.protocol,
+            ..Default::default()
+        }
     }
 }
 
@@ -382,13 +388,6 @@ impl Fs {
     }
 }
 
-/// Names the volume keeps for itself: the S3 frontend's staging area at the root and its
-/// in-progress PUTs next to their keys (uploads must not appear as files).
-fn hidden(parent: u64, name: &str) -> bool {
-    (parent == fuser::INodeNo::ROOT.0 && name == engine::fop::keys::S3_STAGING_DIR)
-        || engine::fop::keys::is_s3_staging_name(name)
-}
-
 fn new_entry(mode: u32, umask: u32, rdev: u64) -> NewEntry {
     NewEntry {
         gfid: Gfid::random(),
@@ -445,14 +444,11 @@ impl Filesystem for Fs {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("lookup", |s| async move {
             let r = async {
                 let name = name_of(&name)?;
-                if hidden(parent.0, &name) {
-                    return Err(Errno::ENOENT);
-                }
                 let loc = s.child_loc(parent.0, &name)?;
                 let (ia, _) = s.top.lookup(&ctx, &loc, &Xattrs::new()).await?;
                 s.remember(parent.0, &name, &ia);
@@ -471,7 +467,7 @@ impl Filesystem for Fs {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("getattr", |s| async move {
             let r = async {
                 if let Some(fh) = fh
@@ -508,7 +504,7 @@ impl Filesystem for Fs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let conv = |t: Option<TimeOrNow>| {
             t.map(|t| match t {
                 TimeOrNow::Now => SetTime::Now,
@@ -550,7 +546,7 @@ impl Filesystem for Fs {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("readlink", |s| async move {
             match async { s.top.readlink(&ctx, &s.loc(ino.0)?).await }.await {
                 Ok(t) => reply.data(t.as_bytes()),
@@ -569,7 +565,7 @@ impl Filesystem for Fs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("mknod", |s| async move {
             let r = async {
@@ -599,7 +595,7 @@ impl Filesystem for Fs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("mkdir", |s| async move {
             let r = async {
@@ -628,7 +624,7 @@ impl Filesystem for Fs {
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("unlink", |s| async move {
             match async {
@@ -645,7 +641,7 @@ impl Filesystem for Fs {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("rmdir", |s| async move {
             match async {
@@ -669,7 +665,7 @@ impl Filesystem for Fs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let (name, target) = (link_name.to_owned(), target.to_owned());
         self.spawn("symlink", |s| async move {
             let r = async {
@@ -701,7 +697,7 @@ impl Filesystem for Fs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let (name, newname) = (name.to_owned(), newname.to_owned());
         self.spawn("rename", |s| async move {
             let r = async {
@@ -741,7 +737,7 @@ impl Filesystem for Fs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let newname = newname.to_owned();
         self.spawn("link", |s| async move {
             let r = async {
@@ -761,7 +757,7 @@ impl Filesystem for Fs {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("open", |s| async move {
             match async { s.top.open(&ctx, &s.loc(ino.0)?, flags.0).await }.await {
                 Ok(fd) => reply.opened(FileHandle(s.keep(fd)), FopenFlags::empty()),
@@ -781,7 +777,7 @@ impl Filesystem for Fs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("read", |s| async move {
             match async { s.top.read(&ctx, &s.fd(fh)?.fd, offset, size).await }.await {
                 Ok(data) => {
@@ -805,7 +801,7 @@ impl Filesystem for Fs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         // fuser lends the request buffer only for this call: this is the one copy.
         let data = Bytes::copy_from_slice(data);
         self.spawn("write", |s| async move {
@@ -830,7 +826,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = Ctx {
             lk_owner: lock_owner.0,
-            ..ctx_of(req)
+            ..self.ctx_of(req)
         };
         self.spawn("flush", |s| async move {
             let r = async {
@@ -881,7 +877,7 @@ impl Filesystem for Fs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("fsync", |s| async move {
             match async { s.top.fsync(&ctx, &s.fd(fh)?.fd, datasync).await }.await {
                 Ok(()) => reply.ok(),
@@ -891,7 +887,7 @@ impl Filesystem for Fs {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("opendir", |s| async move {
             match async { s.top.opendir(&ctx, &s.loc(ino.0)?).await }.await {
                 Ok(fd) => reply.opened(FileHandle(s.keep(fd)), FopenFlags::empty()),
@@ -903,19 +899,16 @@ impl Filesystem for Fs {
     fn readdir(
         &self,
         req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("readdir", |s| async move {
             match async { s.top.readdir(&ctx, &s.fd(fh)?.fd, offset, 32 * 1024).await }.await {
                 Ok(ents) => {
                     for e in ents {
-                        if hidden(ino.0, &e.name) {
-                            continue;
-                        }
                         let kind = attr::kind_of_dtype(e.d_type);
                         if reply.add(INodeNo(e.ino), e.d_off, kind, &e.name) {
                             break;
@@ -936,7 +929,7 @@ impl Filesystem for Fs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("readdirplus", |s| async move {
             match async {
                 s.top
@@ -948,9 +941,6 @@ impl Filesystem for Fs {
                 Ok(ents) => {
                     for e in ents {
                         let Some(ia) = &e.iatt else { continue };
-                        if hidden(ino.0, &e.name) {
-                            continue;
-                        }
                         if reply.add(
                             INodeNo(ia.gfid.ino()),
                             e.d_off,
@@ -994,7 +984,7 @@ impl Filesystem for Fs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("fsyncdir", |s| async move {
             match async { s.top.fsync(&ctx, &s.fd(fh)?.fd, datasync).await }.await {
                 Ok(()) => reply.ok(),
@@ -1004,7 +994,7 @@ impl Filesystem for Fs {
     }
 
     fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("statfs", |s| async move {
             match s.top.statfs(&ctx, &Loc::root()).await {
                 Ok(v) => reply.statfs(
@@ -1032,7 +1022,7 @@ impl Filesystem for Fs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let (name, value) = (name.to_owned(), Bytes::copy_from_slice(value));
         self.spawn("setxattr", |s| async move {
             let r = async {
@@ -1053,7 +1043,7 @@ impl Filesystem for Fs {
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("getxattr", |s| async move {
             let r = async {
@@ -1075,7 +1065,7 @@ impl Filesystem for Fs {
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("listxattr", |s| async move {
             let r = async { s.top.getxattr(&ctx, &s.loc(ino.0)?, None).await }.await;
             match r {
@@ -1099,7 +1089,7 @@ impl Filesystem for Fs {
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("removexattr", |s| async move {
             let r = async {
@@ -1118,7 +1108,7 @@ impl Filesystem for Fs {
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("access", |s| async move {
             match async { s.top.access(&ctx, &s.loc(ino.0)?, mask.bits() as u32).await }.await {
                 Ok(()) => reply.ok(),
@@ -1137,7 +1127,7 @@ impl Filesystem for Fs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         let name = name.to_owned();
         self.spawn("create", |s| async move {
             let r = async {
@@ -1178,7 +1168,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = Ctx {
             lk_owner: lock_owner.0,
-            ..ctx_of(req)
+            ..self.ctx_of(req)
         };
         self.spawn("getlk", |s| async move {
             let fl = flock_of(start, end, typ, pid, lock_owner.0);
@@ -1216,7 +1206,7 @@ impl Filesystem for Fs {
     ) {
         let ctx = Ctx {
             lk_owner: lock_owner.0,
-            ..ctx_of(req)
+            ..self.ctx_of(req)
         };
         self.spawn("setlk", |s| async move {
             let fl = flock_of(start, end, typ, pid, lock_owner.0);
@@ -1248,7 +1238,7 @@ impl Filesystem for Fs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let ctx = ctx_of(req);
+        let ctx = self.ctx_of(req);
         self.spawn("fallocate", |s| async move {
             match async {
                 s.top

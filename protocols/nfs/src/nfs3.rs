@@ -151,12 +151,6 @@ fn name(r: &mut Reader) -> Result<String, Fail> {
     Ok(s.to_owned())
 }
 
-/// Names the volume keeps for itself (the S3 frontend's staging), invisible as over FUSE.
-fn hidden(dir: Gfid, name: &str) -> bool {
-    (dir.is_root() && name == engine::fop::keys::S3_STAGING_DIR)
-        || engine::fop::keys::is_s3_staging_name(name)
-}
-
 /// Why a call failed before producing results.
 pub(crate) enum Fail {
     Garbage,
@@ -240,7 +234,10 @@ impl Server {
             .ok_or(nfsstat3::NFS3ERR_JUKEBOX)?;
         Ok(Target {
             top,
-            ctx: export.options.ctx(&call.cred),
+            ctx: Ctx {
+                protocol: "nfs",
+                ..export.options.ctx(&call.cred)
+            },
             fsid: volume_fsid(&export.volume_id),
             tag: h.export,
             idx,
@@ -410,7 +407,6 @@ impl Server {
                     .ok_or(Errno::EIO)?;
                 t.stat(parent).await?
             }
-            _ if hidden(dir, &n) => return Err(nfsstat3::NFS3ERR_NOENT.into()),
             _ => {
                 t.check_dir(dir, X).await?;
                 t.top
@@ -574,9 +570,6 @@ impl Server {
         t.writable()?;
         if n == "." || n == ".." {
             return Err(nfsstat3::NFS3ERR_EXIST.into());
-        }
-        if hidden(t.gfid, n) {
-            return Err(nfsstat3::NFS3ERR_ACCES.into());
         }
         t.check_dir(t.gfid, W | X).await?;
         Ok(())
@@ -768,9 +761,6 @@ impl Server {
             }
             .into());
         }
-        if hidden(t.gfid, &n) {
-            return Err(nfsstat3::NFS3ERR_NOENT.into());
-        }
         let loc = Loc::child(t.gfid, n.as_str());
         if t.ctx.uid != 0 {
             let d = t.stat(t.gfid).await?;
@@ -797,12 +787,9 @@ impl Server {
         if from.export().volume_id != to.export().volume_id {
             return Err(nfsstat3::NFS3ERR_XDEV.into());
         }
-        for (d, n) in [(from.gfid, &from_name), (to.gfid, &to_name)] {
+        for n in [&from_name, &to_name] {
             if n == "." || n == ".." {
                 return Err(nfsstat3::NFS3ERR_INVAL.into());
-            }
-            if hidden(d, n) {
-                return Err(nfsstat3::NFS3ERR_ACCES.into());
             }
         }
         let old = Loc::child(from.gfid, from_name.as_str());
@@ -904,7 +891,7 @@ impl Server {
             }
             for d in batch {
                 let next = d.d_off;
-                if d.name == "." || d.name == ".." || hidden(t.gfid, &d.name) {
+                if d.name == "." || d.name == ".." {
                     offset = next;
                     continue;
                 }
