@@ -195,7 +195,8 @@ pub struct ProtocolOps {
     by_op: HashMap<&'static str, OpHandles>,
     read: IntCounter,
     write: IntCounter,
-    /// For a frontend that serves one volume (a FUSE mount, S3): that volume's requests.
+    /// For a frontend that serves one volume (a FUSE mount, the object service): that volume's
+    /// requests.
     volume: Option<VolumeOps>,
 }
 
