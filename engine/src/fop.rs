@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-/// An errno. Every fop fails with one, so FUSE, NFS and S3 can map it exactly.
+pub use crate::time::{Stamp, Timespec};
+
+/// An errno. Every fop fails with one, so each frontend can map it exactly.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub struct Errno(pub i32);
 
@@ -121,25 +123,6 @@ impl fmt::Display for Gfid {
 impl fmt::Debug for Gfid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")
-    }
-}
-
-/// A point in time as stat reports it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
-pub struct Timespec {
-    pub sec: i64,
-    pub nsec: u32,
-}
-
-impl Timespec {
-    pub fn now() -> Timespec {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Timespec {
-            sec: d.as_secs() as i64,
-            nsec: d.subsec_nanos(),
-        }
     }
 }
 
@@ -262,7 +245,15 @@ pub struct Ctx {
     pub client_id: u64,
     /// The time this fop stamps on the inodes it changes (`features/utime`); None for
     /// lookups, reads and the cluster translators' own fops, which move no times.
-    pub stamp: Option<crate::mdata::Stamp>,
+    pub stamp: Option<Stamp>,
+    /// The frontend that asked ("fuse", "nfs", "smb", ...; empty for the gateway's own work):
+    /// `debug/io-stats` labels its counts with it. Client side only, never sent to a brick.
+    #[serde(skip)]
+    pub protocol: &'static str,
+    /// The caller may see and make the names the volume reserves for a frontend's own use
+    /// (`features/reserved` hides them from everyone else). Client side only.
+    #[serde(skip)]
+    pub sees_reserved: bool,
 }
 
 impl Ctx {
@@ -476,21 +467,12 @@ pub mod keys {
     /// The most gfids one `INDEX_PENDING` answer carries.
     pub const INDEX_PENDING_MAX: usize = 10_000;
     pub const GFID2PATH_PREFIX: &str = "trusted.gfid2path.";
-    /// The S3 frontend's stored ETag; the brick drops it on every write so it cannot go stale.
-    pub const S3_ETAG: &str = "user.s3.etag";
     /// Consistent times (GlusterFS's ctime feature): see [`crate::mdata`].
-    pub const MDATA: &str = crate::mdata::KEY;
+    pub const MDATA: &str = "trusted.glusterfs.mdata";
     /// Virtual xattr a brick answers for a directory with its parent's gfid (16 bytes), read
     /// from the directory's `.glusterfs` handle symlink: NFS's LOOKUP "..". Not a valid Linux
     /// xattr name (no namespace), so it can never name a stored one.
     pub const PARENT_GFID: &str = "gateway.parent-gfid";
-    /// Volume-root directory where the S3 frontend stages uploads; frontends hide it.
-    pub const S3_STAGING_DIR: &str = ".s3-staging";
-
-    /// An S3 PUT's staging file next to its key (`.NAME.s3tmp-ID`): frontends hide it.
-    pub fn is_s3_staging_name(name: &str) -> bool {
-        name.starts_with('.') && name.contains(".s3tmp-")
-    }
     /// Mode of a distribute linkto file: sticky bit only, as GlusterFS's DHT_LINKFILE_MODE.
     pub const DHT_LINKFILE_MODE: u32 = libc::S_IFREG | 0o1000;
 }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod options;
 pub mod registry;
 pub mod rpc;
+pub mod time;
 pub mod tls;
 pub mod volfile;
 pub mod xlator;

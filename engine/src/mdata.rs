@@ -6,50 +6,13 @@
 //! stat from it. The on-disk layout is GlusterFS's `posix_mdata_disk_t`: 57 bytes, big-endian,
 //! version u8 (1), flags u64, then ctime, mtime, atime as (seconds u64, nanoseconds u64).
 
-use crate::fop::{Iatt, Timespec};
-use serde::{Deserialize, Serialize};
+use crate::fop::Iatt;
+use crate::time::Timespec;
+pub use crate::time::{Stamp, flags};
 
-pub const KEY: &str = "trusted.glusterfs.mdata";
+pub const KEY: &str = crate::fop::keys::MDATA;
 pub const LEN: usize = 57;
 const VERSION: u8 = 1;
-
-/// Which times a stamped fop moves (GlusterFS's `MDATA_*` frame flags, same bits).
-pub mod flags {
-    pub const CTIME: u8 = 1 << 0;
-    pub const MTIME: u8 = 1 << 1;
-    pub const ATIME: u8 = 1 << 2;
-    pub const PAR_CTIME: u8 = 1 << 3;
-    pub const PAR_MTIME: u8 = 1 << 4;
-    pub const PAR_ATIME: u8 = 1 << 5;
-}
-
-/// The time a changing fop carries down the graph, and which times of the inode (and of its
-/// parent, for entry fops) it moves. Chosen once above the cluster translators, so every
-/// replica and every subvolume stores the same instant.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct Stamp {
-    pub time: Timespec,
-    pub flags: u8,
-}
-
-impl Stamp {
-    pub fn now(flags: u8) -> Stamp {
-        Stamp {
-            time: Timespec::now(),
-            flags,
-        }
-    }
-
-    /// The flags for the inode itself.
-    pub fn own(&self) -> u8 {
-        self.flags & (flags::CTIME | flags::MTIME | flags::ATIME)
-    }
-
-    /// The flags for the parent directory, shifted down to the inode bits.
-    pub fn parent(&self) -> u8 {
-        (self.flags >> 3) & (flags::CTIME | flags::MTIME | flags::ATIME)
-    }
-}
 
 /// The three times of an inode as the xattr holds them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -1,16 +1,19 @@
 //! Prometheus metrics of the whole process: operations, errors, latencies and bytes per
-//! protocol, requests and latencies per brick, bricks up. Served as text on `/metrics`.
+//! protocol, fops per volume and protocol (`debug/io-stats`), requests and latencies per brick,
+//! bricks up. Served as text on `/metrics`.
 //!
 //! The metric families are global (one registry per process, as Prometheus clients are). The
-//! data path never looks a label set up: each frontend and brick client resolves its handles
-//! once (`ProtocolOps::new`, `BrickMetrics::new`) and then only touches atomics.
+//! data path never looks a label set up: each frontend, io-stats and brick client resolves its
+//! handles once (`ProtocolOps::new`, `VolumeFops::of`, `BrickMetrics::new`) and then only
+//! touches atomics.
 
+use parking_lot::RwLock;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// 50 µs … 10 s: a loopback brick round trip is ~100 µs, a 1 MiB write a few ms.
@@ -27,6 +30,9 @@ struct Families {
     bytes: IntCounterVec,
     volume_ops: IntCounterVec,
     volume_bytes: IntCounterVec,
+    fop_ops: IntCounterVec,
+    fop_errors: IntCounterVec,
+    fop_latency: HistogramVec,
     brick_requests: IntCounterVec,
     brick_errors: IntCounterVec,
     brick_latency: HistogramVec,
@@ -59,7 +65,7 @@ fn families() -> &'static Families {
         };
         let ops = counter(
             "gateway_protocol_operations_total",
-            "Operations served, by protocol (fuse, nfs, s3) and operation.",
+            "Requests served, by protocol (the frontend) and operation.",
             &["protocol", "op"],
         );
         let errors = counter(
@@ -79,13 +85,28 @@ fn families() -> &'static Families {
         );
         let volume_ops = counter(
             "gateway_volume_operations_total",
-            "Operations served, by volume and protocol.",
+            "Requests served, by volume and protocol (counted by the frontends).",
             &["volume", "protocol"],
         );
         let volume_bytes = counter(
             "gateway_volume_bytes_total",
-            "File data moved, by volume, protocol and direction (read, write).",
+            "File data moved by fops (debug/io-stats), by volume, protocol and direction.",
             &["volume", "protocol", "direction"],
+        );
+        let fop_ops = counter(
+            "gateway_fop_operations_total",
+            "File operations (fops) sent into a volume, by volume, protocol and fop.",
+            &["volume", "protocol", "fop"],
+        );
+        let fop_errors = counter(
+            "gateway_fop_errors_total",
+            "Fops that failed, by volume, protocol and fop.",
+            &["volume", "protocol", "fop"],
+        );
+        let fop_latency = histogram(
+            "gateway_fop_seconds",
+            "Time a fop took through the whole graph, by volume, protocol and fop.",
+            &["volume", "protocol", "fop"],
         );
         let brick_requests = counter(
             "gateway_brick_requests_total",
@@ -140,6 +161,9 @@ fn families() -> &'static Families {
             bytes,
             volume_ops,
             volume_bytes,
+            fop_ops,
+            fop_errors,
+            fop_latency,
             brick_requests,
             brick_errors,
             brick_latency,
@@ -171,29 +195,23 @@ pub struct ProtocolOps {
     by_op: HashMap<&'static str, OpHandles>,
     read: IntCounter,
     write: IntCounter,
-    /// For a frontend that serves one volume (a FUSE mount, S3): that volume's counters.
+    /// For a frontend that serves one volume (a FUSE mount, the object service): that volume's
+    /// requests.
     volume: Option<VolumeOps>,
 }
 
-/// Operations and file bytes of one protocol on one volume.
+/// Requests of one protocol on one volume. The volume's bytes are counted by its
+/// `debug/io-stats` (`VolumeFops`), so the byte calls here count nothing; they go once no
+/// frontend calls them.
 #[derive(Debug)]
 pub struct VolumeOps {
     ops: IntCounter,
-    read: IntCounter,
-    write: IntCounter,
 }
 
 impl VolumeOps {
     pub fn new(protocol: &str, volume: &str) -> VolumeOps {
-        let f = families();
         VolumeOps {
-            ops: f.volume_ops.with_label_values(&[volume, protocol]),
-            read: f
-                .volume_bytes
-                .with_label_values(&[volume, protocol, "read"]),
-            write: f
-                .volume_bytes
-                .with_label_values(&[volume, protocol, "write"]),
+            ops: families().volume_ops.with_label_values(&[volume, protocol]),
         }
     }
 
@@ -201,13 +219,9 @@ impl VolumeOps {
         self.ops.inc();
     }
 
-    pub fn read_bytes(&self, n: u64) {
-        self.read.inc_by(n);
-    }
+    pub fn read_bytes(&self, _n: u64) {}
 
-    pub fn written_bytes(&self, n: u64) {
-        self.write.inc_by(n);
-    }
+    pub fn written_bytes(&self, _n: u64) {}
 }
 
 impl ProtocolOps {
@@ -235,7 +249,7 @@ impl ProtocolOps {
         }
     }
 
-    /// Also counts every operation and byte for `volume` (a frontend serving one volume).
+    /// Also counts every request for `volume` (a frontend serving one volume).
     pub fn with_volume(mut self, volume: &str) -> ProtocolOps {
         self.volume = Some(VolumeOps::new(self.protocol, volume));
         self
@@ -271,16 +285,101 @@ impl ProtocolOps {
 
     pub fn read_bytes(&self, n: u64) {
         self.read.inc_by(n);
-        if let Some(v) = &self.volume {
-            v.read_bytes(n);
-        }
     }
 
     pub fn written_bytes(&self, n: u64) {
         self.write.inc_by(n);
-        if let Some(v) = &self.volume {
-            v.written_bytes(n);
+    }
+}
+
+/// The fop metrics of one volume (`debug/io-stats`), per protocol: each fop, and the bytes
+/// read and written. A protocol's handles are
+/// made the first time it sends a fop, each fop's the first time it is sent; after that a
+/// fop finds its protocol in a short list and only touches atomics.
+pub struct VolumeFops {
+    volume: String,
+    fops: &'static [&'static str],
+    protocols: RwLock<Vec<(&'static str, Arc<ProtocolFops>)>>,
+}
+
+/// One protocol's fops on one volume.
+pub struct ProtocolFops {
+    volume: String,
+    protocol: &'static str,
+    fops: &'static [&'static str],
+    by_fop: Vec<OnceLock<OpHandles>>,
+    read: IntCounter,
+    write: IntCounter,
+}
+
+impl VolumeFops {
+    /// `fops` names the fops by the index `ProtocolFops::record` is given.
+    pub fn new(volume: &str, fops: &'static [&'static str]) -> VolumeFops {
+        VolumeFops {
+            volume: volume.to_string(),
+            fops,
+            protocols: RwLock::new(Vec::new()),
         }
+    }
+
+    /// The handles of `protocol` ("" is the gateway's own work: "internal").
+    pub fn of(&self, protocol: &'static str) -> Arc<ProtocolFops> {
+        let protocol = if protocol.is_empty() {
+            "internal"
+        } else {
+            protocol
+        };
+        if let Some((_, p)) = self.protocols.read().iter().find(|(n, _)| *n == protocol) {
+            return p.clone();
+        }
+        let mut w = self.protocols.write();
+        if let Some((_, p)) = w.iter().find(|(n, _)| *n == protocol) {
+            return p.clone();
+        }
+        let f = families();
+        let v = self.volume.as_str();
+        let p = Arc::new(ProtocolFops {
+            volume: self.volume.clone(),
+            protocol,
+            fops: self.fops,
+            by_fop: self.fops.iter().map(|_| OnceLock::new()).collect(),
+            read: f.volume_bytes.with_label_values(&[v, protocol, "read"]),
+            write: f.volume_bytes.with_label_values(&[v, protocol, "write"]),
+        });
+        w.push((protocol, p.clone()));
+        p
+    }
+}
+
+impl ProtocolFops {
+    /// Counts one fop (its index in the names given to `VolumeFops::new`); `ok == false` also
+    /// counts an error.
+    pub fn record(&self, fop: usize, ok: bool, took: Duration) {
+        let Some(slot) = self.by_fop.get(fop) else {
+            return;
+        };
+        let h = slot.get_or_init(|| {
+            let f = families();
+            let l = [self.volume.as_str(), self.protocol, self.fops[fop]];
+            OpHandles {
+                ops: f.fop_ops.with_label_values(&l),
+                errors: f.fop_errors.with_label_values(&l),
+                latency: f.fop_latency.with_label_values(&l),
+            }
+        });
+        h.ops.inc();
+        h.latency.observe(took.as_secs_f64());
+        if !ok {
+            h.errors.inc();
+        }
+    }
+
+    pub fn read_bytes(&self, n: u64) {
+        self.read.inc_by(n);
+    }
+
+    pub fn written_bytes(&self, n: u64) {
+        self.write.inc_by(n);
     }
 }
 
@@ -357,5 +456,32 @@ mod tests {
         );
         assert!(t.contains(r#"gateway_brick_up{brick="v-client-0",volume="v"} 1"#));
         assert!(t.contains("gateway_brick_request_seconds_bucket"));
+    }
+
+    #[test]
+    fn fops_count_per_volume_and_protocol() {
+        const FOPS: &[&str] = &["lookup", "read"];
+        let v = VolumeFops::new("fv", FOPS);
+        let p = v.of("test");
+        assert!(Arc::ptr_eq(&p, &v.of("test")));
+        p.record(1, true, Duration::from_micros(50));
+        p.record(1, false, Duration::from_micros(50));
+        p.read_bytes(10);
+        v.of("").record(0, true, Duration::from_micros(5));
+        let t = render();
+        assert!(
+            t.contains(r#"gateway_fop_operations_total{fop="read",protocol="test",volume="fv"} 2"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"gateway_fop_errors_total{fop="read",protocol="test",volume="fv"} 1"#)
+        );
+        assert!(t.contains(
+            r#"gateway_fop_operations_total{fop="lookup",protocol="internal",volume="fv"} 1"#
+        ));
+        assert!(t.contains(
+            r#"gateway_volume_bytes_total{direction="read",protocol="test",volume="fv"} 10"#
+        ));
+        assert!(!t.contains(r#"fop="lookup",protocol="test""#));
     }
 }

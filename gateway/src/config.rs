@@ -133,7 +133,6 @@ impl GatewayConfig {
             threads: self.fuse_threads,
             allow_other: true,
             protocol,
-            volume: name.to_string(),
         }
     }
 

@@ -366,6 +366,19 @@ impl VolumeRecord {
             "volume {}-utime\n    type features/utime\n    option noatime on\n    subvolumes {below}\nend-volume\n",
             self.name
         );
+        // What the S3 frontend keeps for itself, hidden from every other client.
+        out += &format!(
+            "\nvolume {name}-reserved\n    type features/reserved\n    option root-names {}\n    \
+             option dot-infix {}\n    subvolumes {name}-utime\nend-volume\n",
+            protocols_s3::vfs::STAGING_DIR,
+            protocols_s3::vfs::STAGING_INFIX,
+            name = self.name
+        );
+        // On top, named after the volume as glusterd does: every fop is counted once.
+        out += &format!(
+            "\nvolume {name}\n    type debug/io-stats\n    subvolumes {name}-reserved\nend-volume\n",
+            name = self.name
+        );
         out
     }
 
@@ -569,10 +582,11 @@ mod tests {
         let text = v.client_volfile(10, "127.0.0.1");
         let g = engine::graph::Graph::from_text(&text, &engine::registry::Registry::client_side())
             .unwrap();
-        assert_eq!(g.top().name(), "gv-utime");
+        assert_eq!(g.top().name(), "gv");
         assert!(g.get("gv-client-3").is_some());
         let vf = parse_checked(&text);
-        assert_eq!(vf.top().subvolumes, ["gv-dht"]);
+        assert_eq!(vf.top().type_name, "debug/io-stats");
+        assert_eq!(vf.get("gv-utime").unwrap().subvolumes, ["gv-dht"]);
         let dht = vf.get("gv-dht").unwrap();
         assert_eq!(dht.type_name, "cluster/distribute");
         assert_eq!(
@@ -590,7 +604,10 @@ mod tests {
         // One brick: the client is the whole graph.
         let one = VolumeRecord::with_layout("solo", bricks(1), 1, 0).unwrap();
         assert_eq!(
-            parse_checked(&one.client_volfile(10, "h")).top().subvolumes,
+            parse_checked(&one.client_volfile(10, "h"))
+                .get("solo-utime")
+                .unwrap()
+                .subvolumes,
             ["solo-client-0"]
         );
     }
@@ -617,7 +634,9 @@ mod tests {
                 "vol-replicate-0",
                 "vol-replicate-1",
                 "vol-dht",
-                "vol-utime"
+                "vol-utime",
+                "vol-reserved",
+                "vol"
             ]
         );
         for (g, set) in [
@@ -637,8 +656,12 @@ mod tests {
             assert!(!r.options.contains_key("arbiter-count"));
             assert!(!r.options.contains_key("lookup-unhashed"));
         }
-        assert_eq!(vf.top().type_name, "features/utime");
-        assert_eq!(vf.top().subvolumes, ["vol-dht"]);
+        assert_eq!(vf.top().type_name, "debug/io-stats");
+        assert_eq!(vf.top().subvolumes, ["vol-reserved"]);
+        let reserved = vf.get("vol-reserved").unwrap();
+        assert_eq!(reserved.type_name, "features/reserved");
+        assert_eq!(reserved.subvolumes, ["vol-utime"]);
+        assert_eq!(vf.get("vol-utime").unwrap().subvolumes, ["vol-dht"]);
         let top = vf.get("vol-dht").unwrap();
         assert_eq!(top.subvolumes, ["vol-replicate-0", "vol-replicate-1"]);
         assert_eq!(top.options.len(), 1);
@@ -663,8 +686,8 @@ mod tests {
         let v = VolumeRecord::with_layout("arb", bricks(3), 3, 1).unwrap();
         assert_eq!(v.kind, "replicate");
         let vf = parse_checked(&v.client_volfile(42, "127.0.0.1"));
-        assert_eq!(vf.volumes.len(), 5);
-        assert_eq!(vf.top().subvolumes, ["arb-replicate-0"]);
+        assert_eq!(vf.volumes.len(), 7);
+        assert_eq!(vf.get("arb-utime").unwrap().subvolumes, ["arb-replicate-0"]);
         let top = vf.get("arb-replicate-0").unwrap();
         assert_eq!(top.type_name, "cluster/replicate");
         assert_eq!(

@@ -126,6 +126,19 @@ fn metrics_parse_and_move_with_traffic_and_brick_state() -> Result<()> {
         r#"gateway_protocol_errors_total{op="get",protocol="s3"}"#,
         1.0,
     )?;
+    // The same traffic per fop, counted by the volume's debug/io-stats.
+    grew(
+        r#"gateway_fop_operations_total{fop="write",protocol="fuse",volume="vol"}"#,
+        1.0,
+    )?;
+    grew(
+        r#"gateway_fop_operations_total{fop="read",protocol="nfs",volume="vol"}"#,
+        1.0,
+    )?;
+    grew(
+        r#"gateway_fop_seconds_count{fop="lookup",protocol="nfs",volume="vol"}"#,
+        1.0,
+    )?;
     grew("gateway_brick_requests_total{", 10.0)?;
     grew(
         r#"gateway_protocol_operation_seconds_count{op="write",protocol="fuse"}"#,

@@ -199,6 +199,25 @@ fn aws_cli_copies_syncs_and_multiparts_through_the_same_namespace() -> Result<()
         head["ETag"].as_str().unwrap_or_default().trim_matches('"') == md5_hex(&from_fuse)?,
         "ETag of a FUSE-written file is its MD5: {head}"
     );
+    // An object PUT through S3, rewritten in place through FUSE (same size): its stored ETag
+    // no longer matches the file's stat stamp, so S3 gives the new bytes' MD5.
+    let rewritten = gw.mnt().join("media/docs/small.txt");
+    std::io::Write::write_all(
+        &mut fs::OpenOptions::new().write(true).open(&rewritten)?,
+        b"SMALL OBJECT\n",
+    )?;
+    let head: serde_json::Value = serde_json::from_str(&env.aws_ok(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "media",
+        "--key",
+        "docs/small.txt",
+    ])?)?;
+    ensure!(
+        head["ETag"].as_str().unwrap_or_default().trim_matches('"') == md5_hex(&rewritten)?,
+        "ETag of an object rewritten through FUSE is the new MD5: {head}"
+    );
     // Download of the multipart object too.
     let big_down = w.join("big.down");
     env.aws_ok(&[

@@ -16,7 +16,7 @@ pub(crate) fn getattr(
     fh: Option<FileHandle>,
     reply: ReplyAttr,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "getattr",
         reply,
@@ -48,7 +48,7 @@ pub(crate) fn setattr(
     fh: Option<FileHandle>,
     reply: ReplyAttr,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let conv = |t: Option<TimeOrNow>| {
         t.map(|t| match t {
             TimeOrNow::Now => SetTime::Now,
@@ -88,7 +88,7 @@ pub(crate) fn setattr(
 }
 
 pub(crate) fn access(fs: &Fs, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "access",
         reply,
@@ -98,7 +98,7 @@ pub(crate) fn access(fs: &Fs, req: &Request, ino: INodeNo, mask: AccessFlags, re
 }
 
 pub(crate) fn statfs(fs: &Fs, req: &Request, reply: ReplyStatfs) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "statfs",
         reply,

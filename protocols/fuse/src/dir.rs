@@ -3,7 +3,7 @@
 
 use crate::answer;
 use crate::attr::{self, file_attr};
-use crate::common::{ctx_of, hidden};
+use crate::common::ctx_of;
 use crate::types::Fs;
 use engine::*;
 use fuser::{
@@ -11,7 +11,7 @@ use fuser::{
 };
 
 pub(crate) fn opendir(fs: &Fs, req: &Request, ino: INodeNo, reply: ReplyOpen) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "opendir",
         reply,
@@ -20,24 +20,14 @@ pub(crate) fn opendir(fs: &Fs, req: &Request, ino: INodeNo, reply: ReplyOpen) {
     );
 }
 
-pub(crate) fn readdir(
-    fs: &Fs,
-    req: &Request,
-    ino: INodeNo,
-    fh: FileHandle,
-    offset: u64,
-    reply: ReplyDirectory,
-) {
-    let ctx = ctx_of(req);
+pub(crate) fn readdir(fs: &Fs, req: &Request, fh: FileHandle, offset: u64, reply: ReplyDirectory) {
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "readdir",
         reply,
         |s| async move { s.top.readdir(&ctx, &s.fd(fh)?.fd, offset, 32 * 1024).await },
         move |_, ents, mut reply| {
             for e in ents {
-                if hidden(ino.0, &e.name) {
-                    continue;
-                }
                 let kind = attr::kind_of_dtype(e.d_type);
                 if reply.add(INodeNo(e.ino), e.d_off, kind, &e.name) {
                     break;
@@ -56,7 +46,7 @@ pub(crate) fn readdirplus(
     offset: u64,
     reply: ReplyDirectoryPlus,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "readdirplus",
         reply,
@@ -68,9 +58,6 @@ pub(crate) fn readdirplus(
         move |s, ents, mut reply| {
             for e in ents {
                 let Some(ia) = &e.iatt else { continue };
-                if hidden(ino.0, &e.name) {
-                    continue;
-                }
                 if reply.add(
                     INodeNo(ia.gfid.ino()),
                     e.d_off,

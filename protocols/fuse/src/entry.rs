@@ -3,7 +3,7 @@
 
 use crate::answer;
 use crate::attr::file_attr;
-use crate::common::{ctx_of, hidden, name_of};
+use crate::common::{ctx_of, name_of};
 use crate::types::Fs;
 use engine::*;
 use fuser::{
@@ -24,16 +24,13 @@ fn new_entry(mode: u32, umask: u32, rdev: u64) -> NewEntry {
 }
 
 pub(crate) fn lookup(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "lookup",
         reply,
         |s| async move {
             let name = name_of(&name)?;
-            if hidden(parent.0, &name) {
-                return Err(Errno::ENOENT);
-            }
             let loc = s.child_loc(parent.0, &name)?;
             let (ia, _) = s.top.lookup(&ctx, &loc, &Xattrs::new()).await?;
             s.remember(parent.0, &name, &ia);
@@ -44,7 +41,7 @@ pub(crate) fn lookup(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, repl
 }
 
 pub(crate) fn readlink(fs: &Fs, req: &Request, ino: INodeNo, reply: ReplyData) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "readlink",
         reply,
@@ -65,7 +62,7 @@ pub(crate) fn mknod(
     rdev: u32,
     reply: ReplyEntry,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "mknod",
@@ -93,7 +90,7 @@ pub(crate) fn mkdir(
     umask: u32,
     reply: ReplyEntry,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "mkdir",
@@ -120,7 +117,7 @@ pub(crate) fn mkdir(
 }
 
 pub(crate) fn unlink(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "unlink",
@@ -135,7 +132,7 @@ pub(crate) fn unlink(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, repl
 }
 
 pub(crate) fn rmdir(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "rmdir",
@@ -157,7 +154,7 @@ pub(crate) fn symlink(
     target: &Path,
     reply: ReplyEntry,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let (name, target) = (link_name.to_owned(), target.to_owned());
     fs.answer(
         "symlink",
@@ -189,7 +186,7 @@ pub(crate) fn rename(
     flags: RenameFlags,
     reply: ReplyEmpty,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let (name, newname) = (name.to_owned(), newname.to_owned());
     fs.answer(
         "rename",
@@ -227,7 +224,7 @@ pub(crate) fn link(
     newname: &OsStr,
     reply: ReplyEntry,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let newname = newname.to_owned();
     fs.answer(
         "link",
@@ -256,7 +253,7 @@ pub(crate) fn create(
     flags: i32,
     reply: ReplyCreate,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "create",

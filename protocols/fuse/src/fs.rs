@@ -198,12 +198,12 @@ impl Filesystem for Fs {
     fn readdir(
         &self,
         req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         reply: ReplyDirectory,
     ) {
-        dir::readdir(self, req, ino, fh, offset, reply);
+        dir::readdir(self, req, fh, offset, reply);
     }
 
     fn readdirplus(

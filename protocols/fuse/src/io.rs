@@ -12,7 +12,7 @@ use fuser::{
 use std::sync::atomic::Ordering;
 
 pub(crate) fn open(fs: &Fs, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "open",
         reply,
@@ -29,7 +29,7 @@ pub(crate) fn read(
     size: u32,
     reply: ReplyData,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "read",
         reply,
@@ -49,7 +49,7 @@ pub(crate) fn write(
     data: &[u8],
     reply: ReplyWrite,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     // fuser lends the request buffer only for this call: this is the one copy.
     let data = Bytes::copy_from_slice(data);
     let n = data.len() as u32;
@@ -73,7 +73,7 @@ pub(crate) fn flush(
 ) {
     let ctx = Ctx {
         lk_owner: lock_owner.0,
-        ..ctx_of(req)
+        ..ctx_of(fs, req)
     };
     fs.answer(
         "flush",
@@ -115,7 +115,7 @@ pub(crate) fn fsync(
     datasync: bool,
     reply: ReplyEmpty,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         op,
         reply,
@@ -133,7 +133,7 @@ pub(crate) fn fallocate(
     mode: i32,
     reply: ReplyEmpty,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "fallocate",
         reply,

@@ -45,7 +45,7 @@ pub(crate) fn getlk(
 ) {
     let ctx = Ctx {
         lk_owner: lock_owner.0,
-        ..ctx_of(req)
+        ..ctx_of(fs, req)
     };
     fs.answer(
         "getlk",
@@ -86,7 +86,7 @@ pub(crate) fn setlk(
 ) {
     let ctx = Ctx {
         lk_owner: lock_owner.0,
-        ..ctx_of(req)
+        ..ctx_of(fs, req)
     };
     fs.answer(
         "setlk",

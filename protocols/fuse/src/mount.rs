@@ -29,8 +29,6 @@ pub struct MountOptions {
     /// The `protocol` label of this mount's operations in /metrics: `fuse` for a user's
     /// mount, `smb` for the one Samba serves.
     pub protocol: &'static str,
-    /// The volume mounted, for the per-volume metrics.
-    pub volume: String,
 }
 
 impl Default for MountOptions {
@@ -42,7 +40,6 @@ impl Default for MountOptions {
             threads: 4,
             allow_other: true,
             protocol: "fuse",
-            volume: String::new(),
         }
     }
 }
@@ -133,8 +130,8 @@ pub fn mount(
             next_fh: AtomicU64::new(1),
             attr_ttl: opts.attr_timeout,
             entry_ttl: opts.entry_timeout,
-            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS)
-                .with_volume(&opts.volume),
+            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS),
+            protocol: opts.protocol,
         }),
         rt,
     };

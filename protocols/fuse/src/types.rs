@@ -30,6 +30,9 @@ pub(crate) struct Inner {
     pub(crate) attr_ttl: Duration,
     pub(crate) entry_ttl: Duration,
     pub(crate) metrics: engine::metrics::ProtocolOps,
+    /// What the fops' `Ctx` names as their protocol (`fuse`, or `smb` for Samba's mount), so
+    /// debug/io-stats counts them under it.
+    pub(crate) protocol: &'static str,
 }
 
 pub(crate) struct Fs {

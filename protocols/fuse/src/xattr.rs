@@ -27,7 +27,7 @@ pub(crate) fn setxattr(
     flags: i32,
     reply: ReplyEmpty,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let (name, value) = (name.to_owned(), Bytes::copy_from_slice(value));
     fs.answer(
         "setxattr",
@@ -53,7 +53,7 @@ pub(crate) fn getxattr(
     size: u32,
     reply: ReplyXattr,
 ) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "getxattr",
@@ -79,7 +79,7 @@ pub(crate) fn getxattr(
 }
 
 pub(crate) fn listxattr(fs: &Fs, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     fs.answer(
         "listxattr",
         reply,
@@ -102,7 +102,7 @@ pub(crate) fn listxattr(fs: &Fs, req: &Request, ino: INodeNo, size: u32, reply: 
 }
 
 pub(crate) fn removexattr(fs: &Fs, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-    let ctx = ctx_of(req);
+    let ctx = ctx_of(fs, req);
     let name = name.to_owned();
     fs.answer(
         "removexattr",

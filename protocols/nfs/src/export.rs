@@ -85,8 +85,6 @@ pub struct Export {
     /// Path inside the volume ("" for its root).
     pub subdir: String,
     pub options: ExportOptions,
-    /// The volume's NFS operation and byte counters, resolved when the export list is built.
-    pub metrics: Arc<engine::metrics::VolumeOps>,
 }
 
 /// Where exports and volumes come from (gatewayd's configuration and running graphs).

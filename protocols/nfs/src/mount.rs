@@ -232,7 +232,6 @@ mod tests {
                 networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
                 ..Default::default()
             },
-            metrics: std::sync::Arc::new(engine::metrics::VolumeOps::new("nfs", "vol")),
         }
     }
 

@@ -171,7 +171,7 @@ pub(crate) async fn create_bucket(
             ctx: Ctx {
                 uid,
                 gid,
-                ..Ctx::root()
+                ..vfs.ctx.clone()
             },
             ..vfs.clone()
         },

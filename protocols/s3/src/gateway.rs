@@ -7,7 +7,7 @@ use crate::layout;
 use crate::list::walk::DirCache;
 use crate::meta::{etag_xattr, stored_etag};
 use crate::vfs::{OpenFile, STAGING_DIR, Vfs};
-use engine::fop::{Ctx, Gfid, Iatt, Xattrs};
+use engine::fop::{Gfid, Iatt, Xattrs};
 use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use s3s::dto::*;
@@ -168,10 +168,7 @@ impl GatewayS3 {
         // If the file changed while it was read, the stamp (size, mtime of before) no longer
         // matches and the next reader computes again. A cache, not a change of the file: it
         // moves none of the file's times.
-        let cache = Vfs {
-            ctx: Ctx::internal(),
-            ..vfs.clone()
-        };
+        let cache = vfs.internal();
         if let Err(e) = cache.setxattrs(ia.gfid, &etag_xattr(&etag, ia)).await {
             tracing::debug!("could not store a computed ETag: {e}");
         }
@@ -302,6 +299,34 @@ pub(crate) fn refuse_encryption(h: &http::HeaderMap) -> S3Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Stamps a published file's ETag with the ctime the rename that published it gave (it was
+/// stored on the staging file with size and mtime only). Bookkeeping, so it moves no time; if
+/// it fails, the size-and-mtime stamp still stands.
+pub(crate) async fn restamp_etag(vfs: &Vfs, etag: &str, moved: &Iatt) {
+    if let Err(e) = vfs
+        .internal()
+        .setxattrs(moved.gfid, &etag_xattr(etag, moved))
+        .await
+    {
+        tracing::debug!("could not restamp an ETag: {e}");
+    }
+}
+
+/// S3 changed an object's own metadata (tags, ACL, its metadata copied onto itself): that
+/// moved the file's ctime, not its bytes, so the ETag is stamped again with the new ctime,
+/// unless the file's size or mtime moved meanwhile (then it is computed again when asked).
+pub(crate) async fn keep_etag(vfs: &Vfs, f: &Found1) {
+    if !f.ia.is_reg() {
+        return;
+    }
+    match vfs.lookup_gfid(f.ia.gfid, &Xattrs::new()).await {
+        Ok((ia, _)) if ia.size == f.ia.size && ia.mtime == f.ia.mtime => {
+            restamp_etag(vfs, &f.etag, &ia).await
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -137,6 +137,8 @@ pub fn router(svc: S3Service, volume: &str) -> axum::Router {
 
 /// S3 requests by HTTP method: the operation within is s3s's to decode, and the method already
 /// separates reads (GET, HEAD) from writes (PUT, POST) and deletes.
+/// Requests are counted per volume here; the volume's fops and bytes by its `debug/io-stats`
+/// (the `Vfs` names "s3").
 fn s3_metrics(volume: &str) -> engine::metrics::ProtocolOps {
     engine::metrics::ProtocolOps::new("s3", &["get", "head", "put", "post", "delete"])
         .with_volume(volume)
@@ -248,7 +250,8 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
 }
 
 /// Serves S3 for `volume` on `listener` until the task is dropped (the volume's name labels the
-/// per-volume metrics). Each request knows its client's address (bucket policies' aws:SourceIp).
+/// per-volume request count). Each request knows its client's address (bucket policies'
+/// aws:SourceIp).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     svc: S3Service,

@@ -1,9 +1,17 @@
 //! Object metadata as `user.s3.*` xattrs on the file itself, so it travels with the file through
 //! renames, copies by other tools and a move to GlusterFS, and no index can go stale.
 //!
-//! The ETag is stored with the size and mtime it was computed for: the brick drops
-//! `user.s3.etag` on every write it serves, and the stamp catches writes it did not see (a
-//! GlusterFS brick daemon writing the same directory).
+//! The ETag is stored with the stat stamp it was computed for (size, mtime and ctime to the
+//! nanosecond, the same on every replica thanks to `features/utime`), and believed only while
+//! the file still shows that stamp: any write through any frontend moves mtime and ctime, and
+//! even a write that puts size and mtime back moves ctime. Storing it is the frontend's own
+//! bookkeeping (`Vfs::internal`), which moves no time, so it does not spoil its own stamp.
+//!
+//! A value stamped with size and mtime only is believed on those two: what a PUT stores on
+//! its staging file (the rename that publishes it moves ctime, and the PUT then restamps it
+//! with the ctime the rename gave), and what gateways before this stamp stored; those were
+//! dropped by the brick on every write, so one still present described the file when the
+//! gateway was upgraded, and every write since moved its mtime.
 
 use bytes::Bytes;
 use engine::fop::{Iatt, Timespec, Xattrs};
@@ -13,7 +21,7 @@ use s3s::dto::{Timestamp, TimestampFormat};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const ETAG: &str = engine::fop::keys::S3_ETAG;
+pub const ETAG: &str = "user.s3.etag";
 const PREFIX: &str = "user.s3.";
 const USER_META: &str = "user.s3.meta.";
 pub const TAGGING: &str = "user.s3.tagging";
@@ -337,21 +345,37 @@ fn stamp(ia: &Iatt) -> String {
     format!("{}|{}.{}", ia.size, ia.mtime.sec, ia.mtime.nsec)
 }
 
-/// The xattr that records `etag` for the file as `ia` describes it.
-pub fn etag_xattr(etag: &str, ia: &Iatt) -> Xattrs {
-    let mut x = Xattrs::new();
-    x.insert(
-        ETAG.to_string(),
-        Bytes::from(format!("{etag}|{}", stamp(ia))),
-    );
-    x
+fn full_stamp(ia: &Iatt) -> String {
+    format!("{}|{}.{}", stamp(ia), ia.ctime.sec, ia.ctime.nsec)
 }
 
-/// The stored ETag when it still describes the file.
+/// The xattr that records `etag` for the file as `ia` describes it (size, mtime, ctime).
+pub fn etag_xattr(etag: &str, ia: &Iatt) -> Xattrs {
+    Xattrs::from([(
+        ETAG.to_string(),
+        Bytes::from(format!("{etag}|{}", full_stamp(ia))),
+    )])
+}
+
+/// `etag_xattr` for a file whose ctime is still to move (a staging file before the rename
+/// that publishes it): stamped with size and mtime only.
+pub fn staged_etag_xattr(etag: &str, ia: &Iatt) -> Xattrs {
+    Xattrs::from([(
+        ETAG.to_string(),
+        Bytes::from(format!("{etag}|{}", stamp(ia))),
+    )])
+}
+
+/// The stored ETag when it still describes the file; None (compute it again) when the file
+/// changed since, or for a value without a stamp.
 pub fn stored_etag(x: &Xattrs, ia: &Iatt) -> Option<String> {
     let v = std::str::from_utf8(x.get(ETAG)?).ok()?;
     let (etag, st) = v.split_once('|')?;
-    (st == stamp(ia)).then(|| etag.to_string())
+    let fits = match st.matches('|').count() {
+        1 => st == stamp(ia),
+        _ => st == full_stamp(ia),
+    };
+    fits.then(|| etag.to_string())
 }
 
 pub fn md5_hex(d: &[u8]) -> String {
@@ -403,8 +427,16 @@ mod tests {
         };
         let x = etag_xattr("abc", &ia);
         assert_eq!(stored_etag(&x, &ia).as_deref(), Some("abc"));
+        let staged = staged_etag_xattr("abc", &ia);
+        let mut renamed = ia.clone();
+        renamed.ctime.sec += 1;
+        assert_eq!(stored_etag(&x, &renamed), None);
+        assert_eq!(stored_etag(&staged, &renamed).as_deref(), Some("abc"));
         ia.mtime.nsec += 1;
         assert_eq!(stored_etag(&x, &ia), None);
+        assert_eq!(stored_etag(&staged, &ia), None);
+        let plain = Xattrs::from([(ETAG.to_string(), Bytes::from("abc"))]);
+        assert_eq!(stored_etag(&plain, &ia), None);
     }
 
     #[test]

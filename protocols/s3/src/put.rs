@@ -9,7 +9,7 @@ use crate::gateway::{
     GatewayS3, Key, etag_of, meta_from, parse_key, refuse_encryption, refuse_object_lock,
 };
 use crate::layout;
-use crate::meta::{self, ObjectMeta, Parts, StoredChecksum, etag_xattr};
+use crate::meta::{self, ObjectMeta, Parts, StoredChecksum, staged_etag_xattr};
 use crate::sidecar;
 use crate::tagging::check_tagging;
 use crate::vfs::{Vfs, WriteError};
@@ -21,11 +21,15 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 /// What `tmp_name` adds to a name.
-const TMP_EXTRA: usize = 1 + ".s3tmp-".len() + 32;
+const TMP_EXTRA: usize = 1 + crate::vfs::STAGING_INFIX.len() + 32;
 
 /// A PUT's staging name next to its key: hidden, and hashed by distribute as the key itself.
 fn tmp_name(name: &str) -> String {
-    format!(".{name}.s3tmp-{}", uuid::Uuid::new_v4().simple())
+    format!(
+        ".{name}{}{}",
+        crate::vfs::STAGING_INFIX,
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Removes a PUT's staging file unless the object was committed: after any error, and when the
@@ -180,7 +184,7 @@ impl GatewayS3 {
             _ => created,
         };
         drop(f);
-        let mut x = etag_xattr(&etag, &ia);
+        let mut x = staged_etag_xattr(&etag, &ia);
         let checksum = extra.checksum.or_else(|| {
             crate::checksum::first(checks.result()).map(|(algo, value)| StoredChecksum {
                 algo,
@@ -222,7 +226,7 @@ impl GatewayS3 {
             r = vfs.rename((tmp_dir, &tmp), (parent, name)).await;
         }
         match r {
-            Ok(_) => {}
+            Ok(moved) => crate::gateway::restamp_etag(vfs, &etag, &moved).await,
             Err(Errno::EISDIR) | Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => {
                 return fail(clash()).await;
             }

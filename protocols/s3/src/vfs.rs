@@ -14,9 +14,19 @@ use std::sync::Arc;
 pub const IO_BLOCK: usize = 1 << 20;
 /// Writes or reads of one object in flight at once.
 const IO_DEPTH: usize = 4;
-/// The volume-root directory that holds uploads in progress. The FUSE frontend hides it, and
-/// listings skip it, so staged data is never seen as a file or an object.
-pub const STAGING_DIR: &str = engine::fop::keys::S3_STAGING_DIR;
+/// The volume-root directory that holds uploads in progress. The volume's `features/reserved`
+/// hides it from the other frontends (the gateway names it in the volfile), and listings skip
+/// it, so staged data is never seen as a file or an object.
+pub const STAGING_DIR: &str = ".s3-staging";
+
+/// What a PUT's staging file next to its key carries in its name (`.NAME.s3tmp-ID`); hidden
+/// from the other frontends as `STAGING_DIR` is.
+pub const STAGING_INFIX: &str = ".s3tmp-";
+
+/// A PUT's staging file next to its key.
+pub fn is_staging_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(STAGING_INFIX)
+}
 
 /// Seconds without a write after which a staging file is taken for a crash's leftover.
 pub const STALE_STAGING_SECS: i64 = 3600;
@@ -57,10 +67,28 @@ pub fn new_entry(mode: u32, xattrs: Xattrs) -> NewEntry {
 }
 
 impl Vfs {
+    /// A view of the graph as the S3 frontend: its fops are counted as "s3", and it sees the
+    /// names the volume reserves for it (`STAGING_DIR`, staging files).
     pub fn new(top: XlatorRef) -> Vfs {
         Vfs {
             top,
-            ctx: Ctx::root(),
+            ctx: Ctx {
+                protocol: "s3",
+                sees_reserved: true,
+                ..Ctx::root()
+            },
+        }
+    }
+
+    /// The same view for the frontend's own bookkeeping (a cache kept in an xattr), not a
+    /// user's change: `features/utime` moves none of the file's times for it.
+    pub fn internal(&self) -> Vfs {
+        Vfs {
+            ctx: Ctx {
+                pid: engine::fop::INTERNAL_PID,
+                ..self.ctx.clone()
+            },
+            ..self.clone()
         }
     }
 
@@ -300,7 +328,7 @@ impl Vfs {
             let Some(last) = ents.last() else { break };
             off = last.d_off;
             for e in ents {
-                if engine::fop::keys::is_s3_staging_name(&e.name) {
+                if is_staging_name(&e.name) {
                     self.sweep_if_stale(gfid, e.name);
                     continue;
                 }

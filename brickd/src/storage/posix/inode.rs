@@ -1,9 +1,9 @@
 //! Fops on an inode: lookup, stat, setattr, open and the data fops, xattrs.
 
 use super::super::xattr;
+use super::common::{OpenFile, Posix, blocking};
 use super::handle::{At, Handles};
 use super::times::{self, Place, io};
-use super::{OpenFile, Posix, blocking};
 use bytes::{Bytes, BytesMut};
 use engine::fop::keys;
 use engine::mdata::{self, Stamp, flags};
@@ -76,20 +76,8 @@ pub(super) fn open_path(path: &Path, flags: i32) -> Result<File> {
     Ok(f)
 }
 
-/// The S3 frontend stores an object's MD5 in `user.s3.etag`; any write through any frontend
-/// makes it wrong, so the brick drops it here, where every write passes. One syscall, and
-/// ENODATA (the usual case) costs nothing more.
-pub(super) fn drop_s3_etag(f: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid fd and a NUL-terminated name.
-    unsafe {
-        libc::fremovexattr(f.as_raw_fd(), c"user.s3.etag".as_ptr());
-    }
-}
-
-/// A file's data changed through `f`: its times move and its stored ETag goes.
+/// A file's data changed through `f`: its times move.
 fn data_changed(h: &Handles, f: &File, g: Gfid, stamp: Option<&Stamp>) -> Result<Iatt> {
-    drop_s3_etag(f);
     times::touch(h, Place::File(f), g, stamp, flags::CTIME | flags::MTIME)?;
     times::iatt_fd(f, g)
 }
@@ -169,7 +157,6 @@ impl Posix {
                 }
                 let f = io(OpenOptions::new().write(true).open(&*at))?;
                 io(f.set_len(s))?;
-                drop_s3_etag(&f);
             }
             let resolve = |t: Option<SetTime>| {
                 t.map(|t| match t {
@@ -216,9 +203,6 @@ impl Posix {
             let g = h.gfid_of(&at, loc2.parent)?;
             let f = open_path(&at, flags)?;
             let which = stamp.map(|s| s.own()).unwrap_or(0);
-            if flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY {
-                drop_s3_etag(&f);
-            }
             times::touch(&h, Place::File(&f), g, stamp.as_ref(), which)?;
             Ok((g, f))
         })

@@ -18,10 +18,6 @@ pub use common::Posix;
 pub use handle::gfid2path_key;
 pub use times::iatt_from;
 
-// inode.rs names OpenFile through this module; once it imports it from `common`, this goes.
-#[allow(unused_imports)]
-use common::OpenFile;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::blocking;

@@ -1,5 +1,9 @@
 //! `debug/*` translators.
 
+pub mod io_stats;
+
 use crate::registry::Registry;
 
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.register(io_stats::xlator_type());
+}

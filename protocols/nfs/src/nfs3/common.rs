@@ -113,12 +113,6 @@ pub(super) fn name(r: &mut Reader) -> Result<String, Fail> {
     Ok(s.to_owned())
 }
 
-/// Names the volume keeps for itself (the S3 frontend's staging), invisible as over FUSE.
-pub(super) fn hidden(dir: Gfid, name: &str) -> bool {
-    (dir.is_root() && name == engine::fop::keys::S3_STAGING_DIR)
-        || engine::fop::keys::is_s3_staging_name(name)
-}
-
 /// Why a call failed before producing results.
 pub(crate) enum Fail {
     Garbage,
@@ -180,7 +174,10 @@ impl Server {
             .ok_or(nfsstat3::NFS3ERR_JUKEBOX)?;
         Ok(Target {
             top,
-            ctx: export.options.ctx(&call.cred),
+            ctx: Ctx {
+                protocol: "nfs",
+                ..export.options.ctx(&call.cred)
+            },
             fsid: volume_fsid(&export.volume_id),
             tag: h.export,
             idx,

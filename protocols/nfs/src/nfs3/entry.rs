@@ -1,7 +1,7 @@
 //! The procedures that make and remove names: CREATE, MKDIR, SYMLINK, MKNOD, REMOVE, RMDIR,
 //! RENAME and LINK.
 
-use super::common::{Fail, MAX_PATH, Server, Target, empty_wcc, hidden, name, ok};
+use super::common::{Fail, MAX_PATH, Server, Target, empty_wcc, name, ok};
 use crate::attr::{W, X, check, check_setattr, check_unlink, sattr};
 use crate::rpc::Call;
 use crate::xdr::{Put, Reader};
@@ -25,9 +25,6 @@ impl Server {
         t.writable()?;
         if n == "." || n == ".." {
             return Err(nfsstat3::NFS3ERR_EXIST.into());
-        }
-        if hidden(t.gfid, n) {
-            return Err(nfsstat3::NFS3ERR_ACCES.into());
         }
         t.check_dir(t.gfid, W | X).await?;
         Ok(())
@@ -224,9 +221,6 @@ impl Server {
             }
             .into());
         }
-        if hidden(t.gfid, &n) {
-            return Err(nfsstat3::NFS3ERR_NOENT.into());
-        }
         let loc = Loc::child(t.gfid, n.as_str());
         if t.ctx.uid != 0 {
             let d = t.stat(t.gfid).await?;
@@ -253,12 +247,9 @@ impl Server {
         if from.export().volume_id != to.export().volume_id {
             return Err(nfsstat3::NFS3ERR_XDEV.into());
         }
-        for (d, n) in [(from.gfid, &from_name), (to.gfid, &to_name)] {
+        for n in [&from_name, &to_name] {
             if n == "." || n == ".." {
                 return Err(nfsstat3::NFS3ERR_INVAL.into());
-            }
-            if hidden(d, n) {
-                return Err(nfsstat3::NFS3ERR_ACCES.into());
             }
         }
         let old = Loc::child(from.gfid, from_name.as_str());

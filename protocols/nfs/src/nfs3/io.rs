@@ -35,7 +35,6 @@ impl Server {
             // The engine reads short only at end of file.
             let eof = (data.len() as u32) < count;
             self.metrics.read_bytes(data.len() as u64);
-            t.export().metrics.read_bytes(data.len() as u64);
             let mut b = ok();
             b.xdr(&post_op_attr::Void);
             b.u32(data.len() as u32);
@@ -71,7 +70,6 @@ impl Server {
         let fd = Fd::anonymous(t.gfid);
         let ia = t.top.write(&t.ctx, &fd, offset, data).await?;
         self.metrics.written_bytes(u64::from(count));
-        t.export().metrics.written_bytes(u64::from(count));
         if stable != UNSTABLE {
             t.top.fsync(&t.ctx, &fd, stable == 1).await?;
         }

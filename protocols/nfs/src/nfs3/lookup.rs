@@ -1,12 +1,12 @@
 //! LOOKUP and READLINK.
 
-use super::common::{Fail, Server, Target, hidden, name, ok};
+use super::common::{Fail, Server, Target, name, ok};
 use crate::attr::X;
 use crate::rpc::Call;
 use crate::xdr::{Put, Reader};
 use bytes::BytesMut;
 use engine::fop::{Errno, Gfid, Loc, Xattrs};
-use nfsserve::nfs::{nfsstat3, post_op_attr};
+use nfsserve::nfs::post_op_attr;
 
 impl Server {
     pub(super) async fn lookup(&self, call: &Call, r: &mut Reader) -> Result<BytesMut, Fail> {
@@ -41,7 +41,6 @@ impl Server {
                     .ok_or(Errno::EIO)?;
                 t.stat(parent).await?
             }
-            _ if hidden(dir, &n) => return Err(nfsstat3::NFS3ERR_NOENT.into()),
             _ => {
                 t.check_dir(dir, X).await?;
                 t.top

@@ -1,6 +1,6 @@
 //! READDIR and READDIRPLUS.
 
-use super::common::{Fail, MAX_IO, Server, Target, hidden, ok};
+use super::common::{Fail, MAX_IO, Server, Target, ok};
 use crate::attr::{R, check};
 use crate::rpc::Call;
 use crate::xdr::{Put, Reader};
@@ -67,7 +67,7 @@ impl Server {
             }
             for d in batch {
                 let next = d.d_off;
-                if d.name == "." || d.name == ".." || hidden(t.gfid, &d.name) {
+                if d.name == "." || d.name == ".." {
                     offset = next;
                     continue;
                 }
