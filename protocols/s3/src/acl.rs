@@ -122,6 +122,5 @@ pub async fn put_object_acl(
     vfs.setxattrs(g, &x)
         .await
         .map_err(|e| fs_error(e, On::Object))?;
-    crate::gateway::keep_etag(&vfs, &f).await;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

@@ -101,7 +101,6 @@ pub(crate) async fn copy_object(
         vfs.setxattrs(src.ia.gfid, &x)
             .await
             .map_err(|e| fs_error(e, On::Object))?;
-        crate::gateway::keep_etag(&vfs, &src).await;
         return Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag_of(&src.etag)),

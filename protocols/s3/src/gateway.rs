@@ -301,34 +301,6 @@ pub(crate) fn refuse_encryption(h: &http::HeaderMap) -> S3Result<()> {
     Ok(())
 }
 
-/// Stamps a published file's ETag with the ctime the rename that published it gave (it was
-/// stored on the staging file with size and mtime only). Bookkeeping, so it moves no time; if
-/// it fails, the size-and-mtime stamp still stands.
-pub(crate) async fn restamp_etag(vfs: &Vfs, etag: &str, moved: &Iatt) {
-    if let Err(e) = vfs
-        .internal()
-        .setxattrs(moved.gfid, &etag_xattr(etag, moved))
-        .await
-    {
-        tracing::debug!("could not restamp an ETag: {e}");
-    }
-}
-
-/// S3 changed an object's own metadata (tags, ACL, its metadata copied onto itself): that
-/// moved the file's ctime, not its bytes, so the ETag is stamped again with the new ctime,
-/// unless the file's size or mtime moved meanwhile (then it is computed again when asked).
-pub(crate) async fn keep_etag(vfs: &Vfs, f: &Found1) {
-    if !f.ia.is_reg() {
-        return;
-    }
-    match vfs.lookup_gfid(f.ia.gfid, &Xattrs::new()).await {
-        Ok((ia, _)) if ia.size == f.ia.size && ia.mtime == f.ia.mtime => {
-            restamp_etag(vfs, &f.etag, &ia).await
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

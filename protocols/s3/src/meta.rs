@@ -1,17 +1,11 @@
 //! Object metadata as `user.s3.*` xattrs on the file itself, so it travels with the file through
 //! renames, copies by other tools and a move to GlusterFS, and no index can go stale.
 //!
-//! The ETag is stored with the stat stamp it was computed for (size, mtime and ctime to the
-//! nanosecond, the same on every replica thanks to `features/utime`), and believed only while
-//! the file still shows that stamp: any write through any frontend moves mtime and ctime, and
-//! even a write that puts size and mtime back moves ctime. Storing it is the frontend's own
-//! bookkeeping (`Vfs::internal`), which moves no time, so it does not spoil its own stamp.
-//!
-//! A value stamped with size and mtime only is believed on those two: what a PUT stores on
-//! its staging file (the rename that publishes it moves ctime, and the PUT then restamps it
-//! with the ctime the rename gave), and what gateways before this stamp stored; those were
-//! dropped by the brick on every write, so one still present described the file when the
-//! gateway was upgraded, and every write since moved its mtime.
+//! The ETag is stored with the size and mtime (to the nanosecond, the same on every replica
+//! thanks to `features/utime`) it was computed for, and believed only while the file still
+//! shows them: a write through any frontend, ours or a GlusterFS client's, moves mtime. So the
+//! bricks need to know nothing of it, and a PUT stores it once, on its staging file: the rename
+//! that publishes the file and later tag or ACL changes move ctime, not the stamp.
 
 use bytes::Bytes;
 use engine::fop::{Iatt, Timespec, Xattrs};
@@ -345,21 +339,8 @@ fn stamp(ia: &Iatt) -> String {
     format!("{}|{}.{}", ia.size, ia.mtime.sec, ia.mtime.nsec)
 }
 
-fn full_stamp(ia: &Iatt) -> String {
-    format!("{}|{}.{}", stamp(ia), ia.ctime.sec, ia.ctime.nsec)
-}
-
-/// The xattr that records `etag` for the file as `ia` describes it (size, mtime, ctime).
+/// The xattr that records `etag` for the file as `ia` describes it.
 pub fn etag_xattr(etag: &str, ia: &Iatt) -> Xattrs {
-    Xattrs::from([(
-        ETAG.to_string(),
-        Bytes::from(format!("{etag}|{}", full_stamp(ia))),
-    )])
-}
-
-/// `etag_xattr` for a file whose ctime is still to move (a staging file before the rename
-/// that publishes it): stamped with size and mtime only.
-pub fn staged_etag_xattr(etag: &str, ia: &Iatt) -> Xattrs {
     Xattrs::from([(
         ETAG.to_string(),
         Bytes::from(format!("{etag}|{}", stamp(ia))),
@@ -371,11 +352,7 @@ pub fn staged_etag_xattr(etag: &str, ia: &Iatt) -> Xattrs {
 pub fn stored_etag(x: &Xattrs, ia: &Iatt) -> Option<String> {
     let v = std::str::from_utf8(x.get(ETAG)?).ok()?;
     let (etag, st) = v.split_once('|')?;
-    let fits = match st.matches('|').count() {
-        1 => st == stamp(ia),
-        _ => st == full_stamp(ia),
-    };
-    fits.then(|| etag.to_string())
+    (st == stamp(ia)).then(|| etag.to_string())
 }
 
 pub fn md5_hex(d: &[u8]) -> String {
@@ -427,14 +404,11 @@ mod tests {
         };
         let x = etag_xattr("abc", &ia);
         assert_eq!(stored_etag(&x, &ia).as_deref(), Some("abc"));
-        let staged = staged_etag_xattr("abc", &ia);
         let mut renamed = ia.clone();
         renamed.ctime.sec += 1;
-        assert_eq!(stored_etag(&x, &renamed), None);
-        assert_eq!(stored_etag(&staged, &renamed).as_deref(), Some("abc"));
+        assert_eq!(stored_etag(&x, &renamed).as_deref(), Some("abc"));
         ia.mtime.nsec += 1;
         assert_eq!(stored_etag(&x, &ia), None);
-        assert_eq!(stored_etag(&staged, &ia), None);
         let plain = Xattrs::from([(ETAG.to_string(), Bytes::from("abc"))]);
         assert_eq!(stored_etag(&plain, &ia), None);
     }

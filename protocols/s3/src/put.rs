@@ -9,7 +9,7 @@ use crate::gateway::{
     GatewayS3, Key, etag_of, meta_from, parse_key, refuse_encryption, refuse_object_lock,
 };
 use crate::layout;
-use crate::meta::{self, ObjectMeta, Parts, StoredChecksum, staged_etag_xattr};
+use crate::meta::{self, ObjectMeta, Parts, StoredChecksum, etag_xattr};
 use crate::sidecar;
 use crate::tagging::check_tagging;
 use crate::vfs::{Vfs, WriteError};
@@ -184,7 +184,7 @@ impl GatewayS3 {
             _ => created,
         };
         drop(f);
-        let mut x = staged_etag_xattr(&etag, &ia);
+        let mut x = etag_xattr(&etag, &ia);
         let checksum = extra.checksum.or_else(|| {
             crate::checksum::first(checks.result()).map(|(algo, value)| StoredChecksum {
                 algo,
@@ -226,7 +226,7 @@ impl GatewayS3 {
             r = vfs.rename((tmp_dir, &tmp), (parent, name)).await;
         }
         match r {
-            Ok(moved) => crate::gateway::restamp_etag(vfs, &etag, &moved).await,
+            Ok(_) => {}
             Err(Errno::EISDIR) | Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => {
                 return fail(clash()).await;
             }

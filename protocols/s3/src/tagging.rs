@@ -117,7 +117,6 @@ pub(crate) async fn put_object_tagging(
     vfs.setxattrs(f.ia.gfid, &x)
         .await
         .map_err(|e| fs_error(e, On::Object))?;
-    crate::gateway::keep_etag(&vfs, &f).await;
     if was_aside && !moved {
         sidecar::remove(s, &vfs, f.ia.gfid, SIDECAR).await;
     }
@@ -162,7 +161,6 @@ pub(crate) async fn delete_object_tagging(
     vfs.removexattr(f.ia.gfid, meta::TAGGING)
         .await
         .map_err(|e| fs_error(e, On::Object))?;
-    crate::gateway::keep_etag(&vfs, &f).await;
     if ObjectMeta::from_xattrs(&f.x).tags_aside.is_some() {
         sidecar::remove(s, &vfs, f.ia.gfid, SIDECAR).await;
     }

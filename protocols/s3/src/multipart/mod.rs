@@ -18,7 +18,7 @@ use crate::error::{On, fs_error};
 use crate::gateway::{
     GatewayS3, etag_of, meta_from, parse_key, refuse_encryption, refuse_object_lock,
 };
-use crate::meta::{self, ObjectMeta, StoredChecksum, staged_etag_xattr, stored_etag, timestamp};
+use crate::meta::{self, ObjectMeta, StoredChecksum, etag_xattr, stored_etag, timestamp};
 use crate::vfs::Vfs;
 use bytes::Bytes;
 use engine::fop::{Errno, Gfid, Iatt, Xattrs};
@@ -304,7 +304,7 @@ where
                 "The Content-MD5 you specified did not match what we received."
             ));
         }
-        let mut x = staged_etag_xattr(&etag, &ia);
+        let mut x = etag_xattr(&etag, &ia);
         if let Some(a) = algo
             && let Some(v) = checksum::value_of(checks.result(), a)
         {
@@ -318,11 +318,9 @@ where
         vfs.setxattrs(ia.gfid, &x)
             .await
             .map_err(|e| fs_error(e, On::Upload))?;
-        let moved = vfs
-            .rename((dir, &tmp), (dir, &part_name(n)))
+        vfs.rename((dir, &tmp), (dir, &part_name(n)))
             .await
             .map_err(|e| fs_error(e, On::Upload))?;
-        crate::gateway::restamp_etag(vfs, &etag, &moved).await;
         Ok(etag)
     }
     .await;
