@@ -133,6 +133,7 @@ impl GatewayConfig {
             threads: self.fuse_threads,
             allow_other: true,
             protocol,
+            volume: name.to_string(),
         }
     }
 

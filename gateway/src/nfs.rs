@@ -204,6 +204,7 @@ impl VolumeExports {
                     let r = v.record;
                     Some(Export {
                         volume_id: *ids.get(&v.volume)?,
+                        metrics: Arc::new(engine::metrics::VolumeOps::new("nfs", &v.volume)),
                         path: r.path,
                         volume: v.volume,
                         subdir,

@@ -29,6 +29,8 @@ pub struct MountOptions {
     /// The `protocol` label of this mount's operations in /metrics: `fuse` for a user's
     /// mount, `smb` for the one Samba serves.
     pub protocol: &'static str,
+    /// The volume mounted, for its per-volume request count (`gateway_volume_operations_total`).
+    pub volume: String,
 }
 
 impl Default for MountOptions {
@@ -40,6 +42,7 @@ impl Default for MountOptions {
             threads: 4,
             allow_other: true,
             protocol: "fuse",
+            volume: String::new(),
         }
     }
 }
@@ -130,7 +133,8 @@ pub fn mount(
             next_fh: AtomicU64::new(1),
             attr_ttl: opts.attr_timeout,
             entry_ttl: opts.entry_timeout,
-            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS),
+            metrics: engine::metrics::ProtocolOps::new(opts.protocol, FUSE_OPS)
+                .with_volume(&opts.volume),
             protocol: opts.protocol,
         }),
         rt,

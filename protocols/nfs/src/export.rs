@@ -7,6 +7,9 @@ use engine::xlator::XlatorRef;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// The `protocol` of NFS's fops and metrics.
+pub const NFS: &str = "nfs";
+
 pub const NFS_PROGRAM: u32 = 100003;
 pub const MOUNT_PROGRAM: u32 = 100005;
 
@@ -46,11 +49,12 @@ impl ExportOptions {
         self.networks.is_empty() || self.networks.iter().any(|n| n.contains(&ip))
     }
 
-    /// The identity a caller acts with on this export.
+    /// The identity a caller acts with on this export (its fops count as NFS's in io-stats).
     pub fn ctx(&self, cred: &rpc::Cred) -> Ctx {
         let anon = Ctx {
             uid: self.anonuid,
             gid: self.anongid,
+            protocol: NFS,
             ..Default::default()
         };
         if self.all_squash || cred.flavor != rpc::AUTH_SYS {
@@ -70,6 +74,7 @@ impl ExportOptions {
                 cred.gid
             },
             groups: cred.groups.clone(),
+            protocol: NFS,
             ..Default::default()
         }
     }
@@ -85,6 +90,8 @@ pub struct Export {
     /// Path inside the volume ("" for its root).
     pub subdir: String,
     pub options: ExportOptions,
+    /// The volume's NFS operation and byte counters, resolved when the export list is built.
+    pub metrics: Arc<engine::metrics::VolumeOps>,
 }
 
 /// Where exports and volumes come from (gatewayd's configuration and running graphs).

@@ -56,6 +56,7 @@ fn server() -> &'static (tokio::runtime::Runtime, Arc<Server>) {
             volume_id: VOLUME_ID,
             subdir: String::new(),
             options: ExportOptions::default(),
+            metrics: Arc::new(engine::metrics::VolumeOps::new("nfs", "vol")),
         }]);
         (rt, Arc::new(Server::new(Arc::new(OneExport(top, exports)))))
     })

@@ -70,7 +70,11 @@ async fn mountable(s: &dyn Exports, call: &Call) -> Vec<Export> {
             let Some(top) = s.graph(&e.volume) else {
                 continue;
             };
-            if walk(&top, &Ctx::root(), &e.subdir).await.is_err() {
+            let ctx = Ctx {
+                protocol: crate::export::NFS,
+                ..Ctx::root()
+            };
+            if walk(&top, &ctx, &e.subdir).await.is_err() {
                 continue;
             }
         }
@@ -232,6 +236,7 @@ mod tests {
                 networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
                 ..Default::default()
             },
+            metrics: std::sync::Arc::new(engine::metrics::VolumeOps::new("nfs", "vol")),
         }
     }
 

@@ -174,10 +174,7 @@ impl Server {
             .ok_or(nfsstat3::NFS3ERR_JUKEBOX)?;
         Ok(Target {
             top,
-            ctx: Ctx {
-                protocol: "nfs",
-                ..export.options.ctx(&call.cred)
-            },
+            ctx: export.options.ctx(&call.cred),
             fsid: volume_fsid(&export.volume_id),
             tag: h.export,
             idx,

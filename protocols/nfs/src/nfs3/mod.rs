@@ -12,6 +12,7 @@ mod readdir;
 pub use common::Server;
 
 use crate::export::{Exports, MOUNT_PROGRAM, NFS_PROGRAM};
+use crate::handle::{Handle, export_tag};
 use crate::rpc::{Call, Dispatch, Reply};
 use crate::xdr::Reader;
 use bytes::BytesMut;
@@ -53,8 +54,27 @@ impl Server {
         }
     }
 
+    /// The volume a call's first argument (a file handle, for every procedure but NULL)
+    /// belongs to, for the per-volume metrics.
+    /// The procedure resolves the same handle again (with permission checks); this look-up
+    /// only names the volume, so a call counts once however many handles it carries.
+    fn volume_of_call(&self, args: &Reader) -> Option<Arc<engine::metrics::VolumeOps>> {
+        let fh = args.clone().opaque(64).ok()?;
+        let h = Handle::decode(&fh)?;
+        self.exports
+            .exports()
+            .iter()
+            .find(|e| e.volume_id == h.volume && export_tag(&e.path) == h.export)
+            .map(|e| e.metrics.clone())
+    }
+
     async fn nfs(&self, call: Call, r: Reader) -> Reply {
         let start = std::time::Instant::now();
+        if call.proc_ != 0
+            && let Some(v) = self.volume_of_call(&r)
+        {
+            v.operation();
+        }
         let reply = self.nfs_proc(&call, r).await;
         if let Some(name) = PROCS.get(call.proc_ as usize) {
             let ok = match &reply {
