@@ -100,7 +100,12 @@ impl Distribute {
         if ia.is_dir() {
             return Err(Errno::EISDIR);
         }
-        let data = self.cached_subvol(ctx, ia.gfid).await?;
+        // Gone from every subvolume since the lookup: another client removed it first, and
+        // for this caller the name no longer exists (not a stale handle it holds).
+        let data = self
+            .cached_subvol(ctx, ia.gfid)
+            .await
+            .map_err(|e| if e == Errno::ESTALE { Errno::ENOENT } else { e })?;
         let hashed = self.hashed(ctx, loc).await?;
         self.sub(data).unlink(ctx, loc).await?;
         if hashed != data && self.is_up(hashed) {

@@ -13,7 +13,12 @@ impl Distribute {
         if src_ia.is_dir() {
             return self.rename_dir(ctx, oldloc, newloc, &src_ia).await;
         }
-        let src = self.cached_subvol(ctx, src_ia.gfid).await?;
+        // Gone since the lookup: another client removed or moved it first (ENOENT, as for a
+        // name that is not there, not a stale handle the caller holds).
+        let src = self
+            .cached_subvol(ctx, src_ia.gfid)
+            .await
+            .map_err(|e| if e == Errno::ESTALE { Errno::ENOENT } else { e })?;
         let old_hashed = self.hashed(ctx, oldloc).await?;
         let new_hashed = self.hashed(ctx, newloc).await?;
         let target = match self.lookup_named(ctx, newloc, &Xattrs::new(), true).await {
