@@ -37,8 +37,9 @@ fn last_errno() -> Errno {
     )
 }
 
-/// lgetxattr: the value, or None when the inode has no such xattr.
-fn xattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>, Errno> {
+/// lgetxattr: the value, or None when the inode has no such xattr (brickd's storage reads
+/// xattrs through this too).
+pub fn xattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>, Errno> {
     let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let n = CString::new(name).map_err(|_| Errno::EINVAL)?;
     let mut buf = vec![0u8; 256];

@@ -24,28 +24,7 @@ fn last_errno() -> Errno {
 
 /// The value, or None when the inode has no such xattr.
 pub fn get(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    let (p, n) = (cpath(path)?, cname(name)?);
-    let mut buf = vec![0u8; 256];
-    loop {
-        let r =
-            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if r >= 0 {
-            buf.truncate(r as usize);
-            return Ok(Some(buf));
-        }
-        match last_errno() {
-            Errno::ENODATA => return Ok(None),
-            Errno::ERANGE => {
-                let size =
-                    unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
-                if size < 0 {
-                    return Err(last_errno());
-                }
-                buf.resize(size as usize + 1, 0);
-            }
-            e => return Err(e),
-        }
-    }
+    engine::brick_dir::xattr(path, name)
 }
 
 pub fn set(path: &Path, name: &str, value: &[u8], flags: i32) -> Result<()> {
