@@ -7,13 +7,12 @@
 //! handles once (`ProtocolOps::new`, `VolumeFops::of`, `BrickMetrics::new`) and then only
 //! touches atomics.
 
-use parking_lot::RwLock;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// 50 µs … 10 s: a loopback brick round trip is ~100 µs, a 1 MiB write a few ms.
@@ -288,14 +287,18 @@ impl ProtocolOps {
     }
 }
 
+/// How many protocols one volume's io-stats tells apart (fuse, smb, nfs, s3 and the gateway's
+/// own work use five); a further one is counted under the last slot's label.
+const PROTOCOL_SLOTS: usize = 8;
+
 /// The fop metrics of one volume (`debug/io-stats`), per protocol: each fop, and the bytes
-/// read and written. A protocol's handles are
-/// made the first time it sends a fop, each fop's the first time it is sent; after that a
-/// fop finds its protocol in a short list and only touches atomics.
+/// read and written. A protocol's handles are made the first time it sends a fop, each fop's
+/// the first time it is sent; after that a fop finds its protocol among a few set-once slots
+/// (no lock, no reference count) and only touches atomics.
 pub struct VolumeFops {
     volume: String,
     fops: &'static [&'static str],
-    protocols: RwLock<Vec<(&'static str, Arc<ProtocolFops>)>>,
+    protocols: [OnceLock<ProtocolFops>; PROTOCOL_SLOTS],
 }
 
 /// One protocol's fops on one volume.
@@ -314,36 +317,41 @@ impl VolumeFops {
         VolumeFops {
             volume: volume.to_string(),
             fops,
-            protocols: RwLock::new(Vec::new()),
+            protocols: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
     /// The handles of `protocol` ("" is the gateway's own work: "internal").
-    pub fn of(&self, protocol: &'static str) -> Arc<ProtocolFops> {
+    pub fn of(&self, protocol: &'static str) -> &ProtocolFops {
         let protocol = if protocol.is_empty() {
             "internal"
         } else {
             protocol
         };
-        if let Some((_, p)) = self.protocols.read().iter().find(|(n, _)| *n == protocol) {
-            return p.clone();
+        for slot in &self.protocols {
+            // An empty slot is taken by whichever protocol comes first; one that lost the
+            // race looks on.
+            let p = slot.get_or_init(|| self.make(protocol));
+            if p.protocol == protocol {
+                return p;
+            }
         }
-        let mut w = self.protocols.write();
-        if let Some((_, p)) = w.iter().find(|(n, _)| *n == protocol) {
-            return p.clone();
-        }
+        self.protocols[PROTOCOL_SLOTS - 1]
+            .get()
+            .expect("every slot is set")
+    }
+
+    fn make(&self, protocol: &'static str) -> ProtocolFops {
         let f = families();
         let v = self.volume.as_str();
-        let p = Arc::new(ProtocolFops {
+        ProtocolFops {
             volume: self.volume.clone(),
             protocol,
             fops: self.fops,
             by_fop: self.fops.iter().map(|_| OnceLock::new()).collect(),
             read: f.volume_bytes.with_label_values(&[v, protocol, "read"]),
             write: f.volume_bytes.with_label_values(&[v, protocol, "write"]),
-        });
-        w.push((protocol, p.clone()));
-        p
+        }
     }
 }
 
@@ -459,7 +467,7 @@ mod tests {
         const FOPS: &[&str] = &["lookup", "read"];
         let v = VolumeFops::new("fv", FOPS);
         let p = v.of("test");
-        assert!(Arc::ptr_eq(&p, &v.of("test")));
+        assert!(std::ptr::eq(p, v.of("test")));
         p.record(1, true, Duration::from_micros(50));
         p.record(1, false, Duration::from_micros(50));
         p.read_bytes(10);

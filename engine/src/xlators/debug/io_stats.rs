@@ -121,7 +121,7 @@ impl IoStats {
         ctx: &Ctx,
         fop: Fop,
         f: impl Future<Output = Result<T>>,
-    ) -> (Result<T>, Arc<ProtocolFops>) {
+    ) -> (Result<T>, &ProtocolFops) {
         let start = Instant::now();
         let r = f.await;
         let p = self.fops.of(ctx.protocol);
