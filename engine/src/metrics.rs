@@ -287,7 +287,7 @@ impl ProtocolOps {
     }
 }
 
-/// How many protocols one volume's io-stats tells apart (fuse, smb, nfs, s3 and the gateway's
+/// How many protocols one volume's io-stats tells apart (the four frontends and the gateway's
 /// own work use five); a further one is counted under the last slot's label.
 const PROTOCOL_SLOTS: usize = 8;
 
