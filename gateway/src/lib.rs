@@ -11,6 +11,7 @@ pub mod brick_checks;
 pub mod config;
 pub mod console;
 pub mod daemon;
+pub mod elastic;
 pub mod error;
 pub mod heal;
 pub mod health;

@@ -1,0 +1,136 @@
+//! Elastic volumes (glusterd's add-brick, remove-brick, replace-brick and rebalance): the
+//! commands change the volume record, give the running volume a new client graph, and drive
+//! distribute's rebalance (`engine::...::distribute::rebalance`) as a job whose progress is
+//! checkpointed in the store, so a rebalance cut short by a restart resumes where it stopped.
+
+use crate::manager::{Manager, ManagerError};
+use crate::volume::VolumeRecord;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+type Result<T> = std::result::Result<T, ManagerError>;
+
+/// What a rebalance counted, on one subvolume or in all.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Counters {
+    /// Files looked at (on this subvolume).
+    pub scanned: u64,
+    /// Files moved to the subvolume their directory's layout names.
+    pub moved: u64,
+    /// Files left where they are: already in place, hard links, or no room at the destination.
+    pub skipped: u64,
+    /// Files whose move failed (they stay where they were, whole).
+    pub failed: u64,
+    /// Bytes of the files moved.
+    pub bytes_moved: u64,
+    /// Directories whose layout was fixed.
+    pub dirs: u64,
+}
+
+/// One subvolume (a replica set, or a brick of a plain distribute volume) in a rebalance.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubvolProgress {
+    /// Distribute's name for it (`VOL-replicate-N` or `VOL-client-N`).
+    pub name: String,
+    /// Its bricks, HOST:/PATH.
+    pub bricks: Vec<String>,
+    /// Being emptied by `remove-brick`.
+    pub decommissioned: bool,
+    pub counters: Counters,
+}
+
+/// `volume rebalance NAME status` and `volume remove-brick NAME ... status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RebalanceStatus {
+    pub volume: String,
+    /// `rebalance`, `fix-layout` or `remove-brick`.
+    pub kind: String,
+    /// `not started`, `in progress`, `stopped`, `completed` or `failed`.
+    pub state: String,
+    /// Milliseconds since the epoch when it first started (kept across a resume).
+    pub started_ms: u64,
+    /// Seconds it has run, over all its runs.
+    pub elapsed_secs: f64,
+    /// Seconds left at the rate so far, from the files still to scan (None until it knows).
+    pub eta_secs: Option<f64>,
+    /// Files on the volume when it started (what the ETA is against).
+    pub files_total: u64,
+    /// Times it was resumed after gatewayd stopped in the middle.
+    pub resumed: u32,
+    /// Why it failed or stopped, if it did.
+    pub message: Option<String>,
+    pub subvolumes: Vec<SubvolProgress>,
+    pub totals: Counters,
+}
+
+/// The step of `volume remove-brick NAME BRICK... ACTION`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoveAction {
+    /// Stop placing files on the bricks and move their files off.
+    Start,
+    /// Stop moving; the bricks stay in the volume.
+    Stop,
+    /// Take the bricks out; refused until everything moved off them.
+    Commit,
+    /// Take the bricks out now, with whatever they still hold.
+    Force,
+}
+
+/// `volume rebalance NAME [fix-layout] start|stop`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RebalanceAction {
+    Start,
+    Stop,
+}
+
+impl Manager {
+    /// `volume add-brick NAME [replica N] BRICK... [force]`: whole replica sets join the
+    /// volume (its graph changes while it serves). Returns the new record.
+    pub async fn add_brick(
+        &self,
+        name: &str,
+        specs: &[String],
+        replica: Option<usize>,
+        force: bool,
+    ) -> Result<VolumeRecord> {
+        let _ = (name, specs, replica, force);
+        Err(ManagerError::Invalid("add-brick: not built yet".into()))
+    }
+
+    /// `volume remove-brick NAME BRICK... start|stop|commit|force`.
+    pub async fn remove_brick(
+        &self,
+        name: &str,
+        bricks: &[String],
+        action: RemoveAction,
+    ) -> Result<RebalanceStatus> {
+        let _ = (name, bricks, action);
+        Err(ManagerError::Invalid("remove-brick: not built yet".into()))
+    }
+
+    /// `volume replace-brick NAME OLD NEW commit force`: NEW (an empty or missing directory)
+    /// takes OLD's place in its replica set and is healed from the others.
+    pub async fn replace_brick(&self, name: &str, old: &str, new: &str) -> Result<VolumeRecord> {
+        let _ = (name, old, new);
+        Err(ManagerError::Invalid("replace-brick: not built yet".into()))
+    }
+
+    /// `volume rebalance NAME [fix-layout] start|stop`.
+    pub async fn rebalance(
+        &self,
+        name: &str,
+        action: RebalanceAction,
+        fix_layout_only: bool,
+    ) -> Result<RebalanceStatus> {
+        let _ = (name, action, fix_layout_only);
+        Err(ManagerError::Invalid("rebalance: not built yet".into()))
+    }
+
+    /// `volume rebalance NAME status` (also what `remove-brick ... status` shows).
+    pub fn rebalance_status(&self, name: &str) -> Result<RebalanceStatus> {
+        self.get(name)?;
+        Err(ManagerError::Invalid("rebalance: not built yet".into()))
+    }
+}
