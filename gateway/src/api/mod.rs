@@ -6,6 +6,7 @@
 
 mod auth;
 mod common;
+mod elastic;
 mod heal;
 mod nfs;
 mod s3;
@@ -79,6 +80,10 @@ fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(volumes::option_values))
         .routes(routes!(heal::heal_info, heal::heal_now))
         .routes(routes!(heal::heal_split_brain))
+        .routes(routes!(elastic::add_brick))
+        .routes(routes!(elastic::remove_brick, elastic::remove_brick_status))
+        .routes(routes!(elastic::replace_brick))
+        .routes(routes!(elastic::rebalance, elastic::rebalance_status))
         .routes(routes!(volumes::jobs))
         .routes(routes!(volumes::job))
         .routes(routes!(volumes::events))
