@@ -2,6 +2,7 @@
 
 mod auth;
 mod client;
+mod elastic;
 mod heal;
 mod nfs;
 mod output;
@@ -223,5 +224,25 @@ mod tests {
         assert!(c.mode == Some(Mode::Script));
         let c = Cli::try_parse_from(["gwctl", "volume", "delete", "v", "--yes"]).unwrap();
         assert!(matches!(c.cmd, Top::Volume(Vol::Delete { yes: true, .. })));
+    }
+
+    #[test]
+    fn elastic_commands_take_glusterfs_words_and_flags_anywhere() {
+        let parse = |line: &str| Cli::try_parse_from(line.split_whitespace()).map(|c| c.cmd);
+        let c = parse("gwctl volume add-brick v replica 2 h:/a h:/b force").unwrap();
+        assert!(matches!(c, Top::Volume(Vol::AddBrick { ref args, .. }) if args.len() == 5));
+        let c = parse("gwctl volume remove-brick v h:/a h:/b commit --yes").unwrap();
+        assert!(matches!(
+            c,
+            Top::Volume(Vol::RemoveBrick { yes: true, ref args, .. }) if args.last().unwrap() == "commit"
+        ));
+        let c = parse("gwctl volume replace-brick v h:/a h:/c commit force").unwrap();
+        assert!(
+            matches!(c, Top::Volume(Vol::ReplaceBrick { ref old, ref words, .. }) if old == "h:/a" && words.len() == 2)
+        );
+        let c = parse("gwctl volume rebalance v --watch status").unwrap();
+        assert!(matches!(c, Top::Volume(Vol::Rebalance { watch: true, .. })));
+        assert!(parse("gwctl volume rebalance v").is_err());
+        assert!(parse("gwctl volume add-brick v").is_err());
     }
 }

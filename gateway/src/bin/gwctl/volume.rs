@@ -1,5 +1,6 @@
 //! `gwctl volume`: create, import, start, stop, delete, info, status, options, volfile;
-//! `volume heal` is `crate::heal`'s.
+//! `volume heal` is `crate::heal`'s, add-brick, remove-brick, replace-brick and rebalance
+//! `crate::elastic`'s.
 
 use crate::client::Client;
 use crate::output::{Out, report};
@@ -127,6 +128,72 @@ pub enum Vol {
         name: String,
         /// info | info split-brain | full | split-brain POLICY [BRICK] [PATH].
         args: Vec<String>,
+    },
+    /// Add whole replica sets (bricks, for a distribute volume) while the volume serves;
+    /// `replica N` as GlusterFS, then move files onto them with `rebalance NAME start`.
+    #[command(override_usage = "gwctl volume add-brick NAME [replica N] HOST:/PATH... [force]")]
+    AddBrick {
+        /// The volume.
+        name: String,
+        /// `replica N`, then the new bricks, HOST:/PATH, then `force` if wanted.
+        #[arg(required = true, value_name = "[replica N] BRICK")]
+        args: Vec<String>,
+        /// The same as positional `replica N`.
+        #[arg(long)]
+        replica: Option<usize>,
+        /// The same as a trailing `force`: make missing parent directories of local bricks.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take whole replica sets out: `start` moves their files off, `status` shows how far it
+    /// got, `stop` gives up, `commit` takes the emptied bricks out, `force` takes them out now
+    /// with what they hold. commit and force ask first on a terminal (--yes, --mode=script).
+    #[command(
+        override_usage = "gwctl volume remove-brick NAME HOST:/PATH... start|status|stop|commit|force [--watch] [--yes]"
+    )]
+    RemoveBrick {
+        /// The volume.
+        name: String,
+        /// The bricks, HOST:/PATH, then the action: start, status, stop, commit or force.
+        #[arg(required = true, value_name = "BRICK... ACTION")]
+        args: Vec<String>,
+        /// With status (or start): follow it until it ends, with progress bars on a terminal.
+        #[arg(long)]
+        watch: bool,
+        /// Do not ask before commit or force.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Put NEW in OLD's place in its replica set; self-heal fills it from the other bricks.
+    /// GlusterFS's words: only `commit force`.
+    #[command(override_usage = "gwctl volume replace-brick NAME OLD NEW commit force")]
+    ReplaceBrick {
+        /// The volume.
+        name: String,
+        /// The brick leaving, HOST:/PATH.
+        old: String,
+        /// The brick taking its place, HOST:/PATH: an empty or missing directory.
+        new: String,
+        /// `commit force`.
+        #[arg(value_name = "commit force")]
+        words: Vec<String>,
+    },
+    /// Move files to the subvolumes their directories' layouts name (after add-brick):
+    /// `start`, `fix-layout start` (layouts only: new files use the new bricks), `stop`,
+    /// `status` (a table per subvolume; --watch: follow it with progress bars).
+    #[command(
+        override_usage = "gwctl volume rebalance NAME [fix-layout] start | stop | status [--watch]"
+    )]
+    Rebalance {
+        /// The volume.
+        name: String,
+        /// [fix-layout] start | stop | status.
+        #[arg(required = true, value_name = "ACTION")]
+        args: Vec<String>,
+        /// With status (or start): follow it every second until it ends, with progress bars
+        /// on a terminal and a line per second otherwise.
+        #[arg(long)]
+        watch: bool,
     },
 }
 
@@ -317,6 +384,27 @@ pub fn run(c: &Client, out: &Out, cmd: &Vol) -> anyhow::Result<()> {
             });
         }
         Vol::Heal { name, args } => crate::heal::run(c, out, name, args)?,
+        Vol::AddBrick {
+            name,
+            args,
+            replica,
+            force,
+        } => crate::elastic::add_brick(c, out, name, args, *replica, *force)?,
+        Vol::RemoveBrick {
+            name,
+            args,
+            watch,
+            yes,
+        } => crate::elastic::remove_brick(c, out, name, args, *yes, *watch)?,
+        Vol::ReplaceBrick {
+            name,
+            old,
+            new,
+            words,
+        } => crate::elastic::replace_brick(c, out, name, old, new, words)?,
+        Vol::Rebalance { name, args, watch } => {
+            crate::elastic::rebalance(c, out, name, args, *watch)?
+        }
         Vol::Volfile { name } => {
             print!(
                 "{}",
