@@ -460,7 +460,8 @@ async function volumePage(name) {
     h('button', { type: 'submit' }, 'Set'),
     table,
   );
-  shell('volumes', h('section', {}, h('h2', {}, `Volume ${name}`), body), optForm);
+  const elastic = elasticView(name);
+  shell('volumes', h('section', {}, h('h2', {}, `Volume ${name}`), body), elastic.section, optForm);
   await act(async () => {
     const opts = await settableOptions();
     key.append(...opts.map((o) => h('option', { value: o.key }, o.key)));
@@ -501,6 +502,8 @@ async function volumePage(name) {
       ...(heal ? [healView(name, heal)] : []),
     );
   }));
+  // Once when the page opens, then only while a rebalance or remove-brick runs.
+  every(2000, () => elastic.running() && elastic.refresh());
 }
 
 /// Heal info of a replicated volume: entries waiting per brick, split-brains, and the
@@ -523,6 +526,139 @@ function healView(name, heal) {
       h('button', { id: 'heal-now', onclick: () => run(false) }, 'Heal now'),
       h('button', { onclick: () => run(true) }, 'Full heal')),
   );
+}
+
+/// Seconds as GlusterFS's "run time in h:m:s".
+function hms(secs) {
+  const s = Math.max(0, Math.round(secs || 0));
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+/// The elastic part of a volume's page: add bricks, rebalance, remove bricks, replace a brick,
+/// and the progress of the rebalance (or remove-brick) with a row per subvolume.
+function elasticView(name) {
+  const path = `/volumes/${encodeURIComponent(name)}`;
+  const status = h('div', { id: 'rebalance-status' }, h('p', { class: 'quiet' }, 'loading…'));
+  let running = true;
+  const show = (s) => {
+    running = s.state === 'in progress';
+    status.replaceChildren(rebalanceView(s));
+  };
+  const refresh = () => act(async () => {
+    try {
+      show(await api.call('GET', `${path}/rebalance`));
+    } catch (e) {
+      running = false;
+      status.replaceChildren(h('p', { class: 'quiet' }, `No rebalance to show: ${e.message}`));
+    }
+  });
+  const specs = (textarea) => textarea.value.split(/\s+/).filter(Boolean);
+
+  const rebalance = (action, fixLayout) => act(async () => {
+    show(await api.call('POST', `${path}/rebalance`, { action, fix_layout: fixLayout }));
+    notice('ok', action === 'stop' ? 'Rebalance stopped.' : `${fixLayout ? 'Fix-layout' : 'Rebalance'} started.`);
+  });
+
+  const addBricks = h('textarea', { name: 'bricks', rows: 2, placeholder: '127.0.0.1:/srv/bricks/b5\n127.0.0.1:/srv/bricks/b6', required: true });
+  const addReplica = h('input', { name: 'replica', type: 'number', min: 1, max: 64, step: 1, placeholder: 'the volume\'s' });
+  const addForm = h('form', {
+    id: 'add-brick',
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      act(async () => {
+        const body = { bricks: specs(addBricks) };
+        if (addReplica.value.trim()) body.replica = Number(addReplica.value);
+        const v = await api.call('POST', `${path}/add-brick`, body);
+        notice('ok', `${body.bricks.length} bricks added: ${name} now has ${v.bricks.length}. Start a rebalance to move files onto them.`);
+        addForm.reset();
+      });
+    },
+  },
+  h('h3', {}, 'Add bricks'),
+  field('Bricks, HOST:/PATH, one per line: whole replica sets, each that many consecutive bricks', addBricks),
+  field('Replica (optional: the replica count after adding)', addReplica),
+  h('button', { type: 'submit' }, 'Add bricks'));
+
+  const removeBricks = h('textarea', { name: 'bricks', rows: 2, placeholder: '127.0.0.1:/srv/bricks/b3\n127.0.0.1:/srv/bricks/b4', required: true });
+  const remove = (action) => act(async () => {
+    const bricks = specs(removeBricks);
+    if (action === 'commit' && !confirm(`Take ${bricks.join(', ')} out of ${name}? Files still on them leave the volume with them.`)) return;
+    show(await api.call('POST', `${path}/remove-brick`, { bricks, action }));
+    notice('ok', {
+      start: 'Moving files off the bricks; commit once the status says completed.',
+      stop: 'Remove-brick stopped; the bricks stay in the volume.',
+      commit: 'Bricks removed.',
+    }[action]);
+    if (action === 'commit') removeBricks.value = '';
+  });
+  const removeForm = h('form', { id: 'remove-brick', onsubmit: (ev) => ev.preventDefault() },
+    h('h3', {}, 'Remove bricks'),
+    field('Bricks, HOST:/PATH, one per line: whole replica sets', removeBricks),
+    h('div', { class: 'buttons' },
+      h('button', { type: 'button', dataset: { action: 'start' }, onclick: () => remove('start') }, 'Start moving files off'),
+      h('button', { type: 'button', dataset: { action: 'stop' }, onclick: () => remove('stop') }, 'Stop'),
+      h('button', { type: 'button', class: 'danger', dataset: { action: 'commit' }, onclick: () => remove('commit') }, 'Commit')));
+
+  const oldBrick = h('input', { name: 'old', placeholder: '127.0.0.1:/srv/bricks/b2', required: true });
+  const newBrick = h('input', { name: 'new', placeholder: '127.0.0.1:/srv/bricks/b2-new', required: true });
+  const replaceForm = h('form', {
+    id: 'replace-brick',
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      act(async () => {
+        const [o, n] = [oldBrick.value.trim(), newBrick.value.trim()];
+        if (!confirm(`Put ${n} in place of ${o}? ${o} leaves ${name} at once; self-heal fills ${n} from its replica set.`)) return;
+        await api.call('POST', `${path}/replace-brick`, { old: o, new: n });
+        notice('ok', `${n} replaced ${o}; it heals from its replica set.`);
+        replaceForm.reset();
+      });
+    },
+  },
+  h('h3', {}, 'Replace a brick'),
+  h('div', { class: 'row' }, field('Brick leaving (HOST:/PATH)', oldBrick), field('New brick: an empty or missing directory', newBrick)),
+  h('button', { type: 'submit' }, 'Replace'));
+
+  const section = h('section', { id: 'elastic' },
+    h('h2', {}, 'Elastic volume'),
+    h('h3', {}, 'Rebalance'),
+    status,
+    h('div', { class: 'buttons' },
+      h('button', { id: 'rebalance-start', onclick: () => rebalance('start', false) }, 'Start rebalance'),
+      h('button', { id: 'rebalance-fix-layout', onclick: () => rebalance('start', true) }, 'Fix layout'),
+      h('button', { id: 'rebalance-stop', class: 'danger', onclick: () => rebalance('stop', false) }, 'Stop')),
+    addForm,
+    removeForm,
+    replaceForm);
+  return { section, refresh, running: () => running };
+}
+
+/// A rebalance's (or remove-brick's) status: its state, a bar of the files scanned out of
+/// those on the volume when it started, and the counters of each subvolume.
+function rebalanceView(s) {
+  const t = s.totals;
+  const left = s.state === 'in progress' ? `, ${s.eta_secs == null ? 'time left unknown' : `about ${hms(s.eta_secs)} left`}` : '';
+  // Without a file count the bar has no end: indeterminate while it runs, else full or empty.
+  const bar = s.files_total > 0
+    ? { value: Math.min(t.scanned, s.files_total), max: s.files_total }
+    : s.state === 'in progress' ? {} : { value: s.state === 'completed' ? 1 : 0, max: 1 };
+  const row = (what, bricks, c, data) => h('tr', { dataset: data },
+    h('td', {}, what), h('td', {}, bricks), h('td', {}, c.scanned), h('td', {}, c.moved), h('td', {}, c.skipped),
+    h('td', {}, c.failed), h('td', {}, bytes(c.bytes_moved)), h('td', {}, c.dirs));
+  return h('div', { id: 'rebalance', dataset: { state: s.state } },
+    h('p', { id: 'rebalance-state' },
+      h('span', { class: `badge ${s.state === 'failed' ? 'down' : s.state === 'completed' ? 'up' : 'idle'}` }, s.state),
+      ` ${s.kind}: ${t.scanned}${s.files_total ? ` of ${s.files_total}` : ''} files scanned, ${t.moved} moved (${bytes(t.bytes_moved)}), ${t.failed} failed; ${hms(s.elapsed_secs)} elapsed${left}.`,
+      s.resumed ? ` Resumed ${s.resumed} time(s) after gatewayd stopped.` : ''),
+    h('progress', { id: 'rebalance-progress', ...bar }),
+    s.message ? h('p', { class: s.state === 'failed' ? 'error-text' : 'quiet' }, s.message) : null,
+    s.subvolumes.length
+      ? h('table', { id: 'rebalance-subvolumes' },
+          h('thead', {}, h('tr', {}, ['Subvolume', 'Bricks', 'Scanned', 'Moved', 'Skipped', 'Failed', 'Moved size', 'Dirs'].map((c) => h('th', {}, c)))),
+          h('tbody', {},
+            s.subvolumes.map((v) => row(v.name, `${v.bricks.join(', ')}${v.decommissioned ? ' (being removed)' : ''}`, v.counters, { subvolume: v.name })),
+            row('Total', '', t, { subvolume: 'total' })))
+      : null);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-// Drives the console in headless Chromium (Debian's, through playwright-core) against a
-// running gatewayd, as an operator would: log in, create and start a volume, see its bricks
-// online, make an S3 key, export the volume over NFS, add an SMB user and share, and watch a
-// brick go down on the dashboard after a kill -9 and come back, a frozen one (SIGSTOP) too; then every page again at a
-// phone's width (420 px), which must not scroll sideways. Screenshots of every step go to
-// $ARTIFACTS, named with the width they were taken at (1400 px, then 420 px).
+// Drives the console in headless Chromium (Debian's, through playwright-core) against a running
+// gatewayd, as an operator would: log in, create and start a volume, see its bricks online, see
+// its elastic section refuse a bad brick, make an S3 key, export the volume over NFS, add an
+// SMB user and share, and watch a brick go down on the dashboard after a kill -9 and come back,
+// a frozen one (SIGSTOP) too; then every page again at a phone's width (420 px), which must not
+// scroll sideways. Screenshots of every step go to $ARTIFACTS, named with the width they were
+// taken at (1400 px, then 420 px).
 //
 // Environment: CONSOLE_URL (gatewayd's API address), ADMIN_PASSWORD, BRICK_ROOT (where the
 // new volume's bricks go), ARTIFACTS, CHROMIUM (default /usr/bin/chromium). Playwright gives
@@ -92,6 +93,15 @@ async function main() {
   // A distribute volume has nothing to heal, and says so (no "null" where the heal view goes).
   await page.waitForSelector('#heal-note:has-text("nothing to heal")');
   if (/\bnull\b/.test(await page.textContent('main'))) throw new Error('the volume page shows "null"');
+
+  // The elastic section shows the rebalance status (or why there is none); a bad add-brick is
+  // refused with the reason and leaves the volume as it was.
+  await page.waitForSelector('#elastic #rebalance-status :is(#rebalance, p)');
+  await page.fill('#add-brick textarea[name=bricks]', 'not-a-brick');
+  await page.click('#add-brick button[type=submit]');
+  await page.waitForSelector('.notice.error');
+  await shot('volume-elastic');
+  if ((await page.$$('#bricks tbody tr')).length !== 2) throw new Error('a refused add-brick changed the bricks');
 
   // An option, picked from the list of settable options with its description and default: a
   // bad value is refused with the reason, a good one is listed.
