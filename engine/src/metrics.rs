@@ -23,6 +23,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 struct Families {
     registry: Registry,
+    rebalance_files: IntGaugeVec,
+    rebalance_bytes: IntGaugeVec,
     ops: IntCounterVec,
     errors: IntCounterVec,
     latency: HistogramVec,
@@ -150,9 +152,21 @@ fn families() -> &'static Families {
             "Entries found in split-brain in a replica set, waiting for a choice.",
             &["volume", "replicate"],
         );
+        let rebalance_files = gauge(
+            "gateway_rebalance_files",
+            "Files of the volume's last rebalance or remove-brick, by subvolume and outcome (scanned, moved, skipped, failed).",
+            &["volume", "subvolume", "outcome"],
+        );
+        let rebalance_bytes = gauge(
+            "gateway_rebalance_bytes_moved",
+            "Bytes the volume's last rebalance or remove-brick moved, by subvolume.",
+            &["volume", "subvolume"],
+        );
         Families {
             heal_pending,
             split_brain,
+            rebalance_files,
+            rebalance_bytes,
             registry,
             ops,
             errors,
@@ -393,6 +407,19 @@ pub fn set_heal_pending(volume: &str, brick: &str, entries: usize) {
         .heal_pending
         .with_label_values(&[volume, brick])
         .set(entries as i64);
+}
+
+/// What a rebalance counted on one subvolume so far: scanned, moved, skipped, failed, bytes.
+pub fn set_rebalance(volume: &str, subvolume: &str, files: [u64; 4], bytes: u64) {
+    let f = families();
+    for (outcome, n) in ["scanned", "moved", "skipped", "failed"].iter().zip(files) {
+        f.rebalance_files
+            .with_label_values(&[volume, subvolume, outcome])
+            .set(n as i64);
+    }
+    f.rebalance_bytes
+        .with_label_values(&[volume, subvolume])
+        .set(bytes as i64);
 }
 
 pub fn set_split_brain(volume: &str, replicate: &str, entries: usize) {

@@ -33,12 +33,12 @@ pub struct Manager {
     pub cfg: GatewayConfig,
     pub store: Store,
     /// The brickd processes of the local bricks.
-    bricks: Supervisor,
+    pub(crate) bricks: Supervisor,
     /// Read by every S3 and NFS request (`graph`), written only when a volume starts or stops.
-    graphs: RwLock<HashMap<String, Arc<Graph>>>,
+    pub(crate) graphs: RwLock<HashMap<String, Arc<Graph>>>,
     /// Serialises management operations (create/start/stop/delete), as glusterd's big lock
     /// does; the data path never takes it.
-    op_lock: tokio::sync::Mutex<()>,
+    pub(crate) op_lock: tokio::sync::Mutex<()>,
     /// Bumped when NFS exports change, so the NFS server rereads them at once.
     pub nfs_generation: std::sync::atomic::AtomicU64,
     /// Samba and its mounts; see `crate::smb`.
@@ -51,6 +51,8 @@ pub struct Manager {
     pub jobs: crate::jobs::Jobs,
     /// Bricks going down and coming back (`GET /api/v1/events`).
     pub events: crate::health::BrickEvents,
+    /// Rebalances running here (`crate::elastic`).
+    pub(crate) elastic: crate::elastic::Runs,
     me: Weak<Manager>,
 }
 
@@ -68,6 +70,7 @@ impl Manager {
             sessions: Default::default(),
             jobs: Default::default(),
             events: Default::default(),
+            elastic: Default::default(),
             me: me.clone(),
         })
     }
@@ -81,17 +84,17 @@ impl Manager {
         self.cfg.data_dir.join("vols").join(name)
     }
 
-    fn secret_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn secret_file(&self, name: &str) -> PathBuf {
         self.vol_dir(name).join("secret")
     }
 
     /// The bricks' auth file (`auth.allow`/`auth.reject`), which every brickd of this host
     /// watches.
-    fn auth_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn auth_file(&self, name: &str) -> PathBuf {
         self.vol_dir(name).join("auth")
     }
 
-    fn write_auth(&self, v: &VolumeRecord) -> Result<()> {
+    pub(crate) fn write_auth(&self, v: &VolumeRecord) -> Result<()> {
         let dir = self.vol_dir(&v.name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| ManagerError::Io(dir.display().to_string(), e))?;
@@ -105,7 +108,7 @@ impl Manager {
 
     /// The cluster's TLS files when volume `v` has TLS on, made if missing (as `gatewayd up
     /// --tls` would), so `volume set … transport.socket.ssl-enabled on` needs nothing else.
-    fn brick_tls(&self, v: &VolumeRecord) -> Result<Option<crate::tls::Material>> {
+    pub(crate) fn brick_tls(&self, v: &VolumeRecord) -> Result<Option<crate::tls::Material>> {
         if !v.ssl_enabled() {
             return Ok(None);
         }
@@ -119,7 +122,7 @@ impl Manager {
         Ok(Some(m))
     }
 
-    fn write_secret(&self, v: &VolumeRecord) -> Result<()> {
+    pub(crate) fn write_secret(&self, v: &VolumeRecord) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.vol_dir(&v.name);
         std::fs::create_dir_all(&dir)
@@ -146,7 +149,7 @@ impl Manager {
         Ok(self.store.volumes()?)
     }
 
-    fn brick_records(&self, specs: &[String]) -> Result<Vec<BrickRecord>> {
+    pub(crate) fn brick_records(&self, specs: &[String]) -> Result<Vec<BrickRecord>> {
         if specs.is_empty() {
             return Err(ManagerError::Invalid(
                 "a volume needs at least one brick: HOST:/PATH".into(),
@@ -177,7 +180,7 @@ impl Manager {
                 // GlusterFS's brick port range.
                 49152 + i as u16
             };
-            out.push(BrickRecord { host, path, port });
+            out.push(BrickRecord::new(host, path, port));
         }
         Ok(out)
     }
@@ -207,8 +210,27 @@ impl Manager {
         }
         let bricks = self.brick_records(specs)?;
         self.check_not_in_use(&bricks)?;
-        // Everything is checked before anything is made: a refused create leaves no trace.
-        for b in &bricks {
+        self.prepare_new_bricks(&bricks, force).await?;
+        let mut v = VolumeRecord::with_layout(name, bricks, replica, arbiter)?;
+        // Every file of a volume we lay out sits at its hashed brick or has a linkto there.
+        v.options
+            .insert("cluster.lookup-unhashed".into(), "auto".into());
+        self.write_secret(&v)?;
+        self.store
+            .put_volume(&v, &format!("volume create {name}"))?;
+        tracing::info!(volume = %name, id = %v.id, kind = %v.kind, bricks = v.bricks.len(), replica, "volume created");
+        Ok(v)
+    }
+
+    /// Checks new bricks (a local one's directory, a remote one's host), then makes the local
+    /// ones' directories: everything is checked before anything is made, so a refusal leaves
+    /// no trace. A directory that already belongs to a volume is refused.
+    pub(crate) async fn prepare_new_bricks(
+        &self,
+        bricks: &[BrickRecord],
+        force: bool,
+    ) -> Result<()> {
+        for b in bricks {
             if is_local_host(&b.host) {
                 check_brick_path(b, force)?;
             } else {
@@ -247,18 +269,10 @@ impl Manager {
                 )));
             }
         }
-        let mut v = VolumeRecord::with_layout(name, bricks, replica, arbiter)?;
-        // Every file of a volume we lay out sits at its hashed brick or has a linkto there.
-        v.options
-            .insert("cluster.lookup-unhashed".into(), "auto".into());
-        self.write_secret(&v)?;
-        self.store
-            .put_volume(&v, &format!("volume create {name}"))?;
-        tracing::info!(volume = %name, id = %v.id, kind = %v.kind, bricks = v.bricks.len(), replica, "volume created");
-        Ok(v)
+        Ok(())
     }
 
-    fn check_not_in_use(&self, bricks: &[BrickRecord]) -> Result<()> {
+    pub(crate) fn check_not_in_use(&self, bricks: &[BrickRecord]) -> Result<()> {
         for other in self.store.volumes()? {
             for b in bricks {
                 if other
@@ -454,7 +468,7 @@ impl Manager {
     }
 
     /// The volume and how many of its bricks answer on `g`.
-    fn report(&self, v: &VolumeRecord, g: &Graph) -> StartReport {
+    pub(crate) fn report(&self, v: &VolumeRecord, g: &Graph) -> StartReport {
         let mut offline = Vec::new();
         for i in 0..v.bricks.len() {
             let (on, why) = link(g, &v.client_name(i));
@@ -656,7 +670,7 @@ impl Manager {
 
 /// Follows the bricks of a volume just started on `g`, from the states `seen` at the end of
 /// the start, recording every change until the volume stops (or starts on another graph).
-fn watch(m: Weak<Manager>, v: VolumeRecord, g: Weak<Graph>, mut seen: Vec<bool>) {
+pub(crate) fn watch(m: Weak<Manager>, v: VolumeRecord, g: Weak<Graph>, mut seen: Vec<bool>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(crate::health::EVERY).await;

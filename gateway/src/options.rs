@@ -81,6 +81,16 @@ const GATEWAY_OPTIONS: &[(OptionSpec, Applies)] = &[
         ),
         Applies::Now,
     ),
+    (
+        OptionSpec::new(
+            crate::elastic::IO_THREADS,
+            OptKind::Int { min: 1, max: 64 },
+            Some("8"),
+            "directories crawled and files moved at once by a rebalance or remove-brick",
+        ),
+        // Read when a rebalance starts or resumes.
+        Applies::Now,
+    ),
 ];
 
 /// The `cluster.*` options `volume set` takes: distribute's and replicate's tables, less what
@@ -236,6 +246,8 @@ mod tests {
                 host: "127.0.0.1".into(),
                 path: format!("/b{i}"),
                 port: 50000 + i,
+                id: None,
+                decommissioned: false,
             })
             .collect()
     }
@@ -307,8 +319,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("known: cluster.") && e.ends_with(NFS_DISABLE),
+            e.contains("known: cluster.") && e.ends_with(crate::elastic::IO_THREADS),
             "{e}"
         );
+        assert!(check(&v, crate::elastic::IO_THREADS, Some("0")).is_err());
+        assert!(check(&v, crate::elastic::IO_THREADS, Some("16")).is_ok());
+        assert!(check(&v, "cluster.commit-hash", Some("5")).is_err());
     }
 }

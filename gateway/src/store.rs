@@ -25,6 +25,9 @@ pub struct Action {
 }
 
 const VOL: &str = "vol/";
+/// A volume's rebalance (or remove-brick) progress, and the directories it finished.
+const REBALANCE: &str = "rebalance/";
+const REBALANCE_DONE: &str = "rebalance-done/";
 const LOG: &str = "log/";
 const TOKEN: &str = "meta/admin-token-sha256";
 /// S3 keys by access key id. The secret is kept as it is: SigV4 needs it to check signatures.
@@ -206,6 +209,53 @@ impl Store {
         self.delete_record(&format!("{VOL}{name}"), what)
     }
 
+    pub fn rebalance<T: for<'de> Deserialize<'de>>(
+        &self,
+        volume: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_json(&format!("{REBALANCE}{volume}"))
+    }
+
+    /// Saves a rebalance's progress: a checkpoint, so no log line.
+    pub fn put_rebalance<T: Serialize>(&self, volume: &str, r: &T) -> Result<(), StoreError> {
+        self.db.put(
+            format!("{REBALANCE}{volume}"),
+            serde_json::to_vec(r).expect("records serialize"),
+        )?;
+        Ok(())
+    }
+
+    /// Records that a rebalance of `volume` finished directory `dir` (a gfid, as text).
+    pub fn rebalance_dir_done(&self, volume: &str, dir: &str) -> Result<(), StoreError> {
+        self.db
+            .put(format!("{REBALANCE_DONE}{volume}/{dir}"), b"")?;
+        Ok(())
+    }
+
+    /// The directories a rebalance of `volume` finished.
+    pub fn rebalance_done_dirs(&self, volume: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{REBALANCE_DONE}{volume}/");
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator(prefix.as_bytes()) {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(rest).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Forgets the directories a rebalance of `volume` finished (a new one starts).
+    pub fn rebalance_forget_dirs(&self, volume: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        for d in self.rebalance_done_dirs(volume)? {
+            b.delete(format!("{REBALANCE_DONE}{volume}/{d}"));
+        }
+        self.db.write(b)?;
+        Ok(())
+    }
+
     /// Records a management action that changes no record here (it changed Samba's state).
     pub fn log_action(&self, what: &str) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
@@ -355,6 +405,8 @@ mod tests {
                 host: "127.0.0.1".into(),
                 path: "/b1".into(),
                 port: 49152,
+                id: None,
+                decommissioned: false,
             }],
         );
         s.put_volume(&v, "volume create gv").unwrap();

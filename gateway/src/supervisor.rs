@@ -83,7 +83,8 @@ pub struct ProcState {
 }
 
 impl Supervisor {
-    /// Spawns a brickd for every local brick of `v` and keeps each running.
+    /// Spawns a brickd for every local brick of `v` that has none yet (all of them at a
+    /// volume start; the new ones after add-brick or replace-brick) and keeps each running.
     pub fn spawn(
         &self,
         v: &VolumeRecord,
@@ -93,8 +94,24 @@ impl Supervisor {
         tls: Option<&Material>,
     ) {
         let mut started = Vec::new();
+        let running: Vec<(String, String)> = self
+            .procs
+            .lock()
+            .get(&v.name)
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| (p.name.clone(), p.path.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         for (i, b) in v.bricks.iter().enumerate() {
             if !is_local_host(&b.host) {
+                continue;
+            }
+            if running
+                .iter()
+                .any(|(n, p)| *n == v.client_name(i) && *p == b.path)
+            {
                 continue;
             }
             let p = Arc::new(BrickProc {
@@ -121,7 +138,32 @@ impl Supervisor {
             tokio::spawn(supervise(p.clone(), args));
             started.push(p);
         }
-        self.procs.lock().insert(v.name.clone(), started);
+        self.procs
+            .lock()
+            .entry(v.name.clone())
+            .or_default()
+            .extend(started);
+    }
+
+    /// Stops the brickd of brick `name` at `path` of `volume` (after remove-brick commit or
+    /// replace-brick), waiting up to 15 s for it to exit.
+    pub async fn stop_brick(&self, volume: &str, name: &str, path: &str) {
+        let p = {
+            let mut procs = self.procs.lock();
+            let Some(ps) = procs.get_mut(volume) else {
+                return;
+            };
+            let Some(k) = ps.iter().position(|p| p.name == name && p.path == path) else {
+                return;
+            };
+            ps.remove(k)
+        };
+        p.stopping.store(true, Ordering::SeqCst);
+        p.stop.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !p.exited.load(Ordering::SeqCst) && Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(200), p.done.notified()).await;
+        }
     }
 
     /// Why the local brickd of brick `i` is not serving, if it exited (see

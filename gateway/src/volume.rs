@@ -12,6 +12,30 @@ pub struct BrickRecord {
     pub host: String,
     pub path: String,
     pub port: u16,
+    /// The number in the brick's translator name (`VOL-client-N`), kept when bricks before it
+    /// leave (replicate's pending xattrs are named after it). None: its position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<usize>,
+    /// remove-brick started on it: new layouts leave its replica set out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decommissioned: bool,
+}
+
+impl BrickRecord {
+    pub fn new(host: String, path: String, port: u16) -> BrickRecord {
+        BrickRecord {
+            host,
+            path,
+            port,
+            id: None,
+            decommissioned: false,
+        }
+    }
+
+    /// HOST:/PATH.
+    pub fn spec(&self) -> String {
+        format!("{}:{}", self.host, self.path)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +57,10 @@ pub struct VolumeRecord {
     pub started: bool,
     /// The HMAC key of the brick handshake.
     pub secret: String,
+    /// Distribute's commit hash: changed when the volume's subvolumes change, so layouts
+    /// written before are looked past until a rebalance settles them. None: never changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_hash: Option<u32>,
 }
 
 fn one() -> usize {
@@ -42,8 +70,14 @@ fn one() -> usize {
 /// The most bricks a replica set may have (cluster/replicate's limit on children).
 pub const MAX_REPLICA: usize = 64;
 
-/// Replicate options gatewayd writes from the volume's layout; `volume set` may not change them.
-pub const LAYOUT_OPTIONS: &[&str] = &["afr-pending-xattr", "arbiter-count"];
+/// Replicate and distribute options gatewayd writes from the volume's layout; `volume set` may
+/// not change them.
+pub const LAYOUT_OPTIONS: &[&str] = &[
+    "afr-pending-xattr",
+    "arbiter-count",
+    "commit-hash",
+    "decommissioned-bricks",
+];
 
 /// TLS on the brick RPC, GlusterFS's name for it.
 pub const SSL_ENABLED: &str = "transport.socket.ssl-enabled";
@@ -220,6 +254,7 @@ impl VolumeRecord {
             options: BTreeMap::new(),
             started: false,
             secret: hex::encode(rand::random::<[u8; 32]>()),
+            commit_hash: None,
         }
     }
 
@@ -264,7 +299,45 @@ impl VolumeRecord {
     /// GlusterFS's name for the client translator of brick `i`; distribute's linkto files
     /// store these names, so they must match what GlusterFS calls them.
     pub fn client_name(&self, i: usize) -> String {
-        format!("{}-client-{i}", self.name)
+        format!("{}-client-{}", self.name, self.bricks[i].id.unwrap_or(i))
+    }
+
+    /// Distribute's name for subvolume `g`: replica set `g`'s replicate, or brick `g`'s
+    /// client on a plain distribute volume.
+    pub fn subvol_name(&self, g: usize) -> String {
+        if self.replica_count() > 1 {
+            self.replicate_name(g)
+        } else {
+            self.client_name(g)
+        }
+    }
+
+    /// The bricks of subvolume `g`.
+    pub fn subvol_bricks(&self, g: usize) -> std::ops::Range<usize> {
+        let r = self.replica_count();
+        g * r..((g + 1) * r).min(self.bricks.len())
+    }
+
+    pub fn subvol_count(&self) -> usize {
+        self.bricks.len().div_ceil(self.replica_count())
+    }
+
+    /// The number the next new brick's translator takes.
+    pub fn next_brick_id(&self) -> usize {
+        (0..self.bricks.len())
+            .map(|i| self.bricks[i].id.unwrap_or(i) + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Subvolumes whose bricks remove-brick is emptying.
+    pub fn decommissioned(&self) -> Vec<usize> {
+        (0..self.subvol_count())
+            .filter(|g| {
+                self.subvol_bricks(*g)
+                    .all(|i| self.bricks[i].decommissioned)
+            })
+            .collect()
     }
 
     /// The client-side volfile, as glusterd writes it: protocol/client per brick; with
@@ -350,8 +423,20 @@ impl VolumeRecord {
             clients
         };
         let below = if subs.len() > 1 {
+            let mut elastic = String::new();
+            if let Some(h) = self.commit_hash {
+                elastic += &format!("    option commit-hash {h}\n");
+            }
+            let gone: Vec<String> = self
+                .decommissioned()
+                .into_iter()
+                .map(|g| self.subvol_name(g))
+                .collect();
+            if !gone.is_empty() {
+                elastic += &format!("    option decommissioned-bricks {}\n", gone.join(" "));
+            }
             out += &format!(
-                "volume {}-dht\n    type cluster/distribute\n{}    subvolumes {}\nend-volume\n\n",
+                "volume {}-dht\n    type cluster/distribute\n{}{elastic}    subvolumes {}\nend-volume\n\n",
                 self.name,
                 self.cluster_options(ClusterXlator::Distribute),
                 subs.join(" ")
@@ -439,6 +524,7 @@ impl VolumeRecord {
                     port: b.port,
                     replica_set: self.replica_set_of(i),
                     arbiter: self.is_arbiter(i),
+                    decommissioned: b.decommissioned,
                 })
                 .collect(),
             options: self.options.clone(),
@@ -485,6 +571,8 @@ pub struct BrickView {
     pub replica_set: usize,
     /// True for the arbiter brick of its set (names and metadata, no data).
     pub arbiter: bool,
+    /// remove-brick is moving its files off; new files no longer go to it.
+    pub decommissioned: bool,
 }
 
 /// The components of a path inside a volume, empty ones and `.` folded away; `..` is refused
@@ -539,6 +627,8 @@ mod tests {
                 host: "127.0.0.1".into(),
                 path: format!("/b{i}"),
                 port: 50000 + i,
+                id: None,
+                decommissioned: false,
             })
             .collect()
     }

@@ -428,6 +428,7 @@ async fn start_volumes(m: &gateway::manager::Manager, must: &[&str]) -> anyhow::
             Err(e) => say(&format!("volume {name} did not start: {e}")),
         }
     }
+    m.resume_rebalances();
     Ok(())
 }
 

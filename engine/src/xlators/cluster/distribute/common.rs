@@ -46,6 +46,18 @@ pub struct Distribute {
     pub(super) unhashed_always: bool,
     /// Owners of the namespace locks this translator takes.
     pub(super) lk_owners: AtomicU64,
+    /// Subvolumes being emptied by remove-brick (`decommissioned-bricks`): new layouts give
+    /// them no range.
+    pub(super) decommissioned: Vec<bool>,
+    /// The volume's commit hash (`commit-hash`): a layout written with it has its files where
+    /// it says, so a name missing at its hashed subvolume is missing everywhere. None: every
+    /// complete layout is trusted (a volume that never changed its subvolumes).
+    pub(super) commit_hash: Option<u32>,
+    /// Files may be moving (a rebalance runs, or a fop saw a file mid-migration): a short
+    /// read is checked against a move that emptied its source.
+    pub(super) migrating: AtomicBool,
+    /// A rebalance sizes ranges by subvolume size (`weighted-rebalance`).
+    pub(super) weighted: bool,
 }
 
 pub(super) fn is_linkto(ia: &Iatt, x: &Xattrs) -> bool {
@@ -105,9 +117,47 @@ impl Distribute {
             notify_lock: Mutex::new(()),
             unhashed_always: true,
             lk_owners: AtomicU64::new(0),
+            decommissioned: vec![false; n],
+            commit_hash: None,
+            migrating: AtomicBool::new(false),
+            weighted: true,
         }
     }
 
+    /// The commit hash new layouts are written with.
+    pub(super) fn commit_value(&self) -> u32 {
+        self.commit_hash.unwrap_or(super::layout::COMMIT_HASH_NEW)
+    }
+
+    /// Whether a name missing at its hashed subvolume under `lay` is missing everywhere.
+    pub(super) fn layout_trusted(&self, lay: &Layout) -> bool {
+        lay.is_complete()
+            && match self.commit_hash {
+                None => true,
+                Some(h) => lay.commit == Some(h),
+            }
+    }
+
+    /// The layout of a new directory at `path`: equal ranges over the subvolumes not being
+    /// removed.
+    pub(super) fn new_layout(&self, path: &str) -> Layout {
+        let weights: Vec<u64> = self
+            .decommissioned
+            .iter()
+            .map(|d| if *d { 0 } else { 1 })
+            .collect();
+        let mut l = Layout::weighted(path, &self.names, &weights);
+        l.commit = Some(self.commit_value());
+        l
+    }
+
+    /// The `trusted.glusterfs.dht` value of subvolume `i` under `lay` (0..0 where it has no
+    /// range, as GlusterFS writes for a subvolume left out).
+    pub(super) fn range_value(&self, lay: &Layout, i: usize) -> Bytes {
+        let commit = lay.commit.unwrap_or_else(|| self.commit_value());
+        let (start, stop) = lay.range_of(i).map(|r| (r.start, r.stop)).unwrap_or((0, 0));
+        Bytes::from(super::layout::encode_with(commit, start, stop))
+    }
     pub(super) fn remember_name(&self, loc: &Loc, gfid: Gfid, subvol: usize) {
         if let (Some(p), Some(n)) = (loc.parent, &loc.name) {
             if self.name_hints.len() >= NAME_CACHE_MAX {
@@ -241,4 +291,57 @@ impl Distribute {
             tracing::warn!(xlator = %self.base.name, parent = %l.parent, name = %l.name, "releasing a namespace lock: {e}");
         }
     }
+
+    /// Takes the lock under which a directory's layout is rewritten (GlusterFS's
+    /// `dht.layout.heal` domain), on the first subvolume: a lookup healing a layout it
+    /// finds incomplete never overwrites one a fix-layout is half way through writing.
+    /// Returns the lock's owner, for [`Self::unlock_layout`].
+    pub(super) async fn lock_layout(&self, dir: Gfid) -> Result<u64> {
+        let owner = (1 << 62) | self.lk_owners.fetch_add(1, Ordering::Relaxed);
+        let ctx = Ctx {
+            lk_owner: owner,
+            ..Ctx::root()
+        };
+        let fl = Flock {
+            typ: LockType::Write,
+            start: 0,
+            len: 0,
+            pid: 0,
+            owner,
+        };
+        self.sub(0)
+            .inodelk(
+                &ctx,
+                LAYOUT_HEAL_DOMAIN,
+                &Loc::gfid(dir),
+                LockCmd::SetWait,
+                &fl,
+            )
+            .await?;
+        Ok(owner)
+    }
+
+    pub(super) async fn unlock_layout(&self, dir: Gfid, owner: u64) {
+        let ctx = Ctx {
+            lk_owner: owner,
+            ..Ctx::root()
+        };
+        let fl = Flock {
+            typ: LockType::Unlock,
+            start: 0,
+            len: 0,
+            pid: 0,
+            owner,
+        };
+        if let Err(e) = self
+            .sub(0)
+            .inodelk(&ctx, LAYOUT_HEAL_DOMAIN, &Loc::gfid(dir), LockCmd::Set, &fl)
+            .await
+        {
+            tracing::warn!(xlator = %self.base.name, %dir, "releasing a layout lock: {e}");
+        }
+    }
 }
+
+/// GlusterFS's DHT_LAYOUT_HEAL_DOMAIN.
+pub(super) const LAYOUT_HEAL_DOMAIN: &str = "dht.layout.heal";

@@ -11,10 +11,10 @@ use super::common::{
     DhtFd, Distribute, OFF_BITS, OFF_MASK, child_path, is_linkto, strip_dht_keys, with_dht_keys,
 };
 use super::copies::merge_dir_iatt;
-use super::layout::{self, Layout};
+
 use crate::fop::keys;
 use crate::fop::*;
-use bytes::Bytes;
+
 use futures::future::join_all;
 use std::sync::Arc;
 
@@ -46,15 +46,12 @@ impl Distribute {
         let path = child_path(loc.path.as_deref(), loc.name()?)
             .or_else(|| loc.name.clone())
             .unwrap_or_default();
-        let lay = Layout::new_for(&path, &self.names);
+        let lay = self.new_layout(&path);
         let entry_for = |i: usize| {
-            let r = lay.range_of(i).expect("every subvolume has a range");
             let mut e = entry.clone();
             e.gfid = gfid;
-            e.xattrs.insert(
-                keys::DHT_LAYOUT.to_string(),
-                Bytes::from(layout::encode(r.start, r.stop)),
-            );
+            e.xattrs
+                .insert(keys::DHT_LAYOUT.to_string(), self.range_value(&lay, i));
             e
         };
         let ia = self.sub(hashed).mkdir(ctx, loc, &entry_for(hashed)).await?;

@@ -94,7 +94,7 @@ impl Distribute {
                     && self
                         .layouts
                         .get(&loc.parent()?)
-                        .is_some_and(|l| l.is_complete())
+                        .is_some_and(|l| self.layout_trusted(&l))
                 {
                     return Err(Errno::ENOENT);
                 }
@@ -134,12 +134,31 @@ impl Distribute {
             }
             self.cached.insert(ia.gfid, i);
             self.remember_name(loc, ia.gfid, i);
+            // A linkto of this file at the hashed subvolume naming where it no longer is (a
+            // subvolume taken out, or renamed) is pointed right. By gfid, so another file's
+            // stays.
             if let Some(h) = hashed
                 && loc.name.is_some()
                 && self.is_up(h)
+                && let Err(Errno::EEXIST) = self.make_linkto(ctx, h, i, loc, ia.gfid).await
             {
-                let _ = self.make_linkto(ctx, h, i, loc, ia.gfid).await;
+                let mut v = self.names[i].clone().into_bytes();
+                v.push(0);
+                let xs = Xattrs::from([(keys::DHT_LINKTO.to_string(), Bytes::from(v))]);
+                let _ = self.sub(h).setxattr(ctx, &Loc::gfid(ia.gfid), &xs, 0).await;
             }
+            return Ok((ia, strip_dht_keys(x, want)));
+        }
+        // A rebalance may have finished moving the file to its hashed subvolume since that
+        // was asked (a linkto then, the data now): ask it once more.
+        if let Some(h) = hashed
+            && self.is_up(h)
+            && let Ok((ia, x)) = self.sub(h).lookup(ctx, loc, &w).await
+            && !ia.is_dir()
+            && !is_linkto(&ia, &x)
+        {
+            self.cached.insert(ia.gfid, h);
+            self.remember_name(loc, ia.gfid, h);
             return Ok((ia, strip_dht_keys(x, want)));
         }
         if (0..self.n()).any(|i| !self.is_up(i)) {
@@ -337,22 +356,12 @@ impl Distribute {
         let (ia, mut x) = results[first].clone().expect("checked");
         let gfid = ia.gfid;
         let present: Vec<bool> = results.iter().map(|r| r.is_ok()).collect();
-        let mut lay = Layout::default();
-        for (i, r) in results.iter().enumerate() {
-            if let Ok((_, xs)) = r
-                && let Some((start, stop)) =
-                    xs.get(keys::DHT_LAYOUT).and_then(|v| layout::decode(v))
-            {
-                lay.ranges.push(layout::Range {
-                    start,
-                    stop,
-                    subvol: i,
-                });
-            }
-        }
-        if heal && !lay.is_complete() && self.all_up() && present.iter().all(|p| *p) {
-            lay = self.write_layout(loc, gfid).await.unwrap_or(lay);
-        }
+        let lay = read_layout(&results);
+        let lay = if heal && !lay.is_complete() && self.all_up() && present.iter().all(|p| *p) {
+            self.heal_layout(ctx, loc, gfid, &w).await.unwrap_or(lay)
+        } else {
+            lay
+        };
         if !lay.ranges.is_empty() {
             self.layouts.insert(gfid, Arc::new(lay));
         }
@@ -370,20 +379,34 @@ impl Distribute {
         Ok((ia, strip_dht_keys(x, want)))
     }
 
-    /// A fresh layout for directory `gfid` on every subvolume; None if any write failed.
+    /// Looks at a layout found incomplete again under the layout lock, and writes a fresh
+    /// one only if it still is (it was not a fix-layout caught half way).
+    async fn heal_layout(&self, ctx: &Ctx, loc: &Loc, gfid: Gfid, w: &Xattrs) -> Option<Layout> {
+        let owner = self.lock_layout(gfid).await.ok()?;
+        let lay = read_layout(&self.lookup_copies(ctx, loc, w).await);
+        let out = if lay.is_complete() {
+            Some(lay)
+        } else {
+            self.write_layout(loc, gfid).await
+        };
+        self.unlock_layout(gfid, owner).await;
+        out
+    }
+
+    /// A fresh layout for directory `gfid` on every subvolume; None if any write failed. Its
+    /// commit hash says nothing was moved for it: the directory may hold files placed by
+    /// another layout.
     pub(super) async fn write_layout(&self, loc: &Loc, gfid: Gfid) -> Option<Layout> {
         let path = loc
             .path
             .clone()
             .unwrap_or_else(|| loc.name.clone().unwrap_or_else(|| "/".into()));
-        let fresh = Layout::new_for(&path, &self.names);
+        let mut fresh = self.new_layout(&path);
+        fresh.commit = Some(layout::COMMIT_HASH_NEW);
         let setloc = Loc::gfid(gfid);
-        let ok = join_all(fresh.ranges.iter().map(|r| {
-            let xs = Xattrs::from([(
-                keys::DHT_LAYOUT.to_string(),
-                Bytes::from(layout::encode(r.start, r.stop)),
-            )]);
-            let sub = self.sub(r.subvol).clone();
+        let ok = join_all((0..self.n()).map(|i| {
+            let xs = Xattrs::from([(keys::DHT_LAYOUT.to_string(), self.range_value(&fresh, i))]);
+            let sub = self.sub(i).clone();
             let setloc = setloc.clone();
             async move { sub.setxattr(&Ctx::root(), &setloc, &xs, 0).await }
         }))
@@ -474,11 +497,9 @@ impl Distribute {
                 continue;
             }
             let mut e = e.clone();
-            if let Some(r) = lay.as_ref().and_then(|l| l.range_of(i)) {
-                e.xattrs.insert(
-                    keys::DHT_LAYOUT.to_string(),
-                    Bytes::from(layout::encode(r.start, r.stop)),
-                );
+            if let Some(l) = lay.as_ref().filter(|l| l.range_of(i).is_some()) {
+                e.xattrs
+                    .insert(keys::DHT_LAYOUT.to_string(), self.range_value(l, i));
             }
             match self.sub(i).mkdir(&c, &mkloc, &e).await {
                 Ok(_) => {
@@ -527,4 +548,29 @@ impl Distribute {
         self.layouts.remove(&g);
         Ok(())
     }
+}
+
+/// The layout the copies of a directory store, one range per subvolume that has one.
+pub(super) fn read_layout(results: &Lookups) -> Layout {
+    let mut lay = Layout::default();
+    let mut commits = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        if let Ok((_, xs)) = r
+            && let Some((commit, start, stop)) = xs
+                .get(keys::DHT_LAYOUT)
+                .and_then(|v| layout::decode_with(v))
+        {
+            commits.push(commit);
+            lay.ranges.push(layout::Range {
+                start,
+                stop,
+                subvol: i,
+            });
+        }
+    }
+    lay.commit = commits
+        .first()
+        .copied()
+        .filter(|c| commits.iter().all(|x| x == c));
+    lay
 }

@@ -7,9 +7,11 @@ mod common;
 mod copies;
 mod dir;
 mod entry;
+mod follow;
 pub mod hash;
 pub mod layout;
 mod lookup;
+pub mod rebalance;
 mod rename;
 
 pub use common::Distribute;
@@ -51,6 +53,27 @@ pub const OPTIONS: &[OptionSpec] = &[
         Some("off"),
         "accepted for GlusterFS volfiles",
     ),
+    OptionSpec::new(
+        "commit-hash",
+        OptKind::Int {
+            min: 0,
+            max: u32::MAX as i64,
+        },
+        None,
+        "the volume's layout commit hash, changed when its subvolumes change: a directory layout written with it is trusted by lookup-unhashed auto (set by gatewayd)",
+    ),
+    OptionSpec::new(
+        "decommissioned-bricks",
+        OptKind::Str,
+        None,
+        "subvolumes being emptied by remove-brick, space-separated: new layouts leave them out (set by gatewayd)",
+    ),
+    OptionSpec::new(
+        "weighted-rebalance",
+        OptKind::Bool,
+        Some("on"),
+        "a rebalance sizes each subvolume's hash range by its size",
+    ),
 ];
 
 pub fn xlator_type(name: &'static str) -> XlatorType {
@@ -62,6 +85,20 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
         build: Arc::new(|base, o| {
             let mut d = Distribute::new(base);
             d.unhashed_always = o.get("lookup-unhashed") == Some("on");
+            d.commit_hash = o.get("commit-hash").and_then(|v| v.parse().ok());
+            d.weighted = o
+                .get("weighted-rebalance")
+                .is_none_or(|v| crate::options::parse_bool(v).unwrap_or(true));
+            for name in o
+                .get("decommissioned-bricks")
+                .unwrap_or("")
+                .split_whitespace()
+            {
+                let i = d.subvol_named(name.as_bytes()).ok_or_else(|| {
+                    format!("decommissioned-bricks: {name} is not a subvolume of this distribute")
+                })?;
+                d.decommissioned[i] = true;
+            }
             Ok(Arc::new(d))
         }),
     }
@@ -71,6 +108,10 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
 impl Xlator for Distribute {
     fn base(&self) -> &XlatorBase {
         &self.base
+    }
+
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
     }
 
     async fn notify(&self, event: Event, from: usize) {
@@ -110,7 +151,10 @@ impl Xlator for Distribute {
 
     async fn stat(&self, ctx: &Ctx, loc: &Loc) -> Result<Iatt> {
         match self.target(ctx, loc).await? {
-            Some(i) => self.sub(i).stat(ctx, loc).await,
+            Some(i) => {
+                self.on_file(ctx, loc, i, |i| self.sub(i).stat(ctx, loc))
+                    .await
+            }
             None => self.stat_dir(ctx, loc).await,
         }
     }
@@ -119,13 +163,12 @@ impl Xlator for Distribute {
         if fd.is_dir {
             return self.stat(ctx, &Loc::gfid(fd.gfid)).await;
         }
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).fstat(ctx, &f).await
+        self.file_fstat(ctx, fd).await
     }
 
     async fn setattr(&self, ctx: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
         match self.target(ctx, loc).await? {
-            Some(i) => self.sub(i).setattr(ctx, loc, attr).await,
+            Some(i) => self.file_setattr(ctx, loc, i, attr).await,
             None => {
                 let ia = self.on_all(|i| self.sub(i).setattr(ctx, loc, attr)).await?;
                 // The other copies' times may be newer than this one's.
@@ -136,7 +179,10 @@ impl Xlator for Distribute {
 
     async fn access(&self, ctx: &Ctx, loc: &Loc, mask: u32) -> Result<()> {
         match self.target(ctx, loc).await? {
-            Some(i) => self.sub(i).access(ctx, loc, mask).await,
+            Some(i) => {
+                self.on_file(ctx, loc, i, |i| self.sub(i).access(ctx, loc, mask))
+                    .await
+            }
             None => self.sub(self.first_up()?).access(ctx, loc, mask).await,
         }
     }
@@ -156,36 +202,42 @@ impl Xlator for Distribute {
         if !self.is_up(i) {
             return Err(Errno::ENOTCONN);
         }
-        let child = self.sub(i).open(ctx, loc, flags).await?;
+        let opened = self
+            .on_file(ctx, loc, i, |i| async move {
+                self.sub(i).open(ctx, loc, flags).await.map(|c| (i, c))
+            })
+            .await;
+        let (i, child) = opened?;
         Ok(self.wrap_file(child.gfid, flags, i, child))
     }
 
     async fn read(&self, ctx: &Ctx, fd: &FdRef, offset: u64, size: u32) -> Result<Bytes> {
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).read(ctx, &f, offset, size).await
+        self.file_read(ctx, fd, offset, size).await
     }
 
     async fn write(&self, ctx: &Ctx, fd: &FdRef, offset: u64, data: Bytes) -> Result<Iatt> {
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).write(ctx, &f, offset, data).await
+        self.file_write(ctx, fd, offset, data).await
     }
 
     async fn truncate(&self, ctx: &Ctx, loc: &Loc, size: u64) -> Result<Iatt> {
         let i = self.target(ctx, loc).await?.ok_or(Errno::EISDIR)?;
-        self.sub(i).truncate(ctx, loc, size).await
+        self.file_truncate(ctx, loc, i, size).await
     }
 
     async fn ftruncate(&self, ctx: &Ctx, fd: &FdRef, size: u64) -> Result<Iatt> {
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).ftruncate(ctx, &f, size).await
+        self.file_ftruncate(ctx, fd, size).await
     }
 
     async fn flush(&self, ctx: &Ctx, fd: &FdRef) -> Result<()> {
         if fd.is_dir {
             return Ok(());
         }
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).flush(ctx, &f).await
+        self.file_unit(
+            ctx,
+            fd,
+            |i, f| async move { self.sub(i).flush(ctx, &f).await },
+        )
+        .await
     }
 
     async fn fsync(&self, ctx: &Ctx, fd: &FdRef, datasync: bool) -> Result<()> {
@@ -198,8 +250,10 @@ impl Xlator for Distribute {
             }
             return Ok(());
         }
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).fsync(ctx, &f, datasync).await
+        self.file_unit(ctx, fd, |i, f| async move {
+            self.sub(i).fsync(ctx, &f, datasync).await
+        })
+        .await
     }
 
     async fn release(&self, fd: &FdRef) {
@@ -232,7 +286,8 @@ impl Xlator for Distribute {
 
     async fn readlink(&self, ctx: &Ctx, loc: &Loc) -> Result<String> {
         let i = self.target(ctx, loc).await?.ok_or(Errno::EINVAL)?;
-        self.sub(i).readlink(ctx, loc).await
+        self.on_file(ctx, loc, i, |i| self.sub(i).readlink(ctx, loc))
+            .await
     }
 
     async fn link(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
@@ -306,7 +361,10 @@ impl Xlator for Distribute {
 
     async fn getxattr(&self, ctx: &Ctx, loc: &Loc, name: Option<&str>) -> Result<Xattrs> {
         match self.target(ctx, loc).await? {
-            Some(i) => self.sub(i).getxattr(ctx, loc, name).await,
+            Some(i) => {
+                self.on_file(ctx, loc, i, |i| self.sub(i).getxattr(ctx, loc, name))
+                    .await
+            }
             None => self.sub(self.first_up()?).getxattr(ctx, loc, name).await,
         }
     }
@@ -316,7 +374,12 @@ impl Xlator for Distribute {
             return Err(Errno::EPERM);
         }
         match self.target(ctx, loc).await? {
-            Some(i) => self.sub(i).setxattr(ctx, loc, xattrs, flags).await,
+            Some(i) => {
+                self.on_file(ctx, loc, i, |i| {
+                    self.sub(i).setxattr(ctx, loc, xattrs, flags)
+                })
+                .await
+            }
             None => {
                 self.on_all(|i| self.sub(i).setxattr(ctx, loc, xattrs, flags))
                     .await
@@ -326,7 +389,10 @@ impl Xlator for Distribute {
 
     async fn removexattr(&self, ctx: &Ctx, loc: &Loc, name: &str) -> Result<()> {
         match self.target(ctx, loc).await? {
-            Some(i) => self.sub(i).removexattr(ctx, loc, name).await,
+            Some(i) => {
+                self.on_file(ctx, loc, i, |i| self.sub(i).removexattr(ctx, loc, name))
+                    .await
+            }
             None => {
                 self.on_all(|i| self.sub(i).removexattr(ctx, loc, name))
                     .await
@@ -396,12 +462,16 @@ impl Xlator for Distribute {
         offset: u64,
         len: u64,
     ) -> Result<()> {
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).fallocate(ctx, &f, mode, offset, len).await
+        self.file_unit(ctx, fd, |i, f| async move {
+            self.sub(i).fallocate(ctx, &f, mode, offset, len).await
+        })
+        .await
     }
 
     async fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64) -> Result<()> {
-        let (i, f) = self.file_fd(ctx, fd).await?;
-        self.sub(i).discard(ctx, &f, offset, len).await
+        self.file_unit(ctx, fd, |i, f| async move {
+            self.sub(i).discard(ctx, &f, offset, len).await
+        })
+        .await
     }
 }

@@ -70,8 +70,16 @@ impl Afr {
         join_all((0..n).filter(|i| e.ready[*i] && !e.failed[*i]).map(|i| {
             let (lctx, blame) = (&lctx, &blame);
             async move {
-                if let Err(err) = self.mark(lctx, i, &[g], TxnType::Data, -1, blame).await {
-                    tracing::warn!(xlator = %self.base.name, replica = %self.names[i], "post-op: {err}");
+                match self.mark(lctx, i, &[g], TxnType::Data, -1, blame).await {
+                    Ok(_) => {}
+                    // Removed while the lock was held (a rebalance moved it, a client
+                    // deleted it): nothing is left to mark.
+                    Err(Errno::ESTALE) | Err(Errno::ENOENT) => {
+                        tracing::debug!(xlator = %self.base.name, replica = %self.names[i], %g, "post-op of a removed file")
+                    }
+                    Err(err) => {
+                        tracing::warn!(xlator = %self.base.name, replica = %self.names[i], "post-op: {err}")
+                    }
                 }
             }
         }))

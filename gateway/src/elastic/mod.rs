@@ -3,12 +3,15 @@
 //! distribute's rebalance (`engine::...::distribute::rebalance`) as a job whose progress is
 //! checkpointed in the store, so a rebalance cut short by a restart resumes where it stopped.
 
-use crate::manager::{Manager, ManagerError};
-use crate::volume::VolumeRecord;
+mod bricks;
+mod run;
+mod state;
+
+pub use run::IO_THREADS;
+pub use state::Runs;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-type Result<T> = std::result::Result<T, ManagerError>;
 
 /// What a rebalance counted, on one subvolume or in all.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -83,54 +86,4 @@ pub enum RemoveAction {
 pub enum RebalanceAction {
     Start,
     Stop,
-}
-
-impl Manager {
-    /// `volume add-brick NAME [replica N] BRICK... [force]`: whole replica sets join the
-    /// volume (its graph changes while it serves). Returns the new record.
-    pub async fn add_brick(
-        &self,
-        name: &str,
-        specs: &[String],
-        replica: Option<usize>,
-        force: bool,
-    ) -> Result<VolumeRecord> {
-        let _ = (name, specs, replica, force);
-        Err(ManagerError::Invalid("add-brick: not built yet".into()))
-    }
-
-    /// `volume remove-brick NAME BRICK... start|stop|commit|force`.
-    pub async fn remove_brick(
-        &self,
-        name: &str,
-        bricks: &[String],
-        action: RemoveAction,
-    ) -> Result<RebalanceStatus> {
-        let _ = (name, bricks, action);
-        Err(ManagerError::Invalid("remove-brick: not built yet".into()))
-    }
-
-    /// `volume replace-brick NAME OLD NEW commit force`: NEW (an empty or missing directory)
-    /// takes OLD's place in its replica set and is healed from the others.
-    pub async fn replace_brick(&self, name: &str, old: &str, new: &str) -> Result<VolumeRecord> {
-        let _ = (name, old, new);
-        Err(ManagerError::Invalid("replace-brick: not built yet".into()))
-    }
-
-    /// `volume rebalance NAME [fix-layout] start|stop`.
-    pub async fn rebalance(
-        &self,
-        name: &str,
-        action: RebalanceAction,
-        fix_layout_only: bool,
-    ) -> Result<RebalanceStatus> {
-        let _ = (name, action, fix_layout_only);
-        Err(ManagerError::Invalid("rebalance: not built yet".into()))
-    }
-
-    /// `volume rebalance NAME status` (also what `remove-brick ... status` shows).
-    pub fn rebalance_status(&self, name: &str) -> Result<RebalanceStatus> {
-        self.get(name)?;
-        Err(ManagerError::Invalid("rebalance: not built yet".into()))
-    }
 }
