@@ -460,7 +460,14 @@ impl Distribute {
                     .is_ok_and(|(o, _)| o.is_dir() && o.gfid == ia.gfid)
             })
             .collect();
-        if !present[hashed] && self.is_up(hashed) {
+        // Only a layout the directory was made under says where its copy must be: under a
+        // layout a fix-layout just changed, the new hashed subvolume lacks it as a matter of
+        // course, and the copies are made, not removed.
+        let settled = loc
+            .parent
+            .and_then(|p| self.layouts.get(&p).map(|l| self.layout_trusted(&l)))
+            .unwrap_or(false);
+        if !present[hashed] && self.is_up(hashed) && settled {
             match self.check_empty(ctx, ia.gfid, &present).await {
                 Ok(stale) => {
                     self.remove_copies(ctx, loc, ia.gfid, &present, stale)
