@@ -453,6 +453,7 @@ impl Manager {
             }
         }
         watch(self.me.clone(), v.clone(), Arc::downgrade(&graph), seen);
+        self.resume_rebalances();
         let r = self.report(&v, &graph);
         if r.offline.is_empty() {
             tracing::info!(volume = %name, bricks = total, "volume started");

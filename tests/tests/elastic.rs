@@ -525,3 +525,57 @@ fn replace_brick_under_writes_ends_byte_identical() -> Result<()> {
     }
     Ok(())
 }
+
+/// Every file of `a` (but the internal ones) is in `b` with the same bytes.
+fn same_files(a: &Path, b: &Path) -> Result<usize> {
+    let files = files_on(a);
+    for p in &files {
+        let rel = p.strip_prefix(a)?;
+        let copy = b.join(rel);
+        if fs::read(p)? != fs::read(&copy).with_context(|| format!("{}", copy.display()))? {
+            bail!("{} differs", rel.display());
+        }
+    }
+    Ok(files.len())
+}
+
+#[test]
+fn raising_the_replica_count_adds_a_copy_that_heals() -> Result<()> {
+    let gw = Gateway::up()?;
+    let mnt = gw.mnt().to_path_buf();
+    let files = populate(&mnt.join("tree"), 300, 3)?;
+    let h = host(&gw)?;
+    let new: Vec<String> = ["b5", "b6"]
+        .iter()
+        .map(|b| format!("{h}:{}", gw.data.join("bricks").join(b).display()))
+        .collect();
+    // One brick per set is needed: two sets take two.
+    let refused = gw.gwctl(&["volume", "add-brick", "vol", "replica", "3", &new[0]])?;
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("per replica set"),
+        "{}",
+        output_text(&refused)
+    );
+    gw.gwctl_ok(&[
+        "volume",
+        "add-brick",
+        "vol",
+        "replica",
+        "3",
+        &new[0],
+        &new[1],
+    ])?;
+    let s = sets(&gw)?;
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert!(s.iter().all(|set| set.len() == 3), "{s:?}");
+    fs::write(mnt.join("after-raise"), b"three copies")?;
+    wait_for(Duration::from_secs(300), "the new copies to heal", || {
+        s.iter()
+            .all(|set| same_files(&set[0], &set[2]).is_ok_and(|n| n > 0))
+            .then_some(())
+    })?;
+    check_all(&files)?;
+    assert_eq!(fs::read(mnt.join("after-raise"))?, b"three copies");
+    Ok(())
+}

@@ -135,14 +135,34 @@ impl Manager {
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
         let r = v.replica_count();
-        if let Some(n) = replica
-            && n != r
-        {
-            return Err(invalid(format!(
-                "volume {name} has replica {r}; changing the replica count with add-brick is not supported yet: add whole sets of {r} bricks"
-            )));
-        }
-        if specs.is_empty() || !specs.len().is_multiple_of(r) {
+        let raise = replica.filter(|n| *n != r);
+        if let Some(n) = raise {
+            let sets = v.subvol_count();
+            if n < r {
+                return Err(invalid(format!(
+                    "volume {name} has replica {r}: add-brick cannot lower it (remove-brick takes whole sets)"
+                )));
+            }
+            if n > volume::MAX_REPLICA {
+                return Err(invalid(format!(
+                    "replica {n}: a replica set has at most {} bricks",
+                    volume::MAX_REPLICA
+                )));
+            }
+            if v.arbiter > 0 {
+                return Err(invalid(format!(
+                    "volume {name} has an arbiter: its replica count stays {r}"
+                )));
+            }
+            if specs.len() != sets * (n - r) {
+                return Err(invalid(format!(
+                    "raising volume {name} from replica {r} to {n} takes {} brick(s) per replica set, {} in all, in set order (got {})",
+                    n - r,
+                    sets * (n - r),
+                    specs.len()
+                )));
+            }
+        } else if specs.is_empty() || !specs.len().is_multiple_of(r) {
             return Err(invalid(format!(
                 "volume {name} is replica {r}: add whole replica sets, a multiple of {r} bricks (got {})",
                 specs.len()
@@ -167,6 +187,37 @@ impl Manager {
             b.id = Some(first + k);
         }
         let before = v.clone();
+        if let Some(n) = raise {
+            // Each set takes its new copies after its bricks (consecutive bricks form a set);
+            // the bricks that move keep their translator names.
+            let per = n - r;
+            let mut all = Vec::with_capacity(v.bricks.len() + bricks.len());
+            for (g, set) in v.bricks.chunks(r).enumerate() {
+                let base = g * r;
+                all.extend(set.iter().enumerate().map(|(k, b)| {
+                    let mut b = b.clone();
+                    b.id.get_or_insert(base + k);
+                    b
+                }));
+                all.extend_from_slice(&bricks[g * per..(g + 1) * per]);
+            }
+            v.bricks = all;
+            v.replica = n;
+            v.kind = volume::kind_of(v.bricks.len(), n).into();
+            if v.started {
+                if let Err(e) = self.regraph(&v).await {
+                    self.stop_new_bricks(&before, &v).await;
+                    return Err(e);
+                }
+                self.heal_new_copies(&v);
+            }
+            self.store.put_volume(
+                &v,
+                &format!("volume add-brick {name} replica {n} {}", specs.join(" ")),
+            )?;
+            tracing::info!(volume = %name, replica = n, "replica count raised");
+            return Ok(v);
+        }
         v.bricks.extend(bricks);
         v.kind = volume::kind_of(v.bricks.len(), r).into();
         v.commit_hash = Some(new_commit_hash(v.commit_hash));
@@ -185,6 +236,36 @@ impl Manager {
             .put_volume(&v, &format!("volume add-brick {name} {}", specs.join(" ")))?;
         tracing::info!(volume = %name, bricks = v.bricks.len(), "bricks added");
         Ok(v)
+    }
+
+    /// A full heal of every replica set, in the background: each just took an empty copy.
+    fn heal_new_copies(&self, v: &VolumeRecord) {
+        let sets: Vec<String> = (0..v.subvol_count()).map(|g| v.replicate_name(g)).collect();
+        self.heal_sets(&v.name, &sets);
+    }
+
+    /// Full heals of the replica sets named, one after another, in the background: a brick
+    /// of each is new and empty, and no pending mark says so.
+    fn heal_sets(&self, volume: &str, sets: &[String]) {
+        let Some(g) = self.graph(volume) else { return };
+        let afrs: Vec<_> = g
+            .replica_sets()
+            .into_iter()
+            .filter(|a| sets.iter().any(|s| s == a.name()))
+            .collect();
+        let vol = volume.to_string();
+        tokio::spawn(async move {
+            for a in afrs {
+                match a.heal_full().await {
+                    Ok(n) => {
+                        tracing::info!(volume = %vol, set = %a.name(), entries = n, "new brick healed")
+                    }
+                    Err(e) => {
+                        tracing::warn!(volume = %vol, set = %a.name(), "healing a new brick: {e}")
+                    }
+                }
+            }
+        });
     }
 
     /// Stops the brickd of bricks `after` has and `before` had not (a change given up).
@@ -420,22 +501,7 @@ impl Manager {
             &format!("volume replace-brick {name} {old} {new} commit force"),
         )?;
         // The new brick is empty and no copy says so: a full heal of its set fills it.
-        if let Some(g) = self.graph(name) {
-            let set = v.replicate_name(v.replica_set_of(i));
-            if let Some(a) = g.replica_sets().into_iter().find(|a| a.name() == set) {
-                let vol = name.to_string();
-                tokio::spawn(async move {
-                    match a.heal_full().await {
-                        Ok(n) => {
-                            tracing::info!(volume = %vol, set = %set, entries = n, "replaced brick healed")
-                        }
-                        Err(e) => {
-                            tracing::warn!(volume = %vol, set = %set, "healing the replaced brick: {e}")
-                        }
-                    }
-                });
-            }
-        }
+        self.heal_sets(name, &[v.replicate_name(v.replica_set_of(i))]);
         tracing::info!(volume = %name, old, new, "brick replaced");
         Ok(v)
     }

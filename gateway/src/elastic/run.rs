@@ -286,15 +286,18 @@ impl Manager {
         Ok(status)
     }
 
-    /// Resumes the rebalances a stopped gatewayd left in progress (after the volumes
-    /// started).
+    /// Resumes the rebalances a stopped gatewayd (or volume) left in progress, on the volumes
+    /// that are started.
     pub fn resume_rebalances(&self) {
         let Ok(vols) = self.list() else { return };
         for v in vols {
             let Ok(Some(mut rec)) = self.store.rebalance::<Record>(&v.name) else {
                 continue;
             };
-            if rec.status.state != "in progress" || self.graph(&v.name).is_none() {
+            if rec.status.state != "in progress"
+                || self.graph(&v.name).is_none()
+                || self.running(&v.name).is_some()
+            {
                 continue;
             }
             rec.status.resumed += 1;
