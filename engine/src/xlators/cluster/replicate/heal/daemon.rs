@@ -66,6 +66,17 @@ impl Afr {
                     return Err(Errno::EAGAIN);
                 }
                 let r = me.heal(g, None).await;
+                if let Ok(Outcome::Clean) = r {
+                    // Listed, yet nothing is pending on any copy (an index entry another
+                    // implementation left, or a crash between post-op and unindexing): drop
+                    // it, as GlusterFS's self-heal daemon purges such entries.
+                    for i in me.up_list() {
+                        let _ = me
+                            .sub(i)
+                            .removexattr(&Ctx::root(), &Loc::gfid(g), keys::INDEX_PENDING)
+                            .await;
+                    }
+                }
                 me.healing.remove(&g);
                 r
             }
