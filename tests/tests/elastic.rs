@@ -120,8 +120,26 @@ impl Drop for FuseLoad {
     }
 }
 
+/// The S3 load's process: killed if the test ends before it is finished.
+struct S3Load(Option<Child>);
+
+impl S3Load {
+    fn finish(mut self) -> Result<std::process::Output> {
+        Ok(self.0.take().expect("running").wait_with_output()?)
+    }
+}
+
+impl Drop for S3Load {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// tests/s3/load.py against the gateway until `stop` appears.
-fn s3_load(gw: &Gateway, bucket: &str, stop: &Path) -> Result<Child> {
+fn s3_load(gw: &Gateway, bucket: &str, stop: &Path) -> Result<S3Load> {
     let (access, secret) = gw.s3_key("elastic")?;
     let url = gw.s3_url()?;
     let mut c = Command::new("python3");
@@ -157,9 +175,11 @@ fn s3_load(gw: &Gateway, bucket: &str, stop: &Path) -> Result<Child> {
     if !mk.status.success() {
         bail!("create bucket: {}", output_text(&mk));
     }
-    Ok(c.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?)
+    Ok(S3Load(Some(
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?,
+    )))
 }
 
 fn status(gw: &Gateway) -> Result<serde_json::Value> {
@@ -379,7 +399,7 @@ fn grow_to_3x2_under_load_then_shrink_back() -> Result<()> {
 
     fs::write(&stop, b"")?;
     let (fuse_failures, live) = fuse.finish();
-    let out = s3.wait_with_output()?;
+    let out = s3.finish()?;
     let s3_text = output_text(&out);
     eprintln!("{s3_text}");
     assert_eq!(fuse_failures, 0, "FUSE calls failed during the changes");
