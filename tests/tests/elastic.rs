@@ -198,8 +198,14 @@ fn wait_done(gw: &Gateway, timeout: Duration) -> Result<serde_json::Value> {
         let s = status(gw).ok()?;
         (s["state"] != "in progress").then_some(s)
     })?;
-    if s["state"] != "completed" {
-        bail!("rebalance ended {}: {s}", s["state"]);
+    let why: Vec<String> = gw
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("could not move") || l.contains("moving a file failed"))
+        .map(str::to_string)
+        .collect();
+    if s["state"] != "completed" || s["totals"]["failed"].as_u64() != Some(0) {
+        bail!("rebalance ended {}: {s}\n{}", s["state"], why.join("\n"));
     }
     Ok(s)
 }

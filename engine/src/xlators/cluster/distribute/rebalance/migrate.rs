@@ -125,39 +125,50 @@ impl Distribute {
         let mode = sia.mode & 0o7777 & !PHASE1_BITS;
         let at = Loc::gfid(c.gfid);
         let (to, from) = (self.sub(c.to), self.sub(c.from));
-        match to.lookup(ctx, &named, &w).await {
-            Ok((tia, tx)) if tia.gfid == c.gfid && is_linkto(&tia, &tx) => {
-                let xs = Xattrs::from([(
-                    keys::DHT_LINKTO.to_string(),
-                    linkto_value(&self.names[c.from]),
-                )]);
-                to.setxattr(ctx, &at, &xs, 0).await?;
-            }
-            // Copied by a run cut short after the destination took over: only the source's
-            // phase 2 is left.
-            Ok((tia, _)) if tia.gfid == c.gfid && in_phase1(&sia) => {
-                self.finish_source(ctx, c).await?;
-                return Ok(Outcome::Moved(tia.size));
-            }
-            Ok(_) => {
-                return Ok(Outcome::Skipped(
-                    "another file has its name at the destination",
-                ));
-            }
-            Err(Errno::ENOENT) => {
-                let e = NewEntry {
-                    gfid: c.gfid,
-                    mode: keys::DHT_LINKFILE_MODE,
-                    umask: 0,
-                    rdev: 0,
-                    xattrs: Xattrs::from([(
+        // A lookup may make the linkto at the destination between our look and our mknod:
+        // then it is looked at again and reused.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match to.lookup(ctx, &named, &w).await {
+                Ok((tia, tx)) if tia.gfid == c.gfid && is_linkto(&tia, &tx) => {
+                    let xs = Xattrs::from([(
                         keys::DHT_LINKTO.to_string(),
                         linkto_value(&self.names[c.from]),
-                    )]),
-                };
-                to.mknod(ctx, &named, &e).await?;
+                    )]);
+                    to.setxattr(ctx, &at, &xs, 0).await?;
+                    break;
+                }
+                // Copied by a run cut short after the destination took over: only the
+                // source's phase 2 is left.
+                Ok((tia, _)) if tia.gfid == c.gfid && in_phase1(&sia) => {
+                    self.finish_source(ctx, c).await?;
+                    return Ok(Outcome::Moved(tia.size));
+                }
+                Ok(_) => {
+                    return Ok(Outcome::Skipped(
+                        "another file has its name at the destination",
+                    ));
+                }
+                Err(Errno::ENOENT) => {
+                    let e = NewEntry {
+                        gfid: c.gfid,
+                        mode: keys::DHT_LINKFILE_MODE,
+                        umask: 0,
+                        rdev: 0,
+                        xattrs: Xattrs::from([(
+                            keys::DHT_LINKTO.to_string(),
+                            linkto_value(&self.names[c.from]),
+                        )]),
+                    };
+                    match to.mknod(ctx, &named, &e).await {
+                        Ok(_) => break,
+                        Err(Errno::EEXIST) if tries < 3 => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
         // Phase 1.
         let mark = Xattrs::from([(
