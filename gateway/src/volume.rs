@@ -703,33 +703,6 @@ mod tests {
     }
 
     #[test]
-    fn elastic_state_reaches_the_volfile_and_brick_names_stay() {
-        let mut v = VolumeRecord::with_layout("vol", bricks(6), 2, 0).unwrap();
-        v.commit_hash = Some(77);
-        v.bricks[4].decommissioned = true;
-        v.bricks[5].decommissioned = true;
-        assert_eq!(v.decommissioned(), vec![2]);
-        let text = v.client_volfile(42, "127.0.0.1");
-        parse_checked(&text);
-        let dht = &text[text.find("type cluster/distribute").unwrap()..];
-        assert!(dht.contains("option commit-hash 77"), "{dht}");
-        assert!(
-            dht.contains("option decommissioned-bricks vol-replicate-2"),
-            "{dht}"
-        );
-        // Taking out the first set keeps the other bricks' translator names.
-        for i in 0..v.bricks.len() {
-            v.bricks[i].id.get_or_insert(i);
-        }
-        v.bricks.drain(0..2);
-        assert_eq!(v.client_name(0), "vol-client-2");
-        assert_eq!(v.next_brick_id(), 6);
-        let text = v.client_volfile(42, "127.0.0.1");
-        parse_checked(&text);
-        assert!(text.contains("option afr-pending-xattr vol-client-2,vol-client-3"));
-    }
-
-    #[test]
     fn two_by_two_is_distribute_over_replica_sets() {
         let mut v = VolumeRecord::with_layout("vol", bricks(4), 2, 0).unwrap();
         assert_eq!(v.kind, "distributed-replicate");

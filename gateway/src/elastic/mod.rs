@@ -87,3 +87,41 @@ pub enum RebalanceAction {
     Start,
     Stop,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::volume::{BrickRecord, VolumeRecord};
+
+    fn bricks(n: u16) -> Vec<BrickRecord> {
+        (0..n)
+            .map(|i| BrickRecord::new("127.0.0.1".into(), format!("/b{i}"), 50000 + i))
+            .collect()
+    }
+
+    #[test]
+    fn elastic_state_reaches_the_volfile_and_brick_names_stay() {
+        let mut v = VolumeRecord::with_layout("vol", bricks(6), 2, 0).unwrap();
+        v.commit_hash = Some(77);
+        v.bricks[4].decommissioned = true;
+        v.bricks[5].decommissioned = true;
+        assert_eq!(v.decommissioned(), vec![2]);
+        let text = v.client_volfile(42, "127.0.0.1");
+        engine::graph::Graph::from_text(&text, &engine::registry::Registry::client_side()).unwrap();
+        let dht = &text[text.find("type cluster/distribute").unwrap()..];
+        assert!(dht.contains("option commit-hash 77"), "{dht}");
+        assert!(
+            dht.contains("option decommissioned-bricks vol-replicate-2"),
+            "{dht}"
+        );
+        // Taking out the first set keeps the other bricks' translator names.
+        for i in 0..v.bricks.len() {
+            v.bricks[i].id.get_or_insert(i);
+        }
+        v.bricks.drain(0..2);
+        assert_eq!(v.client_name(0), "vol-client-2");
+        assert_eq!(v.next_brick_id(), 6);
+        let text = v.client_volfile(42, "127.0.0.1");
+        engine::graph::Graph::from_text(&text, &engine::registry::Registry::client_side()).unwrap();
+        assert!(text.contains("option afr-pending-xattr vol-client-2,vol-client-3"));
+    }
+}
