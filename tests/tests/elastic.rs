@@ -605,3 +605,75 @@ fn raising_the_replica_count_adds_a_copy_that_heals() -> Result<()> {
     assert_eq!(fs::read(mnt.join("after-raise"))?, b"three copies");
     Ok(())
 }
+
+/// Unmounts a file system the test mounted, also when it fails.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        lazy_unmount(&self.0);
+    }
+}
+
+#[test]
+fn a_create_hashed_to_a_full_subvolume_lands_where_there_is_room() -> Result<()> {
+    let gw = Gateway::start(GatewayOpts {
+        mount: false,
+        ..Default::default()
+    })?;
+    let root = gw.root().to_path_buf();
+    // Replica set 1 on a 16 MiB tmpfs that is 15 MiB full: under min-free-disk's 10 %.
+    let small = root.join("small");
+    fs::create_dir_all(&small)?;
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(&small),
+    )?;
+    let _small = Unmount(small.clone());
+    fs::write(small.join("ballast"), vec![1u8; 15 << 20])?;
+    let bricks = [
+        root.join("big1"),
+        root.join("big2"),
+        small.join("t1"),
+        small.join("t2"),
+    ];
+    let mut args = vec!["volume", "create", "mf", "replica", "2"];
+    let specs: Vec<String> = bricks
+        .iter()
+        .map(|b| format!("127.0.0.1:{}", b.display()))
+        .collect();
+    args.extend(specs.iter().map(String::as_str));
+    gw.gwctl_ok(&args)?;
+    gw.gwctl_ok(&["volume", "start", "mf"])?;
+    let mnt = root.join("mfmnt");
+    let nm = NativeMount::start(&gw, "mf", &mnt)?;
+    for n in 0..40 {
+        fs::write(mnt.join(format!("f{n}")), format!("file {n}"))?;
+    }
+    for n in 0..40 {
+        assert_eq!(
+            fs::read_to_string(mnt.join(format!("f{n}")))?,
+            format!("file {n}")
+        );
+    }
+    drop(nm);
+    // Every file's data is on the set with room; the full set holds only linkto files, for
+    // the names hashed to it.
+    let data = files_on(&bricks[0])
+        .iter()
+        .filter(|p| fs::metadata(p).is_ok_and(|m| m.mode() & 0o7777 != 0o1000))
+        .count();
+    assert_eq!(data, 40, "{:?}", files_on(&bricks[0]));
+    let on_full = files_on(&bricks[2]);
+    assert!(!on_full.is_empty(), "no name hashed to the full set");
+    for p in &on_full {
+        let m = fs::metadata(p)?;
+        assert!(
+            m.mode() & 0o7777 == 0o1000 && m.len() == 0,
+            "{} holds data on the full set",
+            p.display()
+        );
+    }
+    Ok(())
+}

@@ -58,6 +58,38 @@ pub struct Distribute {
     pub(super) migrating: AtomicBool,
     /// A rebalance sizes ranges by subvolume size (`weighted-rebalance`).
     pub(super) weighted: bool,
+    /// `min-free-disk`: a subvolume with less room takes no new file.
+    pub(super) min_free: Option<MinFree>,
+    /// Each subvolume's (available, total) bytes, read at most once a second for creates.
+    pub(super) room: Mutex<Option<RoomReading>>,
+}
+
+/// When statfs was read, and each subvolume's (available, total) bytes.
+pub(super) type RoomReading = (std::time::Instant, Vec<(u64, u64)>);
+
+/// GlusterFS's `min-free-disk`: a percentage of the subvolume, or bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MinFree {
+    Percent(f64),
+    Bytes(u64),
+}
+
+impl MinFree {
+    pub fn parse(v: &str) -> Option<MinFree> {
+        let v = v.trim();
+        if let Some(p) = v.strip_suffix('%') {
+            return p.trim().parse().ok().map(MinFree::Percent);
+        }
+        crate::options::parse_size(v).ok().map(MinFree::Bytes)
+    }
+
+    /// Whether a subvolume with `avail` of `total` bytes free is filled.
+    pub fn filled(&self, avail: u64, total: u64) -> bool {
+        match *self {
+            MinFree::Percent(p) => total > 0 && (avail as f64) * 100.0 < p * total as f64,
+            MinFree::Bytes(b) => avail < b,
+        }
+    }
 }
 
 pub(super) fn is_linkto(ia: &Iatt, x: &Xattrs) -> bool {
@@ -121,6 +153,8 @@ impl Distribute {
             commit_hash: None,
             migrating: AtomicBool::new(false),
             weighted: true,
+            min_free: None,
+            room: Mutex::new(None),
         }
     }
 

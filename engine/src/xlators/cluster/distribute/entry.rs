@@ -12,13 +12,91 @@ impl Distribute {
         flags: i32,
         entry: &NewEntry,
     ) -> Result<(FdRef, Iatt)> {
-        let i = self.hashed(ctx, loc).await?;
-        if !self.is_up(i) {
+        let hashed = self.hashed(ctx, loc).await?;
+        if !self.is_up(hashed) {
             return Err(Errno::ENOTCONN);
         }
-        let (child, ia) = self.sub(i).create(ctx, loc, flags, entry).await?;
-        self.cached.insert(ia.gfid, i);
-        Ok((self.wrap_file(ia.gfid, flags, i, child), ia))
+        let i = self.avail_subvol(ctx, hashed).await;
+        if i == hashed {
+            let (child, ia) = self.sub(i).create(ctx, loc, flags, entry).await?;
+            self.cached.insert(ia.gfid, i);
+            return Ok((self.wrap_file(ia.gfid, flags, i, child), ia));
+        }
+        // GlusterFS's dht_create_wind_to_avail_subvol: the linkto first, so the name is
+        // found through its hashed subvolume as soon as the file exists.
+        let gfid = if entry.gfid.is_null() {
+            Gfid::random()
+        } else {
+            entry.gfid
+        };
+        self.make_linkto(ctx, hashed, i, loc, gfid).await?;
+        let e = NewEntry {
+            gfid,
+            ..entry.clone()
+        };
+        match self.sub(i).create(ctx, loc, flags, &e).await {
+            Ok((child, ia)) => {
+                self.cached.insert(ia.gfid, i);
+                Ok((self.wrap_file(ia.gfid, flags, i, child), ia))
+            }
+            Err(err) => {
+                let linkto = Loc {
+                    gfid: Some(gfid),
+                    ..loc.clone()
+                };
+                let _ = self.sub(hashed).unlink(ctx, &linkto).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Where a new file hashed to `hashed` goes: there, unless it has less room than
+    /// `min-free-disk`; then the subvolume with the most room that is not filled (GlusterFS's
+    /// dht_free_disk_available_subvol), or still `hashed` if every one is.
+    async fn avail_subvol(&self, ctx: &Ctx, hashed: usize) -> usize {
+        let Some(min) = self.min_free else {
+            return hashed;
+        };
+        let fresh = self
+            .room
+            .lock()
+            .as_ref()
+            .filter(|(t, _)| t.elapsed() < std::time::Duration::from_secs(1))
+            .map(|(_, v)| v.clone());
+        let room = match fresh {
+            Some(v) => v,
+            None => {
+                let all = futures::future::join_all((0..self.n()).map(|j| async move {
+                    if !self.is_up(j) {
+                        return (0, 0);
+                    }
+                    match self.sub(j).statfs(ctx, &Loc::root()).await {
+                        Ok(s) => {
+                            let f = s.frsize.max(1);
+                            (s.bavail * f, s.blocks * f)
+                        }
+                        Err(_) => (0, 0),
+                    }
+                }))
+                .await;
+                *self.room.lock() = Some((std::time::Instant::now(), all.clone()));
+                all
+            }
+        };
+        let (avail, total) = room[hashed];
+        if total == 0 || !min.filled(avail, total) {
+            return hashed;
+        }
+        (0..self.n())
+            .filter(|j| {
+                *j != hashed
+                    && self.is_up(*j)
+                    && !self.decommissioned[*j]
+                    && room[*j].1 > 0
+                    && !min.filled(room[*j].0, room[*j].1)
+            })
+            .max_by_key(|j| room[*j].0)
+            .unwrap_or(hashed)
     }
 
     pub(super) async fn do_mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {

@@ -33,7 +33,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         "min-free-disk",
         OptKind::Str,
         Some("10%"),
-        "accepted for GlusterFS volfiles",
+        "free space (a percentage, or bytes) below which a subvolume takes no new files: a create hashed to it lands on the subvolume with the most room, with a linkto on the hashed one",
     ),
     OptionSpec::new(
         "lookup-unhashed",
@@ -86,6 +86,7 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
             let mut d = Distribute::new(base);
             d.unhashed_always = o.get("lookup-unhashed") == Some("on");
             d.commit_hash = o.get("commit-hash").and_then(|v| v.parse().ok());
+            d.min_free = o.get("min-free-disk").and_then(common::MinFree::parse);
             d.weighted = o
                 .get("weighted-rebalance")
                 .is_none_or(|v| crate::options::parse_bool(v).unwrap_or(true));
