@@ -28,3 +28,4 @@ pub mod store;
 pub mod supervisor;
 pub mod tls;
 pub mod volume;
+pub mod volume_graph;

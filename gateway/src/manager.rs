@@ -10,7 +10,6 @@ use crate::store::Store;
 use crate::supervisor::{Supervisor, free_port};
 use crate::volume::{self, BrickRecord, VolumeRecord, is_local_host};
 use engine::graph::Graph;
-use engine::registry::Registry;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -369,31 +368,13 @@ impl Manager {
         if let Some(g) = self.graph(name) {
             return Ok(self.report(&v, &g));
         }
-        self.write_secret(&v)?;
-        self.write_auth(&v)?;
-        let tls = self.brick_tls(&v)?;
-        self.bricks.spawn(
-            &v,
-            &self.cfg,
-            &self.secret_file(&v.name),
-            &self.auth_file(&v.name),
-            tls.as_ref(),
-        );
-        self.bricks
-            .wait_listening(&v, &self.cfg.brick_listen_host, LISTEN_WAIT, progress)
-            .await;
-        let text = v.client_volfile_with(
-            self.cfg.ping_timeout,
-            &self.cfg.brick_listen_host,
-            tls.as_ref(),
-        );
-        let graph = Graph::from_text(&text, &Registry::client_side())
-            .map_err(|e| ManagerError::Graph(name.into(), e))?;
-        if let Err(e) = graph.init().await {
-            graph.fini().await;
-            self.bricks.stop(name, &Progress::none()).await;
-            return Err(ManagerError::Graph(name.into(), e));
-        }
+        let graph = match self.spawn_and_graph(&v, LISTEN_WAIT, progress).await {
+            Ok(g) => g,
+            Err(e) => {
+                self.bricks.stop(name, &Progress::none()).await;
+                return Err(e);
+            }
+        };
         let graph = Arc::new(graph);
         let total = v.bricks.len();
         let began = Instant::now();

@@ -318,6 +318,13 @@ impl VolumeRecord {
         g * r..((g + 1) * r).min(self.bricks.len())
     }
 
+    /// Distribute's names of the subvolumes, in order.
+    pub fn subvol_names(&self) -> Vec<String> {
+        (0..self.subvol_count())
+            .map(|g| self.subvol_name(g))
+            .collect()
+    }
+
     pub fn subvol_count(&self) -> usize {
         self.bricks.len().div_ceil(self.replica_count())
     }

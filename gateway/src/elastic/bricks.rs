@@ -7,8 +7,6 @@ use super::{RebalanceStatus, RemoveAction};
 use crate::jobs::Progress as JobProgress;
 use crate::manager::{Manager, ManagerError};
 use crate::volume::{self, BrickRecord, VolumeRecord, is_local_host};
-use engine::graph::Graph;
-use engine::registry::Registry;
 use engine::xlators::cluster::distribute::rebalance::Rebalancer;
 use engine::{Ctx, Loc, Xattrs};
 use std::collections::{HashMap, HashSet};
@@ -40,35 +38,9 @@ impl Manager {
         let Some(old) = self.graph(&v.name) else {
             return Ok(());
         };
-        self.write_secret(v)?;
-        self.write_auth(v)?;
-        let tls = self.brick_tls(v)?;
-        self.bricks.spawn(
-            v,
-            &self.cfg,
-            &self.secret_file(&v.name),
-            &self.auth_file(&v.name),
-            tls.as_ref(),
-        );
-        self.bricks
-            .wait_listening(
-                v,
-                &self.cfg.brick_listen_host,
-                Duration::from_secs(10),
-                &JobProgress::none(),
-            )
-            .await;
-        let text = v.client_volfile_with(
-            self.cfg.ping_timeout,
-            &self.cfg.brick_listen_host,
-            tls.as_ref(),
-        );
-        let graph = Graph::from_text(&text, &Registry::client_side())
-            .map_err(|e| ManagerError::Graph(v.name.clone(), e))?;
-        if let Err(e) = graph.init().await {
-            graph.fini().await;
-            return Err(ManagerError::Graph(v.name.clone(), e));
-        }
+        let graph = self
+            .spawn_and_graph(v, Duration::from_secs(10), &JobProgress::none())
+            .await?;
         let graph = Arc::new(graph);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

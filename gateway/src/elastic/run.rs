@@ -167,7 +167,6 @@ impl Manager {
         if let Some(r) = self.store.rebalance::<Record>(name)? {
             return Ok(r.status);
         }
-        let names: Vec<String> = (0..v.subvol_count()).map(|g| v.subvol_name(g)).collect();
         Ok(RebalanceStatus {
             volume: name.into(),
             kind: "rebalance".into(),
@@ -178,7 +177,7 @@ impl Manager {
             files_total: 0,
             resumed: 0,
             message: None,
-            subvolumes: subvol_progress(&v, &names),
+            subvolumes: subvol_progress(&v),
             totals: Counters::default(),
         })
     }
@@ -191,7 +190,6 @@ impl Manager {
         drain: bool,
         fix_layout_only: bool,
     ) -> Result<RebalanceStatus> {
-        let names: Vec<String> = (0..v.subvol_count()).map(|g| v.subvol_name(g)).collect();
         self.store.rebalance_forget_dirs(&v.name)?;
         let status = RebalanceStatus {
             volume: v.name.clone(),
@@ -203,13 +201,12 @@ impl Manager {
             files_total: 0,
             resumed: 0,
             message: None,
-            subvolumes: subvol_progress(v, &names),
+            subvolumes: subvol_progress(v),
             totals: Counters::default(),
         };
         let rec = Record {
             status,
             layout_fixed: false,
-            remove: Vec::new(),
         };
         self.store.put_rebalance(&v.name, &rec)?;
         let _ = self.store.log_action(&format!(
@@ -227,7 +224,6 @@ impl Manager {
         drain: bool,
         fix_layout_only: bool,
     ) -> Result<RebalanceStatus> {
-        let names: Vec<String> = (0..v.subvol_count()).map(|g| v.subvol_name(g)).collect();
         let threads = v
             .options
             .get(IO_THREADS)
@@ -242,10 +238,9 @@ impl Manager {
             layout_fixed: rec.layout_fixed,
         };
         let run = Arc::new(Run {
-            progress: Arc::new(Progress::new(names.len())),
+            progress: Arc::new(Progress::new(rec.status.subvolumes.len())),
             began: Instant::now(),
             base: Mutex::new(rec),
-            names,
             last_save: Mutex::new(Instant::now()),
         });
         self.elastic.runs.lock().insert(v.name.clone(), run.clone());
@@ -346,7 +341,15 @@ async fn drive(
     };
     let rb = Rebalancer::of(g.xlators())
         .ok_or_else(|| RebalanceError::Fop(format!("volume {vol} has one subvolume")))?;
-    if rb.subvolumes() != run.names {
+    let names: Vec<String> = run
+        .base
+        .lock()
+        .status
+        .subvolumes
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    if rb.subvolumes() != names {
         return Err(RebalanceError::Fop(format!(
             "volume {vol}'s subvolumes changed since the rebalance began; start it again"
         )));

@@ -16,9 +16,6 @@ use std::time::Instant;
 pub(super) struct Record {
     pub(super) status: RebalanceStatus,
     pub(super) layout_fixed: bool,
-    /// Subvolume names, in the order of the counters.
-    #[serde(default)]
-    pub(super) remove: Vec<String>,
 }
 
 /// A rebalance running in this gatewayd.
@@ -27,7 +24,6 @@ pub(super) struct Run {
     pub(super) began: Instant,
     /// The status when this run began (counters and time of earlier runs included).
     pub(super) base: Mutex<Record>,
-    pub(super) names: Vec<String>,
     pub(super) last_save: Mutex<Instant>,
 }
 
@@ -44,12 +40,12 @@ pub(super) fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-pub(super) fn subvol_progress(v: &VolumeRecord, names: &[String]) -> Vec<SubvolProgress> {
-    names
-        .iter()
+pub(super) fn subvol_progress(v: &VolumeRecord) -> Vec<SubvolProgress> {
+    v.subvol_names()
+        .into_iter()
         .enumerate()
         .map(|(g, name)| SubvolProgress {
-            name: name.clone(),
+            name,
             bricks: if g < v.subvol_count() {
                 v.subvol_bricks(g).map(|i| v.bricks[i].spec()).collect()
             } else {

@@ -6,6 +6,7 @@ use super::layout::Layout;
 use crate::fop::keys;
 use crate::fop::*;
 use crate::xlator::{XlatorBase, XlatorRef};
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use dashmap::DashMap;
 use futures::future::join_all;
@@ -60,12 +61,16 @@ pub struct Distribute {
     pub(super) weighted: bool,
     /// `min-free-disk`: a subvolume with less room takes no new file.
     pub(super) min_free: Option<MinFree>,
-    /// Each subvolume's (available, total) bytes, read at most once a second for creates.
-    pub(super) room: Mutex<Option<RoomReading>>,
+    /// Each subvolume's (available, total) bytes, read at most once a second (creates and
+    /// the rebalance ask); swapped whole, so readers take no lock.
+    pub(super) room: ArcSwapOption<RoomReading>,
 }
 
 /// When statfs was read, and each subvolume's (available, total) bytes.
-pub(super) type RoomReading = (std::time::Instant, Vec<(u64, u64)>);
+pub(super) struct RoomReading {
+    at: std::time::Instant,
+    pub(super) subvols: Vec<(u64, u64)>,
+}
 
 /// GlusterFS's `min-free-disk`: a percentage of the subvolume, or bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -154,7 +159,7 @@ impl Distribute {
             migrating: AtomicBool::new(false),
             weighted: true,
             min_free: None,
-            room: Mutex::new(None),
+            room: ArcSwapOption::empty(),
         }
     }
 
@@ -286,9 +291,8 @@ impl Distribute {
     /// Takes the namespace lock of `loc`'s name, waiting for whoever holds it.
     pub(super) async fn lock_name(&self, loc: &Loc, subvol: usize) -> Result<NameLock> {
         let (parent, name) = (loc.parent()?, loc.name()?.to_string());
-        // Bit 62 set: never a frontend's POSIX lock owner, nor replicate's (bit 63).
         let ctx = Ctx {
-            lk_owner: (1 << 62) | self.lk_owners.fetch_add(1, Ordering::Relaxed),
+            lk_owner: self.new_owner(),
             ..Ctx::root()
         };
         self.sub(subvol)
@@ -326,50 +330,95 @@ impl Distribute {
         }
     }
 
+    /// Each subvolume's room, read again when a second old (a subvolume down or not
+    /// answering counts as having none).
+    pub(super) async fn room(&self, ctx: &Ctx) -> Arc<RoomReading> {
+        if let Some(r) = self.room.load_full()
+            && r.at.elapsed() < std::time::Duration::from_secs(1)
+        {
+            return r;
+        }
+        let subvols = join_all((0..self.n()).map(|j| async move {
+            if !self.is_up(j) {
+                return (0, 0);
+            }
+            match self.sub(j).statfs(ctx, &Loc::root()).await {
+                Ok(s) => {
+                    let f = s.frsize.max(1);
+                    (s.bavail * f, s.blocks * f)
+                }
+                Err(_) => (0, 0),
+            }
+        }))
+        .await;
+        let r = Arc::new(RoomReading {
+            at: std::time::Instant::now(),
+            subvols,
+        });
+        self.room.store(Some(r.clone()));
+        r
+    }
+
+    /// Whether subvolume `i` can take `size` more bytes and stay above `min-free-disk`
+    /// (10 % when unset).
+    pub(super) async fn fits(&self, ctx: &Ctx, i: usize, size: u64) -> bool {
+        let (avail, total) = self.room(ctx).await.subvols[i];
+        let min = self.min_free.unwrap_or(MinFree::Percent(10.0));
+        total > 0 && !min.filled(avail.saturating_sub(size), total)
+    }
+
+    /// A new owner for a lock this translator takes (bit 62: never a frontend's POSIX lock
+    /// owner, nor replicate's, bit 63).
+    pub(super) fn new_owner(&self) -> u64 {
+        (1 << 62) | self.lk_owners.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes (`typ` Read or Write, waiting) or releases (`typ` Unlock) a whole-file inodelk
+    /// on `g` in `domain` at subvolume `i`, for `owner`.
+    pub(super) async fn whole_inodelk(
+        &self,
+        i: usize,
+        domain: &str,
+        g: Gfid,
+        owner: u64,
+        typ: LockType,
+    ) -> Result<()> {
+        let ctx = Ctx {
+            lk_owner: owner,
+            ..Ctx::root()
+        };
+        let fl = Flock {
+            typ,
+            start: 0,
+            len: 0,
+            pid: 0,
+            owner,
+        };
+        let cmd = if typ == LockType::Unlock {
+            LockCmd::Set
+        } else {
+            LockCmd::SetWait
+        };
+        self.sub(i)
+            .inodelk(&ctx, domain, &Loc::gfid(g), cmd, &fl)
+            .await
+            .map(|_| ())
+    }
+
     /// Takes the lock under which a directory's layout is rewritten (GlusterFS's
     /// `dht.layout.heal` domain), on the first subvolume: a lookup healing a layout it
     /// finds incomplete never overwrites one a fix-layout is half way through writing.
     /// Returns the lock's owner, for [`Self::unlock_layout`].
     pub(super) async fn lock_layout(&self, dir: Gfid) -> Result<u64> {
-        let owner = (1 << 62) | self.lk_owners.fetch_add(1, Ordering::Relaxed);
-        let ctx = Ctx {
-            lk_owner: owner,
-            ..Ctx::root()
-        };
-        let fl = Flock {
-            typ: LockType::Write,
-            start: 0,
-            len: 0,
-            pid: 0,
-            owner,
-        };
-        self.sub(0)
-            .inodelk(
-                &ctx,
-                LAYOUT_HEAL_DOMAIN,
-                &Loc::gfid(dir),
-                LockCmd::SetWait,
-                &fl,
-            )
+        let owner = self.new_owner();
+        self.whole_inodelk(0, LAYOUT_HEAL_DOMAIN, dir, owner, LockType::Write)
             .await?;
         Ok(owner)
     }
 
     pub(super) async fn unlock_layout(&self, dir: Gfid, owner: u64) {
-        let ctx = Ctx {
-            lk_owner: owner,
-            ..Ctx::root()
-        };
-        let fl = Flock {
-            typ: LockType::Unlock,
-            start: 0,
-            len: 0,
-            pid: 0,
-            owner,
-        };
         if let Err(e) = self
-            .sub(0)
-            .inodelk(&ctx, LAYOUT_HEAL_DOMAIN, &Loc::gfid(dir), LockCmd::Set, &fl)
+            .whole_inodelk(0, LAYOUT_HEAL_DOMAIN, dir, owner, LockType::Unlock)
             .await
         {
             tracing::warn!(xlator = %self.base.name, %dir, "releasing a layout lock: {e}");

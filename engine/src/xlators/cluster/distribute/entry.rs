@@ -57,32 +57,8 @@ impl Distribute {
         let Some(min) = self.min_free else {
             return hashed;
         };
-        let fresh = self
-            .room
-            .lock()
-            .as_ref()
-            .filter(|(t, _)| t.elapsed() < std::time::Duration::from_secs(1))
-            .map(|(_, v)| v.clone());
-        let room = match fresh {
-            Some(v) => v,
-            None => {
-                let all = futures::future::join_all((0..self.n()).map(|j| async move {
-                    if !self.is_up(j) {
-                        return (0, 0);
-                    }
-                    match self.sub(j).statfs(ctx, &Loc::root()).await {
-                        Ok(s) => {
-                            let f = s.frsize.max(1);
-                            (s.bavail * f, s.blocks * f)
-                        }
-                        Err(_) => (0, 0),
-                    }
-                }))
-                .await;
-                *self.room.lock() = Some((std::time::Instant::now(), all.clone()));
-                all
-            }
-        };
+        let reading = self.room(ctx).await;
+        let room = &reading.subvols;
         let (avail, total) = room[hashed];
         if total == 0 || !min.filled(avail, total) {
             return hashed;

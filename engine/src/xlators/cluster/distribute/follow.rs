@@ -73,28 +73,14 @@ const FOLLOWS: usize = 3;
 impl Distribute {
     /// Waits until no migrator holds file `gfid` at subvolume `i`.
     pub(super) async fn wait_migration(&self, gfid: Gfid, i: usize) {
-        let owner = (1 << 62) | self.lk_owners.fetch_add(1, Ordering::Relaxed);
-        let ctx = Ctx {
-            lk_owner: owner,
-            ..Ctx::root()
-        };
-        let mut fl = Flock {
-            typ: LockType::Read,
-            start: 0,
-            len: 0,
-            pid: 0,
-            owner,
-        };
-        let loc = Loc::gfid(gfid);
-        let sub = self.sub(i);
-        if sub
-            .inodelk(&ctx, MIGRATE_DOMAIN, &loc, LockCmd::SetWait, &fl)
+        let owner = self.new_owner();
+        if self
+            .whole_inodelk(i, MIGRATE_DOMAIN, gfid, owner, LockType::Read)
             .await
             .is_ok()
         {
-            fl.typ = LockType::Unlock;
-            let _ = sub
-                .inodelk(&ctx, MIGRATE_DOMAIN, &loc, LockCmd::Set, &fl)
+            let _ = self
+                .whole_inodelk(i, MIGRATE_DOMAIN, gfid, owner, LockType::Unlock)
                 .await;
         }
     }

@@ -152,7 +152,6 @@ pub(super) async fn run(
     }
     let done = cp.done_dirs();
     let pool = Semaphore::new(threads);
-    let room = Room::default();
     let mut level = vec![Dir::root()];
     while !level.is_empty() {
         if progress.stopped() {
@@ -160,7 +159,7 @@ pub(super) async fn run(
         }
         let work: Vec<_> = level
             .into_iter()
-            .map(|dir| migrate_dir(d, spec, progress, cp, &done, &pool, &room, dir))
+            .map(|dir| migrate_dir(d, spec, progress, cp, &done, &pool, dir))
             .collect();
         let results: Vec<_> = stream::iter(work).buffer_unordered(threads).collect().await;
         level = Vec::new();
@@ -268,50 +267,8 @@ async fn write_ranges(d: &Distribute, g: Gfid, lay: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// Free space per subvolume, read at most once a second, so a move does not fill a
-/// subvolume past `min-free-disk`.
-#[derive(Default)]
-struct Room {
-    at: parking_lot::Mutex<Option<RoomReading>>,
-}
-
-/// When statfs was read, and (available, total) bytes of each subvolume.
-type RoomReading = (std::time::Instant, Vec<(u64, u64)>);
-
-impl Room {
-    /// Whether subvolume `i` can take `size` more bytes and keep 10 % free.
-    async fn fits(&self, d: &Distribute, i: usize, size: u64) -> bool {
-        let fresh = self
-            .at
-            .lock()
-            .as_ref()
-            .filter(|(t, _)| t.elapsed() < std::time::Duration::from_secs(1))
-            .map(|(_, v)| v[i]);
-        let (avail, total) = match fresh {
-            Some(v) => v,
-            None => {
-                let mut v = Vec::with_capacity(d.n());
-                for j in 0..d.n() {
-                    let s = d
-                        .sub(j)
-                        .statfs(&ctx(), &Loc::root())
-                        .await
-                        .unwrap_or_default();
-                    let f = s.frsize.max(1);
-                    v.push((s.bavail * f, s.blocks * f));
-                }
-                let out = v[i];
-                *self.at.lock() = Some((std::time::Instant::now(), v));
-                out
-            }
-        };
-        avail.saturating_sub(size) > total / 10
-    }
-}
-
 /// Moves the files of one directory that its layout places elsewhere, settles its layout
 /// when nothing is left out of place, and returns its subdirectories.
-#[allow(clippy::too_many_arguments)]
 async fn migrate_dir(
     d: &Distribute,
     spec: &Spec,
@@ -319,7 +276,6 @@ async fn migrate_dir(
     cp: &dyn Checkpoint,
     done: &HashSet<Gfid>,
     pool: &Semaphore,
-    room: &Room,
     dir: Dir,
 ) -> std::result::Result<Vec<Dir>, RebalanceError> {
     let ctx = ctx();
@@ -370,7 +326,6 @@ async fn migrate_dir(
                     d,
                     progress,
                     pool,
-                    room,
                     dir: &dir,
                     lay: &lay,
                     i,
@@ -456,7 +411,6 @@ struct MoveJob<'a> {
     d: &'a Distribute,
     progress: &'a Progress,
     pool: &'a Semaphore,
-    room: &'a Room,
     dir: &'a Dir,
     lay: &'a Layout,
     i: usize,
@@ -470,7 +424,6 @@ async fn move_one(j: MoveJob<'_>) -> bool {
         d,
         progress,
         pool,
-        room,
         dir,
         lay,
         i,
@@ -492,7 +445,7 @@ async fn move_one(j: MoveJob<'_>) -> bool {
     if hashed == i && !d.decommissioned[i] {
         return true;
     }
-    if !d.decommissioned[i] && !room.fits(d, hashed, ia.size).await {
+    if !d.decommissioned[i] && !d.fits(&ctx, hashed, ia.size).await {
         counts.skipped.fetch_add(1, Ordering::Relaxed);
         let named = Loc::child(dir.gfid, e.name.clone());
         let _ = d.make_linkto(&ctx, hashed, i, &named, ia.gfid).await;

@@ -70,36 +70,23 @@ impl Distribute {
     fn migrator_ctx(&self) -> Ctx {
         Ctx {
             pid: INTERNAL_PID,
-            lk_owner: (1 << 61) | self.lk_owners.fetch_add(1, Ordering::Relaxed),
+            lk_owner: self.new_owner(),
             ..Ctx::root()
         }
     }
 
     pub(in super::super) async fn migrate_file(&self, c: &Candidate<'_>) -> Result<Outcome> {
         let ctx = self.migrator_ctx();
-        let at = Loc::gfid(c.gfid);
-        let mut lk = Flock {
-            typ: LockType::Write,
-            start: 0,
-            len: 0,
-            pid: 0,
-            owner: ctx.lk_owner,
-        };
-        let from = self.sub(c.from);
-        match from
-            .inodelk(&ctx, MIGRATE_DOMAIN, &at, LockCmd::SetWait, &lk)
-            .await
-        {
-            Ok(_) => {}
+        let owner = ctx.lk_owner;
+        let lock = |typ| self.whole_inodelk(c.from, MIGRATE_DOMAIN, c.gfid, owner, typ);
+        match lock(LockType::Write).await {
+            Ok(()) => {}
             Err(Errno::ENOENT) | Err(Errno::ESTALE) => return Ok(Outcome::Gone),
             Err(e) => return Err(e),
         }
         self.migrating.store(true, Ordering::Relaxed);
         let r = self.migrate_locked(&ctx, c).await;
-        lk.typ = LockType::Unlock;
-        let _ = from
-            .inodelk(&ctx, MIGRATE_DOMAIN, &at, LockCmd::Set, &lk)
-            .await;
+        let _ = lock(LockType::Unlock).await;
         match r {
             Err(Errno::ENOENT) | Err(Errno::ESTALE) => Ok(Outcome::Gone),
             r => r,

@@ -138,7 +138,11 @@ impl Rebalancer {
             return Err(RebalanceError::SubvolumeDown(d.names[i].clone()));
         }
         d.migrating.store(true, Ordering::Relaxed);
-        crawl::run(d, spec, progress, checkpoint).await
+        let r = crawl::run(d, spec, progress, checkpoint).await;
+        // Short reads need no second look once nothing moves (a fop that meets a move made
+        // by someone else sets it again).
+        d.migrating.store(false, Ordering::Relaxed);
+        r
     }
 
     /// Files still on decommissioned subvolumes (not linkto files, not directories): what
