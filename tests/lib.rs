@@ -25,6 +25,8 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
+pub mod pool;
+
 /// The line `gatewayd up` prints on stdout once the volume is started (and mounted).
 pub const READY_LINE: &str = "gatewayd: ready";
 

@@ -112,9 +112,10 @@ pub fn plan_admin_password(
     Ok(Some(random_hex(12)))
 }
 
-pub fn keep_admin_password(store: &Store, password: &str) -> Result<(), AuthError> {
-    store.set_admin_password_hash(&hash_password(password)?, "admin password created")?;
-    Ok(())
+/// Keeps a first start's password unless another node of the pool made one meanwhile:
+/// `Ok(false)` then, and this one must not be shown.
+pub fn keep_admin_password(store: &Store, password: &str) -> Result<bool, AuthError> {
+    Ok(store.create_admin_password_hash(&hash_password(password)?, "admin password created")?)
 }
 
 /// A new random admin password, kept (`gatewayd reset-admin`); returned to be shown once.
@@ -143,18 +144,50 @@ pub struct Session {
     last_used: AtomicU64,
 }
 
-/// Console sessions by id (the cookie's value).
+/// Console sessions by id (the cookie's value). In a pool they are also kept in etcd (by the
+/// id's hash, never the id), so a login on one node's console holds on every node's.
 #[derive(Default)]
 pub struct Sessions {
     by_id: DashMap<String, std::sync::Arc<Session>>,
+    shared: std::sync::OnceLock<std::sync::Arc<crate::cluster::etcd::Etcd>>,
+}
+
+/// Where a pool keeps a session: its id's SHA-256, then the user and CSRF token.
+const SESSION: &str = "session/";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedSession {
+    user: String,
+    csrf: String,
 }
 
 impl Sessions {
     /// A new session: (id for the cookie, CSRF token for the page).
+    /// Keeps sessions in the pool's etcd too.
+    pub fn share(&self, etcd: std::sync::Arc<crate::cluster::etcd::Etcd>) {
+        let _ = self.shared.set(etcd);
+    }
+
+    fn shared_write(&self, op: crate::cluster::etcd::Op) {
+        if let Some(e) = self.shared.get()
+            && let Err(err) = e.write(vec![op], Vec::new())
+        {
+            tracing::warn!("console session not shared with the pool: {err}");
+        }
+    }
+
     pub fn create(&self, user: &str) -> (String, String) {
         self.expire();
         let id = random_hex(32);
         let csrf = random_hex(32);
+        self.shared_write(crate::cluster::etcd::Op::Put(
+            format!("{SESSION}{}", token_hash(&id)),
+            serde_json::to_vec(&SharedSession {
+                user: user.into(),
+                csrf: csrf.clone(),
+            })
+            .expect("sessions serialize"),
+        ));
         self.by_id.insert(
             id.clone(),
             std::sync::Arc::new(Session {
@@ -168,7 +201,32 @@ impl Sessions {
 
     /// The live session with this id, its idle clock restarted.
     pub fn get(&self, id: &str) -> Option<std::sync::Arc<Session>> {
-        let s = self.by_id.get(id)?.clone();
+        let s = match self.by_id.get(id).map(|s| s.clone()) {
+            // Ended on another node of the pool (logout, a new admin password).
+            Some(_)
+                if self
+                    .shared
+                    .get()
+                    .is_some_and(|e| e.get(&format!("{SESSION}{}", token_hash(id))).is_none()) =>
+            {
+                self.by_id.remove(id);
+                return None;
+            }
+            Some(s) => s,
+            None => {
+                // Made on another node of the pool.
+                let e = self.shared.get()?;
+                let v = e.get(&format!("{SESSION}{}", token_hash(id)))?;
+                let sh: SharedSession = serde_json::from_slice(&v).ok()?;
+                let s = std::sync::Arc::new(Session {
+                    user: sh.user,
+                    csrf: sh.csrf,
+                    last_used: AtomicU64::new(now_secs()),
+                });
+                self.by_id.insert(id.to_string(), s.clone());
+                s
+            }
+        };
         let now = now_secs();
         if now.saturating_sub(s.last_used.load(Ordering::Relaxed)) > SESSION_IDLE.as_secs() {
             self.by_id.remove(id);
@@ -180,11 +238,20 @@ impl Sessions {
 
     pub fn remove(&self, id: &str) {
         self.by_id.remove(id);
+        if self.shared.get().is_some() {
+            self.shared_write(crate::cluster::etcd::Op::Delete(format!(
+                "{SESSION}{}",
+                token_hash(id)
+            )));
+        }
     }
 
     /// Ends every session (the admin password changed).
     pub fn clear(&self) {
         self.by_id.clear();
+        if self.shared.get().is_some() {
+            self.shared_write(crate::cluster::etcd::Op::DeletePrefix(SESSION.into()));
+        }
     }
 
     fn expire(&self) {

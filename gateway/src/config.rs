@@ -45,6 +45,12 @@ pub struct GatewayConfig {
     pub s3_domain: Option<String>,
     /// Region S3 clients sign for and GetBucketLocation reports.
     pub s3_region: String,
+    /// This node's name in brick specs (`HOST:/PATH`): the bricks whose HOST it is are the
+    /// ones this gatewayd spawns. Default: the host name.
+    pub node_name: Option<String>,
+    /// etcd's client URLs. With them, the cluster state lives in etcd and every gatewayd
+    /// pointed at the same etcd is a node of one pool; without, the embedded RocksDB.
+    pub etcd_endpoints: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -69,6 +75,8 @@ impl Default for GatewayConfig {
             s3_volume: "vol".into(),
             s3_domain: None,
             s3_region: "us-east-1".into(),
+            node_name: None,
+            etcd_endpoints: Vec::new(),
         }
     }
 }
@@ -112,6 +120,38 @@ impl GatewayConfig {
             "s3_tls_cert",
             "s3_tls_key",
         )
+    }
+
+    /// This node's name: `node_name`, else the host name.
+    pub fn node(&self) -> String {
+        self.node_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(crate::volume::host_name)
+    }
+
+    /// The address this node's bricks are reached at: `brick_listen_host`, or this node's
+    /// name when the bricks listen on every address (0.0.0.0), which no peer can connect to.
+    pub fn brick_host(&self) -> String {
+        match self.brick_listen_host.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => self.node(),
+            _ => self.brick_listen_host.clone(),
+        }
+    }
+
+    /// The URL peers reach an API listening on `addr` at: the node's name stands in for an
+    /// unspecified address (0.0.0.0).
+    pub fn advertised(&self, scheme: &str, addr: SocketAddr) -> String {
+        if addr.ip().is_unspecified() {
+            format!("{scheme}://{}:{}", self.node(), addr.port())
+        } else {
+            format!("{scheme}://{addr}")
+        }
+    }
+
+    /// Whether this gatewayd is one node of a pool whose state is in etcd.
+    pub fn clustered(&self) -> bool {
+        !self.etcd_endpoints.is_empty()
     }
 
     /// The API's certificate and key, when it serves HTTPS.

@@ -27,6 +27,7 @@ pub struct Daemon {
     nfs: Option<tokio::task::JoinHandle<()>>,
     smb: Option<tokio::task::JoinHandle<()>>,
     heal: tokio::task::JoinHandle<()>,
+    follow: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -70,12 +71,21 @@ impl Daemon {
         let data = cfg.data_dir.clone();
         std::fs::create_dir_all(&data)
             .with_context(|| format!("creating the data directory {}", data.display()))?;
-        let store = Store::open(&data.join("state")).with_context(|| {
-            format!(
-                "opening the state in {} (is another gatewayd using it?)",
-                data.display()
-            )
-        })?;
+        let node = cfg.node();
+        crate::volume::set_node(&node, cfg.clustered());
+        let store = if cfg.clustered() {
+            let etcd = crate::cluster::etcd::Etcd::connect(&cfg.etcd_endpoints)
+                .context("reading the cluster state (etcd_endpoints in gateway.toml)")?;
+            tracing::info!(node = %node, etcd = %etcd.endpoints(), "cluster state in etcd");
+            Store::etcd(etcd, &node)
+        } else {
+            Store::open(&data.join("state")).with_context(|| {
+                format!(
+                    "opening the state in {} (is another gatewayd using it?)",
+                    data.display()
+                )
+            })?
+        };
         let (token_file, fresh) = ensure_token(&store, &data)?;
         if fresh {
             tracing::info!(file = %token_file.display(), "new admin token written");
@@ -105,11 +115,33 @@ impl Daemon {
             ),
             None => None,
         };
+        let tls_on = tls.is_some();
         let api_url = match &tls {
             Some(_) => format!("https://{addr}"),
             None => format!("http://{addr}"),
         };
-        let manager = Manager::new(cfg, store);
+        let cluster = match store.cluster() {
+            Some(etcd) => {
+                let info = crate::cluster::NodeInfo {
+                    name: node.clone(),
+                    api_url: manager_url(&cfg, tls_on, addr),
+                    s3_url: None,
+                    nfs_addr: None,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    since: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs(),
+                };
+                Some(
+                    crate::cluster::Cluster::join(etcd.clone(), &store, &info)
+                        .context("joining the pool in etcd")?,
+                )
+            }
+            None => None,
+        };
+        let manager = Manager::with_cluster(cfg, store, cluster);
+        let _ = manager.api_url.set(api_url.clone());
         let app = api::router(manager.clone());
         let server = tokio::spawn(async move {
             // The peer's address reaches handlers (failed logins are logged with it).
@@ -146,12 +178,18 @@ impl Daemon {
         }
         let smb = crate::smb::start(&manager);
         let heal = crate::heal::start(&manager);
-        if let Some(p) = &new_admin_password {
-            crate::auth::keep_admin_password(&manager.store, p)
-                .context("keeping the console's admin password")?;
+        let follow = manager.follow_pool();
+        let mut new_admin_password = new_admin_password;
+        if let Some(p) = &new_admin_password
+            && !crate::auth::keep_admin_password(&manager.store, p)
+                .context("keeping the console's admin password")?
+        {
+            // Another node of the pool made the console's password first: that one holds.
+            new_admin_password = None;
         }
         Ok(Daemon {
             heal,
+            follow,
             new_admin_password,
             smb_addr,
             smb,
@@ -176,6 +214,9 @@ impl Daemon {
             crate::nfs::stop(&self.manager).await;
         }
         self.heal.abort();
+        if let Some(f) = &self.follow {
+            f.abort();
+        }
         if let Some(smb) = &self.smb {
             smb.abort();
             crate::smb::stop(&self.manager).await;
@@ -186,6 +227,11 @@ impl Daemon {
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("nfs.addr"));
         let _ = std::fs::remove_file(self.manager.cfg.data_dir.join("smb.addr"));
     }
+}
+
+/// The API URL the other nodes of a pool use for this one.
+fn manager_url(cfg: &GatewayConfig, tls: bool, addr: std::net::SocketAddr) -> String {
+    cfg.advertised(if tls { "https" } else { "http" }, addr)
 }
 
 /// Resolves on SIGINT or SIGTERM.

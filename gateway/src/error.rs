@@ -39,6 +39,10 @@ pub enum ManagerError {
     Io(String, std::io::Error),
     #[error("TLS for the brick RPC: {0}")]
     Tls(#[from] crate::tls::TlsSetupError),
+    #[error("{0}")]
+    NotInPool(String),
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl ManagerError {
@@ -49,7 +53,10 @@ impl ManagerError {
             | ManagerError::NoSuchKey(_)
             | ManagerError::NoSuchExport(_)
             | ManagerError::NoSuchShare(_)
-            | ManagerError::NoSuchUser(_) => 404,
+            | ManagerError::NoSuchUser(_)
+            | ManagerError::NotInPool(_) => 404,
+            ManagerError::Busy(_) => 409,
+            ManagerError::Store(crate::store::StoreError::Etcd(_)) => 503,
             ManagerError::Smb(
                 protocols_smb::SmbError::ShareName(_)
                 | protocols_smb::SmbError::ReservedShare(_)

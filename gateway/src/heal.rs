@@ -299,7 +299,11 @@ pub fn start(m: &Arc<Manager>) -> tokio::task::JoinHandle<()> {
                         continue;
                     }
                     watched.push(Arc::downgrade(&a));
-                    tokio::spawn(crawler(Arc::downgrade(&a), v.name.clone()));
+                    tokio::spawn(crawler(
+                        Arc::downgrade(&a),
+                        v.name.clone(),
+                        Arc::downgrade(&m),
+                    ));
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -308,12 +312,14 @@ pub fn start(m: &Arc<Manager>) -> tokio::task::JoinHandle<()> {
 }
 
 /// One replica set's crawler (and the source of its heal metrics): ends when its graph is gone
-/// (the volume stopped).
-async fn crawler(a: Weak<Afr>, volume: String) {
+/// (the volume stopped). In a pool every node reads the indices, but only the node elected
+/// for the set heals it: two crawlers would only contend for the same locks.
+async fn crawler(a: Weak<Afr>, volume: String, m: Weak<Manager>) {
     loop {
         let Some(afr) = a.upgrade() else { return };
+        let job = format!("heal/{volume}/{}", afr.name());
         // With `self-heal-daemon off` the indices are still read, for the metrics.
-        if afr.heal_daemon {
+        if afr.heal_daemon && m.upgrade().is_some_and(|m| m.leads(&job)) {
             let (healed, left) = afr.crawl_index().await;
             if healed > 0 || left > 0 {
                 tracing::debug!(volume = %volume, replicate = %afr.name(), healed, left, "heal crawl");

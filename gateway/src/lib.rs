@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod brick_checks;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod daemon;

@@ -52,12 +52,37 @@ pub struct Manager {
     pub events: crate::health::BrickEvents,
     /// Rebalances running here (`crate::elastic`).
     pub(crate) elastic: crate::elastic::Runs,
+    /// The pool this node belongs to, when the state is in etcd.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// This node's API URL, once it listens.
+    pub api_url: std::sync::OnceLock<String>,
+    /// Volumes this node is starting or stopping because the state changed (`reconcile`).
+    pub(crate) applying: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// The bricks each running graph was built with, to see the pool change them.
+    pub(crate) built: parking_lot::Mutex<HashMap<String, Vec<BrickRecord>>>,
     me: Weak<Manager>,
 }
 
 impl Manager {
     pub fn new(cfg: GatewayConfig, store: Store) -> Arc<Manager> {
+        Manager::with_cluster(cfg, store, None)
+    }
+
+    /// A manager that is one node of `cluster`'s pool (None: alone).
+    pub fn with_cluster(
+        cfg: GatewayConfig,
+        store: Store,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+    ) -> Arc<Manager> {
+        let sessions = crate::auth::Sessions::default();
+        if let Some(c) = &cluster {
+            sessions.share(c.etcd.clone());
+        }
         Arc::new_cyclic(|me| Manager {
+            cluster,
+            api_url: Default::default(),
+            applying: Default::default(),
+            built: Default::default(),
             cfg,
             store,
             bricks: Supervisor::default(),
@@ -66,7 +91,7 @@ impl Manager {
             nfs_generation: std::sync::atomic::AtomicU64::new(0),
             smb: Default::default(),
             smb_changed: Notify::new(),
-            sessions: Default::default(),
+            sessions,
             jobs: Default::default(),
             events: Default::default(),
             elastic: Default::default(),
@@ -207,33 +232,46 @@ impl Manager {
         if self.store.volume(name)?.is_some() {
             return Err(ManagerError::Exists(format!("volume {name}")));
         }
-        let bricks = self.brick_records(specs)?;
+        let mut bricks = self.brick_records(specs)?;
         self.check_not_in_use(&bricks)?;
-        self.prepare_new_bricks(&bricks, force).await?;
+        self.prepare_new_bricks(&mut bricks, force).await?;
         let mut v = VolumeRecord::with_layout(name, bricks, replica, arbiter)?;
         // Every file of a volume we lay out sits at its hashed brick or has a linkto there.
         v.options
             .insert("cluster.lookup-unhashed".into(), "auto".into());
         self.write_secret(&v)?;
-        self.store
-            .put_volume(&v, &format!("volume create {name}"))?;
+        if !self
+            .store
+            .create_volume(&v, &format!("volume create {name}"))?
+        {
+            return Err(ManagerError::Exists(format!("volume {name}")));
+        }
         tracing::info!(volume = %name, id = %v.id, kind = %v.kind, bricks = v.bricks.len(), replica, "volume created");
         Ok(v)
     }
 
     /// Checks new bricks (a local one's directory, a remote one's host), then makes the local
     /// ones' directories: everything is checked before anything is made, so a refusal leaves
-    /// no trace. A directory that already belongs to a volume is refused.
+    /// no trace. A directory that already belongs to a volume is refused. In a pool, another
+    /// node's bricks are checked and made by that node, which gives them their ports; and
+    /// nothing is made unless etcd answers, since the volume could not be recorded.
     pub(crate) async fn prepare_new_bricks(
         &self,
-        bricks: &[BrickRecord],
+        bricks: &mut [BrickRecord],
         force: bool,
     ) -> Result<()> {
-        for b in bricks {
+        self.store.check_writable()?;
+        for b in bricks.iter() {
             if is_local_host(&b.host) {
                 check_brick_path(b, force)?;
-            } else {
+            } else if self.cluster.is_none() {
                 check_host_resolves(b).await?;
+            }
+        }
+        let ports = self.prepare_remote_bricks(bricks, force).await?;
+        for (b, p) in bricks.iter_mut().zip(ports) {
+            if let Some(p) = p {
+                b.port = p;
             }
         }
         for b in bricks.iter().filter(|b| is_local_host(&b.host)) {
@@ -348,8 +386,12 @@ impl Manager {
         v.options
             .insert("cluster.lookup-unhashed".into(), "on".into());
         self.write_secret(&v)?;
-        self.store
-            .put_volume(&v, &format!("volume import {name}"))?;
+        if !self
+            .store
+            .create_volume(&v, &format!("volume import {name}"))?
+        {
+            return Err(ManagerError::Exists(format!("volume {name}")));
+        }
         tracing::info!(volume = %name, id = %v.id, "volume imported");
         Ok(v)
     }
@@ -364,14 +406,33 @@ impl Manager {
             format!("volume start {name}: waiting for other management work"),
         );
         let _g = self.op_lock.lock().await;
+        self.store.check_writable()?;
+        self.start_locked(name, progress).await
+    }
+
+    /// `start` with the management lock held.
+    pub(crate) async fn start_locked(&self, name: &str, progress: &Progress) -> Result<StartReport> {
         let mut v = self.get(name)?;
         if let Some(g) = self.graph(name) {
             return Ok(self.report(&v, &g));
+        }
+        // In a pool the other nodes start their bricks when they see the volume started:
+        // say so first, or this node would wait for bricks nobody starts.
+        let announced = self.cluster.is_some() && !v.started;
+        if announced {
+            v.started = true;
+            self.store.put_volume(&v, &format!("volume start {name}"))?;
         }
         let graph = match self.spawn_and_graph(&v, LISTEN_WAIT, progress).await {
             Ok(g) => g,
             Err(e) => {
                 self.bricks.stop(name, &Progress::none()).await;
+                if announced {
+                    v.started = false;
+                    let _ = self
+                        .store
+                        .put_volume(&v, &format!("volume start {name} failed: {e}"));
+                }
                 return Err(e);
             }
         };
@@ -415,6 +476,7 @@ impl Manager {
                 .await;
         }
         self.graphs.write().insert(name.to_string(), graph.clone());
+        self.built.lock().insert(name.to_string(), v.bricks.clone());
         if !v.started {
             v.started = true;
             self.store.put_volume(&v, &format!("volume start {name}"))?;
@@ -482,6 +544,8 @@ impl Manager {
     pub async fn stop(&self, name: &str, progress: &Progress) -> Result<VolumeRecord> {
         let _g = self.op_lock.lock().await;
         let mut v = self.get(name)?;
+        // Stopped here but recorded started would be half a stop: etcd must answer first.
+        self.store.check_writable()?;
         self.stop_running(name, progress).await;
         if v.started {
             v.started = false;
@@ -490,8 +554,9 @@ impl Manager {
         Ok(v)
     }
 
-    async fn stop_running(&self, name: &str, progress: &Progress) {
+    pub(crate) async fn stop_running(&self, name: &str, progress: &Progress) {
         let graph = self.graphs.write().remove(name);
+        self.built.lock().remove(name);
         self.smb_changed.notify_one();
         if let Some(g) = graph {
             progress.set(
@@ -521,6 +586,7 @@ impl Manager {
     pub async fn delete(&self, name: &str) -> Result<()> {
         let _g = self.op_lock.lock().await;
         let v = self.get(name)?;
+        self.store.check_writable()?;
         if v.started || self.graphs.read().contains_key(name) {
             return Err(ManagerError::Started(name.to_string()));
         }
@@ -572,7 +638,7 @@ impl Manager {
         let tls = self.brick_tls(&v)?;
         Ok(v.client_volfile_with(
             self.cfg.ping_timeout,
-            &self.cfg.brick_listen_host,
+            &self.cfg.brick_host(),
             tls.as_ref(),
         ))
     }

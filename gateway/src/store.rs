@@ -1,21 +1,34 @@
-//! gatewayd's state in RocksDB: volumes, the admin token's hash, the log of management actions.
-//! Values are JSON so an operator can read them with `ldb` when things go wrong.
+//! gatewayd's state: volumes, keys, exports, shares, users, tokens, the log of management
+//! actions, job progress. A single node keeps it in an embedded RocksDB; the nodes of a pool
+//! keep it in etcd (`crate::cluster::etcd`), under the same keys. Values are JSON so an
+//! operator can read them (`ldb`, `etcdctl get --prefix /gatewayd/`) when things go wrong.
 
+use crate::cluster::etcd::{Etcd, EtcdError, Op};
 use crate::volume::VolumeRecord;
 use rocksdb::{DB, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state store: {0}")]
     Db(#[from] rocksdb::Error),
+    #[error("{0}")]
+    Etcd(#[from] EtcdError),
     #[error("state store holds a damaged record {key}: {err}")]
     Decode { key: String, err: serde_json::Error },
 }
 
+enum Backend {
+    Rocks(DB),
+    Etcd(Arc<Etcd>),
+}
+
 pub struct Store {
-    db: DB,
+    db: Backend,
+    /// This node's name: it tags the log lines and the admin token of a pool's node.
+    node: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -146,12 +159,98 @@ impl Store {
         let mut o = Options::default();
         o.create_if_missing(true);
         Ok(Store {
-            db: DB::open(&o, dir)?,
+            db: Backend::Rocks(DB::open(&o, dir)?),
+            node: None,
         })
     }
 
+    /// The state of the pool whose etcd is `etcd`, as node `node` sees it.
+    pub fn etcd(etcd: Arc<Etcd>, node: &str) -> Store {
+        Store {
+            db: Backend::Etcd(etcd),
+            node: Some(node.to_string()),
+        }
+    }
+
+    /// etcd, when the state is there.
+    pub fn cluster(&self) -> Option<&Arc<Etcd>> {
+        match &self.db {
+            Backend::Etcd(e) => Some(e),
+            Backend::Rocks(_) => None,
+        }
+    }
+
+    /// Fails with etcd's error while etcd does not answer; always fine for RocksDB. Called
+    /// before a management call changes anything outside the store.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        if let Backend::Etcd(e) = &self.db {
+            e.check()?;
+        }
+        Ok(())
+    }
+
+    fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(match &self.db {
+            Backend::Rocks(db) => db.get(key)?,
+            Backend::Etcd(e) => e.get(key),
+        })
+    }
+
+    /// Every key under `prefix` and its value, in key order.
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        match &self.db {
+            Backend::Etcd(e) => Ok(e.scan(prefix)),
+            Backend::Rocks(db) => {
+                let mut out = Vec::new();
+                for item in db.prefix_iterator(prefix.as_bytes()) {
+                    let (k, v) = item?;
+                    if !k.starts_with(prefix.as_bytes()) {
+                        break;
+                    }
+                    out.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Applies `ops` at once.
+    fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.write_if_absent(ops, Vec::new()).map(|_| ())
+    }
+
+    /// Applies `ops` at once if no key of `absent` exists; `Ok(false)` (and nothing written)
+    /// if one does. In a pool this is what keeps two nodes from making the same thing; alone,
+    /// the manager's lock already does.
+    fn write_if_absent(&self, ops: Vec<Op>, absent: Vec<String>) -> Result<bool, StoreError> {
+        match &self.db {
+            Backend::Etcd(e) => Ok(e.write(ops, absent)?),
+            Backend::Rocks(db) => {
+                for k in &absent {
+                    if db.get(k)?.is_some() {
+                        return Ok(false);
+                    }
+                }
+                let mut b = WriteBatch::default();
+                for op in ops {
+                    match op {
+                        Op::Put(k, v) => b.put(k, v),
+                        Op::Delete(k) => b.delete(k),
+                        Op::DeletePrefix(p) => {
+                            for (k, _) in self.scan(&p)? {
+                                b.delete(k);
+                            }
+                        }
+                    }
+                }
+                db.write(b)?;
+                Ok(true)
+            }
+        }
+    }
+
     fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.db.get(key)? {
+        match self.get_raw(key)? {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
@@ -164,33 +263,40 @@ impl Store {
 
     /// Every record under `prefix`, in key order.
     fn records<T: for<'de> Deserialize<'de>>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.db.prefix_iterator(prefix) {
-            let (k, v) = item?;
-            if !k.starts_with(prefix.as_bytes()) {
-                break;
-            }
-            let key = String::from_utf8_lossy(&k).into_owned();
-            out.push(serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })?);
-        }
-        Ok(out)
+        self.scan(prefix)?
+            .into_iter()
+            .map(|(key, v)| {
+                serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })
+            })
+            .collect()
     }
 
-    /// Writes a record and a log line in one batch: the log never claims what did not happen.
+    /// Writes a record and a log line at once: the log never claims what did not happen.
     fn put_record<T: Serialize>(&self, key: &str, v: &T, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.put(key, serde_json::to_vec(v).expect("records serialize"));
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.write(vec![
+            Op::Put(key.into(), serde_json::to_vec(v).expect("records serialize")),
+            self.log_op(what),
+        ])
+    }
+
+    /// Writes a record that must be new (and a log line): `Ok(false)` if the key exists.
+    fn create_record<T: Serialize>(
+        &self,
+        key: &str,
+        v: &T,
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        self.write_if_absent(
+            vec![
+                Op::Put(key.into(), serde_json::to_vec(v).expect("records serialize")),
+                self.log_op(what),
+            ],
+            vec![key.into()],
+        )
     }
 
     fn delete_record(&self, key: &str, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.delete(key);
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.write(vec![Op::Delete(key.into()), self.log_op(what)])
     }
 
     pub fn volume(&self, name: &str) -> Result<Option<VolumeRecord>, StoreError> {
@@ -203,6 +309,12 @@ impl Store {
 
     pub fn put_volume(&self, v: &VolumeRecord, what: &str) -> Result<(), StoreError> {
         self.put_record(&format!("{VOL}{}", v.name), v, what)
+    }
+
+    /// Records a new volume: `Ok(false)` if one of that name exists (another node made it
+    /// first).
+    pub fn create_volume(&self, v: &VolumeRecord, what: &str) -> Result<bool, StoreError> {
+        self.create_record(&format!("{VOL}{}", v.name), v, what)
     }
 
     pub fn delete_volume(&self, name: &str, what: &str) -> Result<(), StoreError> {
@@ -218,81 +330,83 @@ impl Store {
 
     /// Saves a rebalance's progress: a checkpoint, so no log line.
     pub fn put_rebalance<T: Serialize>(&self, volume: &str, r: &T) -> Result<(), StoreError> {
-        self.db.put(
+        self.write(vec![Op::Put(
             format!("{REBALANCE}{volume}"),
             serde_json::to_vec(r).expect("records serialize"),
-        )?;
-        Ok(())
+        )])
     }
 
     /// Records that a rebalance of `volume` finished directory `dir` (a gfid, as text).
     pub fn rebalance_dir_done(&self, volume: &str, dir: &str) -> Result<(), StoreError> {
-        self.db
-            .put(format!("{REBALANCE_DONE}{volume}/{dir}"), b"")?;
-        Ok(())
+        self.write(vec![Op::Put(
+            format!("{REBALANCE_DONE}{volume}/{dir}"),
+            Vec::new(),
+        )])
     }
 
     /// The directories a rebalance of `volume` finished.
     pub fn rebalance_done_dirs(&self, volume: &str) -> Result<Vec<String>, StoreError> {
         let prefix = format!("{REBALANCE_DONE}{volume}/");
-        let mut out = Vec::new();
-        for item in self.db.prefix_iterator(prefix.as_bytes()) {
-            let (k, _) = item?;
-            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
-                break;
-            };
-            out.push(String::from_utf8_lossy(rest).into_owned());
-        }
-        Ok(out)
+        Ok(self
+            .scan(&prefix)?
+            .into_iter()
+            .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_string))
+            .collect())
     }
 
     /// Forgets the directories a rebalance of `volume` finished (a new one starts).
     pub fn rebalance_forget_dirs(&self, volume: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        for d in self.rebalance_done_dirs(volume)? {
-            b.delete(format!("{REBALANCE_DONE}{volume}/{d}"));
-        }
-        self.db.write(b)?;
-        Ok(())
+        self.write(vec![Op::DeletePrefix(format!("{REBALANCE_DONE}{volume}/"))])
     }
 
     /// Records a management action that changes no record here (it changed Samba's state).
     pub fn log_action(&self, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.write(vec![self.log_op(what)])
     }
 
-    fn log_into(&self, b: &mut WriteBatch, what: &str) {
+    fn log_op(&self, what: &str) -> Op {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let at = now.as_micros() as u64;
         let a = Action {
             at,
-            what: what.to_string(),
+            what: match &self.node {
+                Some(n) => format!("{what} (on {n})"),
+                None => what.to_string(),
+            },
         };
-        b.put(
-            format!("{LOG}{at:020}"),
-            serde_json::to_vec(&a).expect("actions serialize"),
-        );
+        // Two nodes may log in the same microsecond: the node's name keeps both lines.
+        let key = match &self.node {
+            Some(n) => format!("{LOG}{at:020}-{n}"),
+            None => format!("{LOG}{at:020}"),
+        };
+        Op::Put(key, serde_json::to_vec(&a).expect("actions serialize"))
     }
 
     pub fn actions(&self, limit: usize) -> Result<Vec<Action>, StoreError> {
         let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::End) {
-            let (k, v) = item?;
-            if k.starts_with(LOG.as_bytes()) {
-                let key = String::from_utf8_lossy(&k).into_owned();
-                out.push(
-                    serde_json::from_slice(&v).map_err(|err| StoreError::Decode { key, err })?,
-                );
-                if out.len() >= limit {
-                    break;
+        let decode = |key: String, v: &[u8]| {
+            serde_json::from_slice(v).map_err(|err| StoreError::Decode { key, err })
+        };
+        match &self.db {
+            Backend::Etcd(e) => {
+                for (k, v) in e.scan_back(LOG, limit) {
+                    out.push(decode(k, &v)?);
                 }
-            } else if k.as_ref() < LOG.as_bytes() {
-                break;
+            }
+            Backend::Rocks(db) => {
+                for item in db.iterator(IteratorMode::End) {
+                    let (k, v) = item?;
+                    if k.starts_with(LOG.as_bytes()) {
+                        out.push(decode(String::from_utf8_lossy(&k).into_owned(), &v)?);
+                        if out.len() >= limit {
+                            break;
+                        }
+                    } else if k.as_ref() < LOG.as_bytes() {
+                        break;
+                    }
+                }
             }
         }
         Ok(out)
@@ -364,29 +478,94 @@ impl Store {
 
     pub fn admin_password_hash(&self) -> Result<Option<String>, StoreError> {
         Ok(self
-            .db
-            .get(ADMIN_PASSWORD)?
+            .get_raw(ADMIN_PASSWORD)?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub fn set_admin_password_hash(&self, h: &str, what: &str) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        b.put(ADMIN_PASSWORD, h);
-        self.log_into(&mut b, what);
-        self.db.write(b)?;
-        Ok(())
+        self.write(vec![
+            Op::Put(ADMIN_PASSWORD.into(), h.as_bytes().to_vec()),
+            self.log_op(what),
+        ])
+    }
+
+    /// Sets the console's admin password unless one exists (a pool's first node makes it):
+    /// `Ok(false)` if one did.
+    pub fn create_admin_password_hash(&self, h: &str, what: &str) -> Result<bool, StoreError> {
+        self.write_if_absent(
+            vec![
+                Op::Put(ADMIN_PASSWORD.into(), h.as_bytes().to_vec()),
+                self.log_op(what),
+            ],
+            vec![ADMIN_PASSWORD.into()],
+        )
+    }
+
+    /// Where this node's admin token hash is kept: each node of a pool has its own token
+    /// (in its data directory), and every node takes all of them.
+    fn token_key(&self) -> String {
+        match &self.node {
+            Some(n) => format!("{TOKEN}/{n}"),
+            None => TOKEN.into(),
+        }
     }
 
     pub fn admin_token_hash(&self) -> Result<Option<String>, StoreError> {
         Ok(self
-            .db
-            .get(TOKEN)?
+            .get_raw(&self.token_key())?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// The admin token hashes every API of the pool takes: this node's, and in a pool every
+    /// other node's.
+    pub fn admin_token_hashes(&self) -> Result<Vec<String>, StoreError> {
+        let mut out: Vec<String> = self.admin_token_hash()?.into_iter().collect();
+        if self.node.is_some() {
+            out.extend(
+                self.scan(&format!("{TOKEN}/"))?
+                    .into_iter()
+                    .map(|(_, v)| String::from_utf8_lossy(&v).into_owned()),
+            );
+        }
+        Ok(out)
+    }
+
     pub fn set_admin_token_hash(&self, h: &str) -> Result<(), StoreError> {
-        self.db.put(TOKEN, h)?;
-        Ok(())
+        self.write(vec![Op::Put(self.token_key(), h.as_bytes().to_vec())])
+    }
+
+    /// A raw key of the cluster's own bookkeeping (nodes, leaders, sessions), JSON.
+    pub fn get_meta<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.get_json(key)
+    }
+
+    /// Every record under a key prefix of the cluster's bookkeeping.
+    pub fn meta_records<T: for<'de> Deserialize<'de>>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.scan(prefix)?
+            .into_iter()
+            .map(|(key, v)| match serde_json::from_slice(&v) {
+                Ok(t) => Ok((key, t)),
+                Err(err) => Err(StoreError::Decode { key, err }),
+            })
+            .collect()
+    }
+
+    pub fn put_meta<T: Serialize>(&self, key: &str, v: &T) -> Result<(), StoreError> {
+        self.write(vec![Op::Put(
+            key.into(),
+            serde_json::to_vec(v).expect("records serialize"),
+        )])
+    }
+
+    pub fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        self.write(vec![Op::Delete(key.into())])
+    }
+
+    pub fn delete_meta_prefix(&self, prefix: &str) -> Result<(), StoreError> {
+        self.write(vec![Op::DeletePrefix(prefix.into())])
     }
 }
 

@@ -255,6 +255,19 @@ impl Supervisor {
         self.procs.lock().keys().cloned().collect()
     }
 
+    /// The bricks of `volume` this host runs a brickd for: (client name, path).
+    pub fn running(&self, volume: &str) -> Vec<(String, String)> {
+        self.procs
+            .lock()
+            .get(volume)
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| (p.name.clone(), p.path.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The brickd of client `name` of `volume`, if this host runs it.
     pub fn state(&self, volume: &str, name: &str) -> Option<ProcState> {
         let procs = self.procs.lock();
@@ -279,6 +292,42 @@ struct BrickArgs {
 
 /// Keeps one brickd running: restarts it when it dies (1 s, doubling to 10 s between tries,
 /// back to 1 s after a good run), stops it with SIGTERM then SIGKILL.
+type SpawnRequest = (
+    Command,
+    tokio::runtime::Handle,
+    tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>,
+);
+
+/// Spawns `cmd` from a thread that lives as long as gatewayd. PR_SET_PDEATHSIG fires when the
+/// *thread* that made the child ends, not the process, and a runtime worker can end long
+/// before gatewayd does (one that ran `block_in_place`, as a wait on etcd does, becomes a
+/// blocking-pool thread that exits when idle): its bricks would be killed under a live volume.
+async fn spawn_kept(cmd: Command) -> std::io::Result<tokio::process::Child> {
+    static KEEPER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnRequest>>> =
+        std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("brickd-spawner".into())
+            .spawn(move || {
+                for (mut cmd, rt, reply) in rx {
+                    // tokio's child reaper needs the runtime's context.
+                    let _g = rt.enter();
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawning the brickd spawner thread");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    keeper
+        .lock()
+        .send((cmd, tokio::runtime::Handle::current(), tx))
+        .map_err(|_| std::io::Error::other("the brickd spawner thread is gone"))?;
+    rx.await
+        .map_err(|_| std::io::Error::other("the brickd spawner thread is gone"))?
+}
+
 async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
     let mut backoff = Duration::from_secs(1);
     if let Some(dir) = a.log.parent() {
@@ -315,7 +364,7 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
                 .arg(&t.ca);
         }
         // A brickd must not outlive a gatewayd killed with -9: the next gatewayd would find its
-        // port taken. The kernel sends SIGTERM when the spawning (runtime worker) thread dies.
+        // port taken. The kernel sends SIGTERM when the spawning thread dies (`spawn_kept`).
         // Its own process group: a Ctrl-C at gatewayd's terminal reaches gatewayd alone, which
         // then stops the bricks in order instead of finding them dead.
         unsafe {
@@ -331,7 +380,7 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
         };
         let began = Instant::now();
         let log_from = std::fs::metadata(&a.log).map(|m| m.len()).unwrap_or(0);
-        let mut child = match cmd.spawn() {
+        let mut child = match spawn_kept(cmd).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(brick = %p.name, brickd = %a.brickd.display(), "cannot start brickd: {e}");

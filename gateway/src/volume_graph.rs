@@ -30,11 +30,11 @@ impl Manager {
             tls.as_ref(),
         );
         self.bricks
-            .wait_listening(v, &self.cfg.brick_listen_host, listen, progress)
+            .wait_listening(v, &self.cfg.brick_host(), listen, progress)
             .await;
         let text = v.client_volfile_with(
             self.cfg.ping_timeout,
-            &self.cfg.brick_listen_host,
+            &self.cfg.brick_host(),
             tls.as_ref(),
         );
         let graph = Graph::from_text(&text, &Registry::client_side())

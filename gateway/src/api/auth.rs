@@ -72,9 +72,11 @@ pub(super) async fn require_auth(
             return unauthorized("the Authorization header must be: Bearer TOKEN");
         };
         let h = token_hash(t);
-        let admin = m.store.admin_token_hash().ok().flatten();
-        let name = if admin.is_some_and(|a| auth::same(&a, &h)) {
+        let admin = m.store.admin_token_hashes().unwrap_or_default();
+        let name = if admin.iter().any(|a| auth::same(a, &h)) {
             Some("admin-token".to_string())
+        } else if m.cluster.as_ref().is_some_and(|c| c.is_node_token(&h)) {
+            Some("pool-node".to_string())
         } else {
             m.store
                 .api_tokens()

@@ -9,6 +9,7 @@ mod common;
 mod elastic;
 mod heal;
 mod nfs;
+mod pool;
 mod s3;
 mod smb;
 mod volumes;
@@ -101,6 +102,10 @@ fn documented(m: Arc<Manager>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(smb::smb_share_remove))
         .routes(routes!(smb::smb_users, smb::smb_user_add))
         .routes(routes!(smb::smb_user_passwd, smb::smb_user_remove))
+        .routes(routes!(pool::pool))
+        .routes(routes!(pool::probe))
+        .routes(routes!(pool::detach))
+        .routes(routes!(pool::prepare_bricks))
         .layer(middleware::from_fn_with_state(
             m.clone(),
             auth::require_auth,

@@ -38,6 +38,32 @@ impl Manager {
         let Some(old) = self.graph(&v.name) else {
             return Ok(());
         };
+        // In a pool the other nodes spawn their new bricks when they see the new record:
+        // publish it first (and put the old one back if the graph cannot be built), or this
+        // node would wait for bricks nobody starts.
+        let publish = self.cluster.is_some()
+            && self.built.lock().get(&v.name).is_some_and(|b| *b != v.bricks)
+            && !self.applying.lock().contains(&v.name);
+        let before = match publish {
+            true => Some(self.get(&v.name)?),
+            false => None,
+        };
+        if let Some(b) = &before
+            && b.bricks != v.bricks
+        {
+            self.store
+                .put_volume(v, &format!("volume {}: bricks changing", v.name))?;
+        }
+        let r = self.regraph_here(v, old).await;
+        if let (Err(e), Some(b)) = (&r, &before) {
+            let _ = self
+                .store
+                .put_volume(b, &format!("volume {}: brick change undone: {e}", v.name));
+        }
+        r
+    }
+
+    async fn regraph_here(&self, v: &VolumeRecord, old: Arc<engine::graph::Graph>) -> Result<()> {
         let graph = self
             .spawn_and_graph(v, Duration::from_secs(10), &JobProgress::none())
             .await?;
@@ -69,6 +95,7 @@ impl Manager {
             .lookup(&Ctx::root(), &Loc::root(), &Xattrs::new())
             .await;
         self.graphs.write().insert(v.name.clone(), graph.clone());
+        self.built.lock().insert(v.name.clone(), v.bricks.clone());
         self.nfs_generation.fetch_add(1, Ordering::SeqCst);
         self.smb_changed.notify_one();
         let seen = vec![true; v.bricks.len()];
@@ -153,7 +180,7 @@ impl Manager {
         }
         let mut bricks = self.brick_records(specs)?;
         self.check_not_in_use(&bricks)?;
-        self.prepare_new_bricks(&bricks, force).await?;
+        self.prepare_new_bricks(&mut bricks, force).await?;
         let first = v.next_brick_id();
         for (k, b) in bricks.iter_mut().enumerate() {
             b.id = Some(first + k);
@@ -267,6 +294,7 @@ impl Manager {
         if bricks.is_empty() {
             return Err(invalid("name the bricks to remove: HOST:/PATH..."));
         }
+        self.store.check_writable()?;
         let mut idx: Vec<usize> = Vec::new();
         for s in bricks {
             let i = brick_index(&v, s)?;
@@ -458,7 +486,7 @@ impl Manager {
                 "brick {new} is not empty: replace-brick needs an empty or missing directory"
             )));
         }
-        self.prepare_new_bricks(&fresh, false).await?;
+        self.prepare_new_bricks(&mut fresh, false).await?;
         let mut b: BrickRecord = fresh.remove(0);
         b.id = Some(v.bricks[i].id.unwrap_or(i));
         let gone = v.bricks[i].clone();

@@ -190,6 +190,12 @@ impl Manager {
         drain: bool,
         fix_layout_only: bool,
     ) -> Result<RebalanceStatus> {
+        if !self.leads(&job_of(&v.name)) {
+            return Err(ManagerError::Busy(format!(
+                "a rebalance of volume {} is led by another node of the pool",
+                v.name
+            )));
+        }
         self.store.rebalance_forget_dirs(&v.name)?;
         let status = RebalanceStatus {
             volume: v.name.clone(),
@@ -274,6 +280,9 @@ impl Manager {
             }
             if let Some(m) = m.upgrade() {
                 m.elastic.runs.lock().remove(&vol);
+                if !shutting {
+                    m.resign(&job_of(&vol));
+                }
             }
             let s = run.status();
             tracing::info!(volume = %vol, state, files = s.totals.scanned, moved = s.totals.moved, failed = s.totals.failed, "rebalance ended{}", message.map(|m| format!(": {m}")).unwrap_or_default());
@@ -289,9 +298,12 @@ impl Manager {
             let Ok(Some(mut rec)) = self.store.rebalance::<Record>(&v.name) else {
                 continue;
             };
+            // In a pool one node runs it: the one that started it, or after that one died,
+            // the first to claim it.
             if rec.status.state != "in progress"
                 || self.graph(&v.name).is_none()
                 || self.running(&v.name).is_some()
+                || !self.leads(&job_of(&v.name))
             {
                 continue;
             }
@@ -304,6 +316,11 @@ impl Manager {
             }
         }
     }
+}
+
+/// The cluster-wide job of a volume's rebalance: one node of a pool runs it.
+fn job_of(volume: &str) -> String {
+    format!("rebalance/{volume}")
 }
 
 /// A commit hash unlike `old` and unlike GlusterFS's "never rebalanced" value.

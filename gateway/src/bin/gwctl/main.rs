@@ -6,6 +6,7 @@ mod elastic;
 mod heal;
 mod nfs;
 mod output;
+mod pool;
 mod s3;
 mod smb;
 mod volume;
@@ -79,6 +80,12 @@ enum Top {
     /// The console's admin login.
     #[command(subcommand)]
     Admin(auth::AdminCmd),
+    /// The gatewayd nodes sharing this one's state (etcd_endpoints in gateway.toml).
+    #[command(subcommand)]
+    Pool(pool::PoolCmd),
+    /// The other nodes of the pool, as gluster's peer commands: status, probe, detach.
+    #[command(subcommand)]
+    Peer(pool::PeerCmd),
     /// The log of management actions.
     Log,
 }
@@ -141,6 +148,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Top::Smb(smb::SmbCmd::User(cmd)) => smb::user(&c, &out, cmd)?,
         Top::Nfs(nfs::NfsCmd::Export(cmd)) => nfs::run(&c, &out, cmd)?,
         Top::Volume(cmd) => volume::run(&c, &out, cmd)?,
+        Top::Pool(cmd) => pool::pool(&c, &out, cmd)?,
+        Top::Peer(cmd) => pool::peer(&c, &out, cmd)?,
     }
     Ok(())
 }
@@ -244,5 +253,22 @@ mod tests {
         assert!(matches!(c, Top::Volume(Vol::Rebalance { watch: true, .. })));
         assert!(parse("gwctl volume rebalance v").is_err());
         assert!(parse("gwctl volume add-brick v").is_err());
+    }
+
+    #[test]
+    fn pool_and_peer_take_glusterfs_words() {
+        let parse = |line: &str| Cli::try_parse_from(line.split_whitespace());
+        let c = parse("gwctl pool list --json").unwrap();
+        assert!(c.json && matches!(c.cmd, Top::Pool(pool::PoolCmd::List)));
+        let c = parse("gwctl peer status").unwrap();
+        assert!(matches!(c.cmd, Top::Peer(pool::PeerCmd::Status)));
+        let c = parse("gwctl peer probe 127.0.0.2").unwrap();
+        assert!(
+            matches!(c.cmd, Top::Peer(pool::PeerCmd::Probe { ref host }) if host == "127.0.0.2")
+        );
+        let c = parse("gwctl peer detach node3").unwrap();
+        assert!(matches!(c.cmd, Top::Peer(pool::PeerCmd::Detach { ref host }) if host == "node3"));
+        assert!(parse("gwctl peer probe").is_err());
+        assert!(parse("gwctl peer detach").is_err());
     }
 }
