@@ -411,7 +411,11 @@ impl Manager {
     }
 
     /// `start` with the management lock held.
-    pub(crate) async fn start_locked(&self, name: &str, progress: &Progress) -> Result<StartReport> {
+    pub(crate) async fn start_locked(
+        &self,
+        name: &str,
+        progress: &Progress,
+    ) -> Result<StartReport> {
         let mut v = self.get(name)?;
         if let Some(g) = self.graph(name) {
             return Ok(self.report(&v, &g));
@@ -636,11 +640,7 @@ impl Manager {
     pub fn volfile(&self, name: &str) -> Result<String> {
         let v = self.get(name)?;
         let tls = self.brick_tls(&v)?;
-        Ok(v.client_volfile_with(
-            self.cfg.ping_timeout,
-            &self.cfg.brick_host(),
-            tls.as_ref(),
-        ))
+        Ok(v.client_volfile_with(self.cfg.ping_timeout, &self.cfg.brick_host(), tls.as_ref()))
     }
 
     /// Starts every volume recorded as started (after a restart of the daemon), and those

@@ -274,7 +274,10 @@ impl Store {
     /// Writes a record and a log line at once: the log never claims what did not happen.
     fn put_record<T: Serialize>(&self, key: &str, v: &T, what: &str) -> Result<(), StoreError> {
         self.write(vec![
-            Op::Put(key.into(), serde_json::to_vec(v).expect("records serialize")),
+            Op::Put(
+                key.into(),
+                serde_json::to_vec(v).expect("records serialize"),
+            ),
             self.log_op(what),
         ])
     }
@@ -288,7 +291,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.write_if_absent(
             vec![
-                Op::Put(key.into(), serde_json::to_vec(v).expect("records serialize")),
+                Op::Put(
+                    key.into(),
+                    serde_json::to_vec(v).expect("records serialize"),
+                ),
                 self.log_op(what),
             ],
             vec![key.into()],
@@ -535,7 +541,10 @@ impl Store {
     }
 
     /// A raw key of the cluster's own bookkeeping (nodes, leaders, sessions), JSON.
-    pub fn get_meta<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    pub fn get_meta<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         self.get_json(key)
     }
 
@@ -572,7 +581,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::volume::{BrickRecord, VolumeRecord};
+    use crate::volume::BrickRecord;
 
     #[test]
     fn volumes_and_the_action_log_round_trip() {
@@ -600,5 +609,162 @@ mod tests {
         // A second opener of the same state is refused (RocksDB's lock), not corrupting it.
         let _a = Store::open(d.path()).unwrap();
         assert!(Store::open(d.path()).is_err());
+    }
+
+    /// A throwaway single-member etcd (Debian's etcd-server) for the tests of the etcd state.
+    struct TestEtcd {
+        child: std::process::Child,
+        url: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestEtcd {
+        fn start() -> Option<TestEtcd> {
+            let bin = std::path::Path::new("/usr/bin/etcd");
+            if !bin.exists() {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "etcd is missing (apt-get install etcd-server)"
+                );
+                eprintln!("skipped: no /usr/bin/etcd");
+                return None;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let port = |_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            };
+            let (cp, pp) = (port(0), port(1));
+            let url = format!("http://127.0.0.1:{cp}");
+            let peer = format!("http://127.0.0.1:{pp}");
+            let child = std::process::Command::new(bin)
+                .arg("--name")
+                .arg("t")
+                .arg("--data-dir")
+                .arg(dir.path().join("etcd"))
+                .args([
+                    "--listen-client-urls",
+                    &url,
+                    "--advertise-client-urls",
+                    &url,
+                ])
+                .args([
+                    "--listen-peer-urls",
+                    &peer,
+                    "--initial-advertise-peer-urls",
+                    &peer,
+                ])
+                .arg("--initial-cluster")
+                .arg(format!("t={peer}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let e = TestEtcd {
+                child,
+                url,
+                _dir: dir,
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while std::net::TcpStream::connect(e.url.trim_start_matches("http://")).is_err() {
+                assert!(std::time::Instant::now() < deadline, "etcd did not listen");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Some(e)
+        }
+    }
+
+    impl Drop for TestEtcd {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[test]
+    fn two_nodes_share_the_state_in_etcd_and_cannot_make_the_same_volume() {
+        let Some(etcd) = TestEtcd::start() else {
+            return;
+        };
+        let a = Store::etcd(
+            Etcd::connect(std::slice::from_ref(&etcd.url)).unwrap(),
+            "n1",
+        );
+        let b = Store::etcd(
+            Etcd::connect(std::slice::from_ref(&etcd.url)).unwrap(),
+            "n2",
+        );
+        let v = VolumeRecord::new(
+            "gv",
+            vec![BrickRecord {
+                host: "n1".into(),
+                path: "/b1".into(),
+                port: 49152,
+                id: None,
+                decommissioned: false,
+            }],
+        );
+        assert!(a.create_volume(&v, "volume create gv").unwrap());
+        // The second maker loses, whatever its mirror said.
+        assert!(!b.create_volume(&v, "volume create gv").unwrap());
+        // The other node sees it once its watch brings it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while b.volume("gv").unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watch never brought gv"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(b.volume("gv").unwrap().unwrap().id, v.id);
+        // Each node's admin token is taken by both.
+        a.set_admin_token_hash("ha").unwrap();
+        b.set_admin_token_hash("hb").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut all = a.admin_token_hashes().unwrap();
+            all.sort();
+            all.dedup();
+            if all == ["ha", "hb"] {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "tokens: {all:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Rebalance checkpoints: many directories, forgotten at once.
+        for d in 0..300 {
+            a.rebalance_dir_done("gv", &format!("d{d}")).unwrap();
+        }
+        assert_eq!(a.rebalance_done_dirs("gv").unwrap().len(), 300);
+        a.rebalance_forget_dirs("gv").unwrap();
+        assert!(a.rebalance_done_dirs("gv").unwrap().is_empty());
+        let log = a.actions(10).unwrap();
+        assert!(
+            log[0].what.starts_with("volume create gv (on n1)"),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn writes_fail_with_a_message_naming_etcd_when_it_is_gone_and_write_nothing() {
+        let Some(mut etcd) = TestEtcd::start() else {
+            return;
+        };
+        let a = Store::etcd(
+            Etcd::connect(std::slice::from_ref(&etcd.url)).unwrap(),
+            "n1",
+        );
+        let _ = etcd.child.kill();
+        let _ = etcd.child.wait();
+        let v = VolumeRecord::new("gv", Vec::new());
+        let e = a.create_volume(&v, "volume create gv").unwrap_err();
+        assert!(matches!(e, StoreError::Etcd(_)), "{e}");
+        assert!(e.to_string().contains("etcd"), "{e}");
+        assert!(a.check_writable().is_err());
+        // Nothing was written, even to the mirror.
+        assert!(a.volume("gv").unwrap().is_none());
     }
 }

@@ -32,11 +32,8 @@ impl Manager {
         self.bricks
             .wait_listening(v, &self.cfg.brick_host(), listen, progress)
             .await;
-        let text = v.client_volfile_with(
-            self.cfg.ping_timeout,
-            &self.cfg.brick_host(),
-            tls.as_ref(),
-        );
+        let text =
+            v.client_volfile_with(self.cfg.ping_timeout, &self.cfg.brick_host(), tls.as_ref());
         let graph = Graph::from_text(&text, &Registry::client_side())
             .map_err(|e| ManagerError::Graph(v.name.clone(), e))?;
         if let Err(e) = graph.init().await {

@@ -240,9 +240,7 @@ impl Etcd {
     /// etcd, such as a brick's directory).
     pub fn check(&self) -> Result<(), EtcdError> {
         let mut client = self.client();
-        match self.run(async move {
-            tokio::time::timeout(OP_TIMEOUT, client.status()).await
-        }) {
+        match self.run(async move { tokio::time::timeout(OP_TIMEOUT, client.status()).await }) {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.error(e)),
             Err(_) => Err(self.error(format!("no answer within {OP_TIMEOUT:?}"))),
@@ -263,7 +261,9 @@ impl Etcd {
         let rev = r.header().map(|h| h.revision()).unwrap_or(0);
         let mut fresh = BTreeMap::new();
         for kv in r.kvs() {
-            let Some(k) = String::from_utf8_lossy(kv.key()).strip_prefix(PREFIX).map(str::to_string)
+            let Some(k) = String::from_utf8_lossy(kv.key())
+                .strip_prefix(PREFIX)
+                .map(str::to_string)
             else {
                 continue;
             };
@@ -328,10 +328,10 @@ impl Etcd {
         let me = self.clone();
         self.rt.spawn(async move {
             loop {
-                if let Err(e) = me.follow().await {
-                    if me.online.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(etcd = %me.endpoints(), "lost the cluster state's watch: {e}; serving from the last state seen");
-                    }
+                if let Err(e) = me.follow().await
+                    && me.online.swap(false, Ordering::Relaxed)
+                {
+                    tracing::warn!(etcd = %me.endpoints(), "lost the cluster state's watch: {e}; serving from the last state seen");
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

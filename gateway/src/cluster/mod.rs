@@ -12,7 +12,6 @@ use crate::store::Store;
 use etcd::Etcd;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Seconds a node's lease lives without a keep-alive: how long a dead node takes to show down
 /// and to give up the jobs it led.
@@ -72,7 +71,11 @@ pub struct Cluster {
 impl Cluster {
     /// Registers this node (a member for good, and live under its lease) and makes sure the
     /// pool has a node secret.
-    pub fn join(etcd: Arc<Etcd>, store: &Store, info: &NodeInfo) -> Result<Arc<Cluster>, ManagerError> {
+    pub fn join(
+        etcd: Arc<Etcd>,
+        store: &Store,
+        info: &NodeInfo,
+    ) -> Result<Arc<Cluster>, ManagerError> {
         let c = Arc::new(Cluster {
             etcd: etcd.clone(),
             me: info.name.clone(),
@@ -135,8 +138,10 @@ impl Cluster {
     }
 
     /// Asks node `node`'s API to check and make bricks there; returns their ports.
+    /// `agent` carries the CA a node's HTTPS certificate must chain to.
     async fn prepare_on(
         &self,
+        agent: ureq::Agent,
         node: &str,
         req: &PrepareBricks,
     ) -> Result<Vec<u16>, ManagerError> {
@@ -150,39 +155,31 @@ impl Cluster {
             .ok_or_else(|| ManagerError::Invalid("the pool has no node secret yet".into()))?;
         let url = format!("{}/api/v1/pool/bricks", info.api_url.trim_end_matches('/'));
         let body = serde_json::to_value(req).expect("request serializes");
-        let r = tokio::task::spawn_blocking(move || {
-            // Nodes speak plain HTTP or HTTPS with the certificates of their own; a node's
-            // API certificate is checked against the system's roots and DATA/tls/ca.pem.
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build();
-            agent
+        let api = info.api_url.clone();
+        let node_name = node.to_string();
+        tokio::task::spawn_blocking(move || -> Result<Vec<u16>, String> {
+            let r = agent
                 .post(&url)
                 .set("Authorization", &format!("Bearer {secret}"))
-                .send_json(body)
+                .send_json(body);
+            match r {
+                Ok(resp) => resp
+                    .into_json()
+                    .map_err(|e| format!("node {node_name} answered something unreadable: {e}")),
+                Err(ureq::Error::Status(code, resp)) => {
+                    let text = resp.into_string().unwrap_or_default();
+                    let msg = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_string))
+                        .unwrap_or(text);
+                    Err(format!("node {node_name} (HTTP {code}): {msg}"))
+                }
+                Err(e) => Err(format!("node {node_name} does not answer at {api}: {e}")),
+            }
         })
         .await
-        .map_err(|e| ManagerError::Brick(format!("asking node {node}: {e}")))?;
-        match r {
-            Ok(resp) => {
-                let ports: Vec<u16> = resp.into_json().map_err(|e| {
-                    ManagerError::Brick(format!("node {node} answered something unreadable: {e}"))
-                })?;
-                Ok(ports)
-            }
-            Err(ureq::Error::Status(code, resp)) => {
-                let text = resp.into_string().unwrap_or_default();
-                let msg = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_string))
-                    .unwrap_or(text);
-                Err(ManagerError::Brick(format!("node {node} (HTTP {code}): {msg}")))
-            }
-            Err(e) => Err(ManagerError::Brick(format!(
-                "node {node} does not answer at {}: {e}",
-                info.api_url
-            ))),
-        }
+        .map_err(|e| ManagerError::Brick(format!("asking node {node}: {e}")))?
+        .map_err(ManagerError::Brick)
     }
 }
 
@@ -324,7 +321,9 @@ impl Manager {
                 paths: idx.iter().map(|i| bricks[*i].path.clone()).collect(),
                 force,
             };
-            let ports = c.prepare_on(node, &req).await?;
+            let ca = crate::tls::client_ca(None, &self.cfg.data_dir);
+            let agent = crate::tls::http_agent(ca.as_deref())?;
+            let ports = c.prepare_on(agent, node, &req).await?;
             if ports.len() != idx.len() {
                 return Err(ManagerError::Brick(format!(
                     "node {node} answered {} ports for {} bricks",
@@ -341,7 +340,10 @@ impl Manager {
 
     /// What another node asks of this one before a volume gets bricks here: the directories
     /// checked and made, and a free port for each.
-    pub async fn prepare_local_bricks(&self, req: &PrepareBricks) -> Result<Vec<u16>, ManagerError> {
+    pub async fn prepare_local_bricks(
+        &self,
+        req: &PrepareBricks,
+    ) -> Result<Vec<u16>, ManagerError> {
         let me = self.node_name();
         let specs: Vec<String> = req.paths.iter().map(|p| format!("{me}:{p}")).collect();
         let mut bricks = self.brick_records(&specs)?;

@@ -123,14 +123,7 @@ impl Manager {
                 tracing::info!(volume = %name, node = %self.node_name(), "volume stopped in the pool: stopping it here");
                 self.stop_running(name, &Progress::none()).await;
             }
-            "regraph"
-                if running
-                    && self
-                        .built
-                        .lock()
-                        .get(name)
-                        .is_some_and(|b| *b != v.bricks) =>
-            {
+            "regraph" if running && self.built.lock().get(name).is_some_and(|b| *b != v.bricks) => {
                 tracing::info!(volume = %name, node = %self.node_name(), "the volume's bricks changed in the pool: new graph here");
                 self.write_auth(&v)?;
                 self.regraph(&v).await?;
@@ -144,8 +137,8 @@ impl Manager {
     /// Stops this node's brickd of bricks `v` no longer has (removed or replaced elsewhere).
     async fn stop_bricks_not_in(&self, v: &crate::volume::VolumeRecord) {
         for (client, path) in self.bricks.running(&v.name) {
-            let kept = (0..v.bricks.len())
-                .any(|i| v.client_name(i) == client && v.bricks[i].path == path);
+            let kept =
+                (0..v.bricks.len()).any(|i| v.client_name(i) == client && v.bricks[i].path == path);
             if !kept {
                 self.bricks.stop_brick(&v.name, &client, &path).await;
             }

@@ -42,7 +42,11 @@ impl Manager {
         // publish it first (and put the old one back if the graph cannot be built), or this
         // node would wait for bricks nobody starts.
         let publish = self.cluster.is_some()
-            && self.built.lock().get(&v.name).is_some_and(|b| *b != v.bricks)
+            && self
+                .built
+                .lock()
+                .get(&v.name)
+                .is_some_and(|b| *b != v.bricks)
             && !self.applying.lock().contains(&v.name);
         let before = match publish {
             true => Some(self.get(&v.name)?),
