@@ -36,6 +36,7 @@ pub(super) async fn probe(State(m): State<Arc<Manager>>, Json(b): Json<HostBody>
 /// `gwctl peer detach HOST`: forgets a node that is down and holds no brick.
 #[utoipa::path(post, path = "/pool/detach", tag = "pool", request_body = HostBody,
     responses((status = 200, description = "HOST left the pool", body = crate::cluster::Pool),
+        (status = 400, description = "This gatewayd is alone (no etcd_endpoints)", body = ErrorBody),
         (status = 404, description = "No node of that name joined", body = ErrorBody),
         (status = 409, description = "HOST holds bricks, is up, or is this node", body = ErrorBody),
         (status = 503, description = "etcd is unreachable", body = ErrorBody)))]
@@ -48,7 +49,8 @@ pub(super) async fn detach(State(m): State<Arc<Manager>>, Json(b): Json<HostBody
 /// made here; the answer is their ports, in order.
 #[utoipa::path(post, path = "/pool/bricks", tag = "pool", request_body = PrepareBricks,
     responses((status = 200, description = "The bricks' ports", body = Vec<u16>),
-        (status = 400, description = "A brick cannot be used", body = ErrorBody)))]
+        (status = 400, description = "A brick cannot be used, or this gatewayd is not in a pool", body = ErrorBody),
+        (status = 409, description = "A brick is already in a volume", body = ErrorBody)))]
 pub(super) async fn prepare_bricks(
     State(m): State<Arc<Manager>>,
     Json(b): Json<PrepareBricks>,

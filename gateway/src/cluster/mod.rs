@@ -344,6 +344,11 @@ impl Manager {
         &self,
         req: &PrepareBricks,
     ) -> Result<Vec<u16>, ManagerError> {
+        if self.cluster.is_none() {
+            return Err(ManagerError::Invalid(
+                "this gatewayd is not in a pool: its bricks are made by volume create".into(),
+            ));
+        }
         let me = self.node_name();
         let specs: Vec<String> = req.paths.iter().map(|p| format!("{me}:{p}")).collect();
         let mut bricks = self.brick_records(&specs)?;
