@@ -140,6 +140,15 @@ pub async fn set_user(
         protocols_smb::write_conf(&l, &text)?;
     }
     t.set_password(&l, name, password).await?;
+    if m.cluster.is_some() {
+        // The other nodes of the pool give their Samba the same password (`sync_passwords`).
+        let h = nt_hash(password);
+        m.store.put_meta(
+            &format!("{SMB_SECRET}{name}"),
+            &SmbSecret { nt_hash: h.clone() },
+        )?;
+        r.passwords.insert(name.to_string(), h);
+    }
     if !replace {
         m.store
             .put_smb_user(&user, &format!("smb user add {name}"))?;
@@ -177,11 +186,62 @@ pub async fn remove_user(m: &Manager, name: &str) -> Result<SmbUserRecord> {
     }
     m.store
         .delete_smb_user(name, &format!("smb user remove {name}"))?;
+    if m.cluster.is_some() {
+        m.store.delete_meta(&format!("{SMB_SECRET}{name}"))?;
+        r.passwords.remove(name);
+    }
     let rest: Vec<SmbUserRecord> = users.into_iter().filter(|x| x.name != name).collect();
     if l.root().exists() {
         protocols_smb::write_accounts(&l, &users_of(&rest))?;
     }
     Ok(u)
+}
+
+/// Where a pool keeps an SMB user's NT hash: what Samba checks logins against, so each node's
+/// Samba can hold it. It is password-equivalent, as the S3 secrets next to it are; the API
+/// never shows it.
+const SMB_SECRET: &str = "smbsecret/";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SmbSecret {
+    nt_hash: String,
+}
+
+/// The NT hash of a password: MD4 of its UTF-16LE form, in hex (what `pdbedit --set-nt-hash`
+/// takes).
+fn nt_hash(password: &str) -> String {
+    use md4::Digest;
+    let utf16: Vec<u8> = password.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    hex::encode_upper(md4::Md4::digest(&utf16))
+}
+
+/// Gives this node's Samba the passwords users were given on other nodes of the pool.
+async fn sync_passwords(
+    m: &Manager,
+    t: &Tools,
+    l: &protocols_smb::Layout,
+    users: &[SmbUserRecord],
+    applied: &mut std::collections::HashMap<String, String>,
+) {
+    for u in users {
+        let Ok(Some(s)) = m
+            .store
+            .get_meta::<SmbSecret>(&format!("{SMB_SECRET}{}", u.name))
+        else {
+            continue;
+        };
+        if applied.get(&u.name) == Some(&s.nt_hash) {
+            continue;
+        }
+        let throwaway = hex::encode(rand::random::<[u8; 16]>());
+        match t.set_nt_hash(l, &u.name, &s.nt_hash, &throwaway).await {
+            Ok(()) => {
+                tracing::info!(user = %u.name, "SMB password taken from the pool");
+                applied.insert(u.name.clone(), s.nt_hash);
+            }
+            Err(e) => tracing::warn!(user = %u.name, "SMB password from the pool: {e}"),
+        }
+    }
 }
 
 /// Makes mounts, smb.conf and smbd match the recorded shares and the started volumes.
@@ -275,9 +335,13 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
         });
     }
 
-    protocols_smb::write_accounts(&l, &users_of(&m.store.smb_users()?))?;
+    let users = m.store.smb_users()?;
+    protocols_smb::write_accounts(&l, &users_of(&users))?;
     let text = protocols_smb::render_conf(&l, listen, &active)?;
     let changed = protocols_smb::write_conf(&l, &text)?;
+    if m.cluster.is_some() {
+        sync_passwords(m, &t, &l, &users, &mut r.passwords).await;
+    }
     if active.is_empty() {
         if let Some(s) = r.smbd.take() {
             s.stop().await;
@@ -341,4 +405,16 @@ pub fn start(m: &Arc<Manager>) -> Option<tokio::task::JoinHandle<()>> {
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nt_hashes_are_md4_of_utf16le() {
+        // The NT hash of "password", as every Samba and Windows computes it.
+        assert_eq!(
+            super::nt_hash("password"),
+            "8846F7EAEE8FB117AD06BDD830B7586C"
+        );
+    }
 }

@@ -15,6 +15,8 @@ pub(crate) struct Running {
     pub(crate) tools: Option<Tools>,
     pub(crate) mounts: HashMap<String, Mounted>,
     pub(crate) smbd: Option<Smbd>,
+    /// In a pool: the NT hash of each SMB user's password this node's Samba holds.
+    pub(crate) passwords: HashMap<String, String>,
 }
 
 /// A volume's FUSE mount for Samba. Its top is the volume's current graph

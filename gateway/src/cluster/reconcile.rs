@@ -48,10 +48,13 @@ impl Manager {
     /// Samba read them again.
     fn shares_fingerprint(&self) -> String {
         format!(
-            "{:?}{:?}{:?}",
+            "{:?}{:?}{:?}{:?}",
             self.store.nfs_exports().unwrap_or_default(),
             self.store.smb_shares().unwrap_or_default(),
-            self.store.smb_users().unwrap_or_default()
+            self.store.smb_users().unwrap_or_default(),
+            self.store
+                .meta_records::<serde_json::Value>("smbsecret/")
+                .unwrap_or_default()
         )
     }
 

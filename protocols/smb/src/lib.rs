@@ -407,6 +407,28 @@ impl Tools {
             .await
     }
 
+    /// Gives `user` the password whose NT hash (32 hex digits) another node of a pool
+    /// recorded, so one SMB login works on every node. `throwaway` is a random password the
+    /// user holds for a moment: pdbedit changes only users the database already has.
+    pub async fn set_nt_hash(
+        &self,
+        layout: &Layout,
+        user: &str,
+        nt_hash: &str,
+        throwaway: &str,
+    ) -> Result<()> {
+        check_user_name(user)?;
+        if nt_hash.len() != 32 || !nt_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(SmbError::Password);
+        }
+        self.set_password(layout, user, throwaway).await?;
+        let mut cmd = self.command(layout, &self.pdbedit);
+        cmd.arg("-s")
+            .arg(layout.conf())
+            .args(["-u", user, "--set-nt-hash", nt_hash]);
+        self.run_tool("pdbedit", cmd, None).await
+    }
+
     /// Removes `user` from Samba's password database.
     pub async fn delete_user(&self, layout: &Layout, user: &str) -> Result<()> {
         check_user_name(user)?;
