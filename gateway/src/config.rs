@@ -127,7 +127,7 @@ impl GatewayConfig {
         self.node_name
             .clone()
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(crate::volume::host_name)
+            .unwrap_or_else(crate::node::host_name)
     }
 
     /// The address this node's bricks are reached at: `brick_listen_host`, or this node's

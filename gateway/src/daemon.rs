@@ -72,7 +72,7 @@ impl Daemon {
         std::fs::create_dir_all(&data)
             .with_context(|| format!("creating the data directory {}", data.display()))?;
         let node = cfg.node();
-        crate::volume::set_node(&node, cfg.clustered());
+        crate::node::set_node(&node, cfg.clustered());
         let store = if cfg.clustered() {
             let etcd = crate::cluster::etcd::Etcd::connect(&cfg.etcd_endpoints)
                 .context("reading the cluster state (etcd_endpoints in gateway.toml)")?;
@@ -134,7 +134,7 @@ impl Daemon {
                         .as_secs(),
                 };
                 Some(
-                    crate::cluster::Cluster::join(etcd.clone(), &store, &info)
+                    crate::cluster::Cluster::join(etcd.clone(), &info)
                         .context("joining the pool in etcd")?,
                 )
             }
