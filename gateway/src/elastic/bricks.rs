@@ -352,6 +352,8 @@ impl Manager {
             RemoveAction::Stop => {
                 if let Some(r) = self.running(name) {
                     r.progress.stop.store(true, Ordering::SeqCst);
+                } else {
+                    self.stop_elsewhere(name).await?;
                 }
                 for b in v.bricks.iter_mut() {
                     b.decommissioned = false;
@@ -367,6 +369,8 @@ impl Manager {
                 } else if let Some(r) = self.running(name) {
                     r.progress.stop.store(true, Ordering::SeqCst);
                     self.wait_stopped(name).await;
+                } else {
+                    self.stop_elsewhere(name).await?;
                 }
                 let gone: Vec<(String, String)> = idx
                     .iter()

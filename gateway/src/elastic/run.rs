@@ -51,7 +51,21 @@ impl StoreCheckpoint {
         if let Err(e) = m.store.put_rebalance(&self.volume, &r) {
             tracing::warn!(volume = %self.volume, "saving rebalance progress: {e}");
         }
+        // Another node of the pool was asked to stop this run.
+        if m.store
+            .get_meta::<bool>(&stop_key(&self.volume))
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            self.run.progress.stop.store(true, Ordering::SeqCst);
+        }
     }
+}
+
+/// Where a node asks the node running a volume's rebalance to stop it.
+fn stop_key(volume: &str) -> String {
+    format!("rebalance-stop/{volume}")
 }
 
 impl Checkpoint for StoreCheckpoint {
@@ -102,6 +116,9 @@ impl Manager {
         match action {
             RebalanceAction::Stop => {
                 let Some(r) = self.running(name) else {
+                    if self.stop_elsewhere(name).await? {
+                        return self.rebalance_status(name);
+                    }
                     return Err(ManagerError::NotStarted(format!(
                         "{name}: no rebalance is running on it"
                     )));
@@ -148,6 +165,27 @@ impl Manager {
                 self.start_run(&v, kind, false, fix_layout_only)
             }
         }
+    }
+
+    /// In a pool, asks the node running `name`'s rebalance (or remove-brick migration) to
+    /// stop it and waits (up to a minute) for it to say it stopped; false when none runs.
+    pub(super) async fn stop_elsewhere(&self, name: &str) -> Result<bool> {
+        let running = |m: &Manager| {
+            m.store
+                .rebalance::<Record>(name)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.status.state == "in progress")
+        };
+        if self.cluster.is_none() || !running(self) {
+            return Ok(false);
+        }
+        self.store.put_meta(&stop_key(name), &true)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while running(self) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(true)
     }
 
     /// Waits (up to a minute) for a stopped run to end.
@@ -197,6 +235,7 @@ impl Manager {
             )));
         }
         self.store.rebalance_forget_dirs(&v.name)?;
+        self.store.delete_meta(&stop_key(&v.name))?;
         let status = RebalanceStatus {
             volume: v.name.clone(),
             kind: kind.into(),
