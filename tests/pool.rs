@@ -161,6 +161,7 @@ pub struct Etcd {
     pub data: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    keep: bool,
     // Last: removed once the process is gone.
     root: Option<TempDir>,
 }
@@ -186,6 +187,7 @@ impl Etcd {
             data: root.path().join("data"),
             log: root.path().join("etcd.log"),
             child: None,
+            keep: false,
             root: Some(root),
         };
         e.spawn()?;
@@ -319,6 +321,12 @@ impl Etcd {
         self.child.as_ref().map(|c| c.id() as i32)
     }
 
+    /// Keep the data dir and log when dropped if `E2E_KEEP` is set (for a test that failed
+    /// by returning an error rather than by a panic).
+    pub fn keep_on_drop(&mut self) {
+        self.keep = true;
+    }
+
     pub fn log_tail(&self) -> String {
         format!(
             "--- etcd log ({}) ---\n{}",
@@ -337,7 +345,7 @@ impl Drop for Etcd {
             let _ = c.kill();
             let _ = c.wait();
         }
-        if thread::panicking()
+        if (self.keep || thread::panicking())
             && std::env::var_os("E2E_KEEP").is_some()
             && let Some(root) = self.root.take()
         {
@@ -402,6 +410,7 @@ pub struct Node {
     stdout_log: PathBuf,
     stderr_log: PathBuf,
     mounts: Mutex<Vec<PathBuf>>,
+    keep: bool,
     // Last: dropped after the processes are gone and the mounts are detached.
     root: Option<TempDir>,
 }
@@ -447,6 +456,7 @@ impl Node {
             stdout_log: root.path().join("gatewayd.stdout"),
             stderr_log: root.path().join("gatewayd.stderr"),
             mounts: Mutex::new(Vec::new()),
+            keep: false,
             root: Some(root),
         };
         n.spawn()?;
@@ -807,6 +817,12 @@ impl Node {
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
+
+    /// Keep the node's temp dir (data, bricks, logs) when dropped if `E2E_KEEP` is set (for a
+    /// test that failed by returning an error rather than by a panic).
+    pub fn keep_on_drop(&mut self) {
+        self.keep = true;
+    }
 }
 
 impl Drop for Node {
@@ -821,7 +837,7 @@ impl Drop for Node {
             }
         }
         self.stop();
-        if failed
+        if (failed || self.keep)
             && std::env::var_os("E2E_KEEP").is_some()
             && let Some(root) = self.root.take()
         {

@@ -103,10 +103,19 @@ impl Pool {
         format!("{}\n{}", logs_of(&[a, b, c]), self.etcd.log_tail())
     }
 
-    /// A test's result, with every node's logs printed when it failed.
-    fn report(&self, r: Result<()>) -> Result<()> {
+    /// A test's result, with every node's logs printed when it failed (and, with `E2E_KEEP`
+    /// set, the temp dirs kept).
+    fn report(mut self, r: Result<()>) -> Result<()> {
         if r.is_err() {
             eprintln!("{}", self.logs());
+            if std::env::var_os("E2E_KEEP").is_some() {
+                for n in &mut self.nodes {
+                    n.keep_on_drop();
+                }
+                self.etcd.keep_on_drop();
+                let work = std::mem::replace(&mut self.work, temp_dir("cluster"));
+                eprintln!("keeping {}", work.keep().display());
+            }
         }
         r
     }
@@ -229,8 +238,8 @@ fn wait_healed(on: &Node, volume: &str, timeout: Duration) -> Result<()> {
     .map_err(|e| anyhow!("{e}; last answer: {last}"))
 }
 
-/// Both copies of every pair hold the same files (polled a little: the last heals may still
-/// be writing when heal info reaches 0).
+/// Both copies of every pair hold the same files, and every pair some (polled a little: the
+/// last heals may still be writing when heal info reaches 0). Returns how many in all.
 fn wait_copies_equal(pairs: &[(PathBuf, PathBuf)]) -> Result<usize> {
     let mut last = String::new();
     wait_every(
@@ -241,6 +250,10 @@ fn wait_copies_equal(pairs: &[(PathBuf, PathBuf)]) -> Result<usize> {
             let mut total = 0;
             for (a, b) in pairs {
                 match compare_copies(a, b) {
+                    Ok(0) => {
+                        last = format!("the pair {} / {} holds no file", a.display(), b.display());
+                        return None;
+                    }
                     Ok(n) => total += n,
                     Err(e) => {
                         last = format!("{e:#}");
