@@ -850,17 +850,31 @@ pub struct NativeMount {
 
 impl NativeMount {
     pub fn start(gw: &Gateway, volume: &str, dir: &Path) -> Result<NativeMount> {
-        fs::create_dir_all(dir)?;
         let log = gw.root().join(format!("mount-{volume}.log"));
+        NativeMount::with_api(&gw.api_url, &gw.token, &gw.data, volume, dir, &log)
+    }
+
+    /// `gatewayd mount --server API --token TOKEN --data DATA VOLUME DIR` in the foreground,
+    /// logging to `log`; returns once DIR is mounted.
+    pub fn with_api(
+        api: &str,
+        token: &str,
+        data: &Path,
+        volume: &str,
+        dir: &Path,
+        log: &Path,
+    ) -> Result<NativeMount> {
+        fs::create_dir_all(dir)?;
+        let log = log.to_path_buf();
         let logf = File::create(&log)?;
         let mut cmd = Command::new(bin("gatewayd"));
         cmd.arg("mount")
             .arg("--server")
-            .arg(&gw.api_url)
+            .arg(api)
             .arg("--token")
-            .arg(&gw.token)
+            .arg(token)
             .arg("--data")
-            .arg(&gw.data)
+            .arg(data)
             .arg(volume)
             .arg(dir)
             .stdin(Stdio::null())

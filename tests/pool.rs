@@ -680,50 +680,11 @@ impl Node {
         fs::create_dir_all(dir)?;
         let n = self.mounts.lock().map(|m| m.len()).unwrap_or(0);
         let log = self.root().join(format!("mount-{volume}-{n}.log"));
-        let logf = File::create(&log)?;
-        let child = Command::new(bin("gatewayd"))
-            .arg("mount")
-            .arg("--server")
-            .arg(&self.api_url)
-            .arg("--token")
-            .arg(&self.token)
-            .arg("--data")
-            .arg(&self.data)
-            .arg(volume)
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()
-            .context("spawning gatewayd mount")?;
         if let Ok(mut m) = self.mounts.lock() {
             m.push(dir.to_path_buf());
         }
-        let mut m = NativeMount {
-            dir: dir.to_path_buf(),
-            child: Some(child),
-            log,
-        };
-        let res = wait_for(Duration::from_secs(60), "gatewayd mount", || {
-            if let Some(c) = m.child.as_mut()
-                && let Ok(Some(st)) = c.try_wait()
-            {
-                return Some(Err(anyhow!("gatewayd mount exited with {st}")));
-            }
-            is_mounted(&m.dir).then_some(Ok(()))
-        });
-        match res.and_then(|r| r) {
-            Ok(()) => Ok(m),
-            Err(e) => {
-                let msg = format!(
-                    "mounting {volume} from node {}: {e}\n--- mount log ---\n{}",
-                    self.name,
-                    m.log_tail()
-                );
-                m.stop();
-                bail!(msg)
-            }
-        }
+        NativeMount::with_api(&self.api_url, &self.token, &self.data, volume, dir, &log)
+            .with_context(|| format!("mounting {volume} from node {}", self.name))
     }
 
     /// brickd processes serving a brick under ROOT/bricks or reading this node's data dir.

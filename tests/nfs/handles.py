@@ -14,24 +14,12 @@ import socket
 import struct
 import sys
 
+from onc import AUTH_NONE, auth_sys, opaque, pad
+
 NFS, MOUNT = 100003, 100005
 NF3REG = 1
 
 
-def pad(b):
-    return b + b"\0" * ((4 - len(b) % 4) % 4)
-
-
-def opaque(b):
-    return struct.pack(">I", len(b)) + pad(b)
-
-
-def auth_sys(uid=0, gid=0):
-    body = struct.pack(">I", 0) + opaque(b"cluster-test") + struct.pack(">III", uid, gid, 0)
-    return struct.pack(">I", 1) + opaque(body)
-
-
-AUTH_NONE = struct.pack(">II", 0, 0)
 
 
 def fail(what):

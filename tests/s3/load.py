@@ -21,7 +21,7 @@ STOP = os.environ["STOP_FILE"]
 WORKERS = int(os.environ.get("WORKERS", "2"))
 
 cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"},
-             retries={"max_attempts": 1})
+             retries={"total_max_attempts": 1})
 s3 = boto3.client("s3", endpoint_url=URL, region_name="us-east-1", config=cfg)
 failures = []
 done = [0] * WORKERS

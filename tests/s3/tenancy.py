@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 URL = os.environ["S3_URL"]
 MNT = os.environ["MNT"]
-cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
 
 
 def client(k, s):
@@ -33,7 +33,7 @@ bob = client(os.environ["BOB_KEY"], os.environ["BOB_SECRET"])
 admin = client(os.environ["ADMIN_KEY"], os.environ["ADMIN_SECRET"])
 anon = boto3.client("s3", endpoint_url=URL, region_name="us-east-1",
                     config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"},
-                                  retries={"max_attempts": 1}))
+                                  retries={"total_max_attempts": 1}))
 BOB_ID = os.environ["BOB_ID"]
 ALICE_ID = os.environ["ALICE_ID"]
 

@@ -38,7 +38,7 @@ def multipart_etag(path, part):
 def main():
     bucket, key, path = sys.argv[1:4]
     cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                 retries={"max_attempts": 1})
+                 retries={"total_max_attempts": 1})
     s3 = boto3.client("s3", endpoint_url=os.environ["S3_URL"], region_name="us-east-1",
                       config=cfg)
     transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART,

@@ -989,7 +989,7 @@ const S3_HEAD: &str = r#"
 import json, os, sys
 import boto3
 from botocore.config import Config
-cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
 s3 = boto3.client("s3", endpoint_url=os.environ["S3_URL"], region_name="us-east-1", config=cfg)
 out = {}
 for key in json.loads(sys.argv[2]):

@@ -181,6 +181,14 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
         .headers()
         .get(axum::http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // botocore also expects a continue for an empty body, which gets none (there is nothing
+    // to ask for), and then misreads the next answer on that connection as this one's, a
+    // stall of its whole read timeout (boto/botocore#3755): such a connection is closed too.
+    let empty_expecting = expects_body
+        && req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
     // GetObjectAttributes answers its ETag unquoted (AWS does; s3s's XML writer quotes every
     // ETag), fixed up below.
     let attributes = req.method() == axum::http::Method::GET
@@ -210,7 +218,7 @@ async fn handle_inner(svc: S3Service, req: Request) -> Response {
         id.parse().expect("hex is a header value"),
     );
     let failed = parts.status.is_client_error() || parts.status.is_server_error();
-    if failed && expects_body {
+    if (failed && expects_body) || empty_expecting {
         parts.headers.insert(
             axum::http::header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
