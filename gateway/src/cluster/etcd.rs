@@ -25,7 +25,9 @@ pub const PREFIX: &str = "/gatewayd/";
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
-#[error("the cluster state in etcd ({endpoints}) is unreachable: {why}")]
+#[error(
+    "the cluster state in etcd ({endpoints}) is unreachable: {why}; management changes wait until it answers"
+)]
 pub struct EtcdError {
     pub endpoints: String,
     pub why: String,
@@ -117,7 +119,7 @@ impl Etcd {
     fn error(&self, why: impl std::fmt::Display) -> EtcdError {
         EtcdError {
             endpoints: self.endpoints.join(","),
-            why: why.to_string(),
+            why: plain(&why.to_string()),
         }
     }
 
@@ -451,6 +453,23 @@ impl Etcd {
             tokio::time::sleep(every).await;
         }
     }
+}
+
+/// The cause in a gRPC transport error's words, without its nested debug dump.
+fn plain(why: &str) -> String {
+    for (needle, said) in [
+        ("Connection refused", "connection refused"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+        ("timed out", "timed out"),
+        ("Timeout expired", "timed out"),
+        ("deadline", "timed out"),
+    ] {
+        if why.contains(needle) {
+            return said.into();
+        }
+    }
+    why.chars().take(200).collect()
 }
 
 fn apply(m: &mut BTreeMap<String, Entry>, k: String, rev: i64, v: Option<Vec<u8>>) {

@@ -389,8 +389,18 @@ impl Manager {
                     b.decommissioned = false;
                 }
                 v.kind = volume::kind_of(v.bricks.len(), v.replica_count()).into();
+                let old = self.graph(name);
                 self.regraph(&v).await?;
                 self.store.put_volume(&v, &what)?;
+                // Fops that began on the old graph may still reach the removed bricks: they
+                // stop once those are done (this clone and the old graph's closer are the
+                // only holders left), or after a minute.
+                if let Some(old) = old {
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while Arc::strong_count(&old) > 2 && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
                 for (n, p) in gone {
                     self.bricks.stop_brick(name, &n, &p).await;
                 }
