@@ -35,6 +35,8 @@ pub struct Graph {
     /// Bottom-up order (children before parents).
     order: Vec<XlatorRef>,
     sink: Arc<Sink>,
+    /// How many references to `top` the graph holds itself (see `in_use`).
+    own: usize,
 }
 
 /// A `protocol/client`'s connection to its brick, as the brick RPC sees it: connected while
@@ -156,11 +158,19 @@ impl Graph {
             up,
         });
         Ok(Graph {
+            own: Arc::strong_count(&top),
             top,
             by_name,
             order,
             sink,
         })
+    }
+
+    /// How many callers hold the graph's top right now: each fop a frontend sends holds it
+    /// until the fop returns, so 0 means no fop is running on this graph (one being
+    /// replaced can then let its bricks go).
+    pub fn in_use(&self) -> usize {
+        Arc::strong_count(&self.top).saturating_sub(self.own)
     }
 
     pub fn top(&self) -> XlatorRef {
@@ -322,6 +332,12 @@ mod tests {
         assert!(g.brick_links().is_empty() && g.replica_sets().is_empty());
         g.init().await.unwrap();
         assert!(g.wait_up(std::time::Duration::from_secs(1)).await);
+        // A caller holding the top (a fop on its way) is counted until it lets go.
+        assert_eq!(g.in_use(), 0);
+        let held = g.top();
+        assert_eq!(g.in_use(), 1);
+        drop(held);
+        assert_eq!(g.in_use(), 0);
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl Manager {
         // after a minute, whatever holds it).
         tokio::spawn(async move {
             let deadline = Instant::now() + Duration::from_secs(60);
-            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+            while (Arc::strong_count(&old) > 1 || old.in_use() > 0) && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -393,12 +393,11 @@ impl Manager {
                 self.regraph(&v).await?;
                 self.store.put_volume(&v, &what)?;
                 // Fops that began on the old graph may still reach the removed bricks: they
-                // stop once those are done (this clone and the old graph's closer are the
-                // only holders left), or after a minute.
+                // stop once those are done, or after a minute.
                 if let Some(old) = old {
                     let deadline = Instant::now() + Duration::from_secs(60);
-                    while Arc::strong_count(&old) > 2 && Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    while old.in_use() > 0 && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
                 for (n, p) in gone {
