@@ -72,6 +72,10 @@ def nfs_rmdir(n):
             c.rmdir(d)
         except nfs_rs.NfsNotFoundError:
             pass
+        except nfs_rs.NfsStateLostError:
+            # NFS3ERR_STALE: another remover took a parent between the client's LOOKUP of
+            # it and this RMDIR in it (a local file system's knfsd answers the same).
+            pass
         except nfs_rs.NfsOSError as e:
             # NFS3ERR_NOTEMPTY: another remover has not emptied it yet.
             if getattr(e, "errno", None) not in (errno.ENOTEMPTY, errno.ENOENT):
