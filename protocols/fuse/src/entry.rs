@@ -116,6 +116,13 @@ pub(crate) fn mkdir(
     );
 }
 
+/// A name removed from a directory another client removed meanwhile: the bricks answer the
+/// stale parent with ESTALE, where a local file system says the name is not there (ENOENT),
+/// which is what `rm -rf` racing another remover expects.
+fn parent_gone(e: Errno) -> Errno {
+    if e == Errno::ESTALE { Errno::ENOENT } else { e }
+}
+
 pub(crate) fn unlink(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
     let ctx = ctx_of(fs, req);
     let name = name.to_owned();
@@ -126,6 +133,7 @@ pub(crate) fn unlink(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, repl
             s.top
                 .unlink(&ctx, &s.child_loc(parent.0, &name_of(&name)?)?)
                 .await
+                .map_err(parent_gone)
         },
         answer::ok,
     );
@@ -141,6 +149,7 @@ pub(crate) fn rmdir(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, reply
             s.top
                 .rmdir(&ctx, &s.child_loc(parent.0, &name_of(&name)?)?)
                 .await
+                .map_err(parent_gone)
         },
         answer::ok,
     );
