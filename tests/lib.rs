@@ -431,6 +431,46 @@ pub fn lazy_unmount(path: &Path) {
     }
 }
 
+/// Starts a daemon with its stdout and stderr appended to two logs; returns it and where this
+/// run's stdout begins in its log (a restart appends to the same files).
+pub fn spawn_logged(
+    cmd: &mut Command,
+    stdout_log: &Path,
+    stderr_log: &Path,
+) -> Result<(Child, usize)> {
+    let append = |p: &Path| fs::OpenOptions::new().create(true).append(true).open(p);
+    let stdout = append(stdout_log)?;
+    let stderr = append(stderr_log)?;
+    let offset = fs::metadata(stdout_log)?.len() as usize;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()?;
+    Ok((child, offset))
+}
+
+/// Waits until gatewayd `child` printed its ready line (in `log`, after `offset`) and wrote
+/// `api_file`; fails at once if it exits first. `what` names it in the errors.
+pub fn wait_gatewayd_ready(
+    child: &mut Child,
+    log: &Path,
+    offset: usize,
+    api_file: &Path,
+    timeout: Duration,
+    what: &str,
+) -> Result<()> {
+    let res = wait_for(timeout, &format!("{what}: ready"), || {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(Err(anyhow!("{what} exited early with {st}")));
+        }
+        let out = fs::read(log).ok()?;
+        let out = String::from_utf8_lossy(out.get(offset..)?).into_owned();
+        (out.lines().any(|l| l.trim() == READY_LINE) && api_file.is_file()).then_some(Ok(()))
+    });
+    res.and_then(|r| r)
+}
+
 // ---------------------------------------------------------------------------------------------
 // gatewayd
 // ---------------------------------------------------------------------------------------------
@@ -581,16 +621,6 @@ impl Gateway {
     }
 
     fn spawn(&mut self) -> Result<()> {
-        let stdout = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stdout_log)?;
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_log)?;
-        // Only lines written by this run count as "ready".
-        let offset = fs::metadata(&self.stdout_log)?.len() as usize;
         let mut cmd = Command::new(bin("gatewayd"));
         cmd.arg("up").arg("--data").arg(&self.data);
         if let Some(m) = &self.mount {
@@ -614,30 +644,24 @@ impl Gateway {
         if !self.opts.extra.iter().any(|a| a == "--replica") {
             cmd.args(["--replica", &self.opts.replica.to_string()]);
         }
-        cmd.args(&self.opts.extra)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+        cmd.args(&self.opts.extra);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
-        let child = cmd.spawn().context("spawning gatewayd")?;
-        self.child = Some(child);
-        let log = self.stdout_log.clone();
+        let (child, offset) = spawn_logged(&mut cmd, &self.stdout_log, &self.stderr_log)
+            .context("spawning gatewayd")?;
+        let child = self.child.insert(child);
         let api_file = self.data.join("api.url");
-        let res = wait_for(self.opts.ready_timeout, "gatewayd: ready", || {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(st)) = c.try_wait()
-            {
-                return Some(Err(anyhow!("gatewayd exited early with {st}")));
-            }
-            let out = fs::read(&log).ok()?;
-            let out = String::from_utf8_lossy(out.get(offset..)?).into_owned();
-            (out.lines().any(|l| l.trim() == READY_LINE) && api_file.is_file()).then_some(Ok(()))
-        });
-        match res.and_then(|r| r) {
-            Ok(()) => {}
-            Err(e) => bail!("{e}\n{}", self.logs()),
+        let ready = wait_gatewayd_ready(
+            child,
+            &self.stdout_log,
+            offset,
+            &api_file,
+            self.opts.ready_timeout,
+            "gatewayd",
+        );
+        if let Err(e) = ready {
+            bail!("{e}\n{}", self.logs());
         }
         self.api_url = fs::read_to_string(&api_file)?.trim().to_string();
         self.token = fs::read_to_string(self.data.join("admin.token"))

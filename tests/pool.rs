@@ -27,8 +27,9 @@ use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 use crate::{
-    NativeMount, READY_LINE, bin, get_xattr, is_mounted, lazy_unmount, output_text, pid_alive,
-    pids_matching, signal, tail, temp_dir, terminate_child, terminate_pid, wait_for,
+    NativeMount, bin, get_xattr, is_mounted, lazy_unmount, output_text, pid_alive, pids_matching,
+    signal, spawn_logged, tail, temp_dir, terminate_child, terminate_pid, wait_for,
+    wait_gatewayd_ready,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -469,16 +470,6 @@ impl Node {
     }
 
     fn spawn(&mut self) -> Result<()> {
-        let stdout = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stdout_log)?;
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_log)?;
-        // Only lines written by this run count as "ready".
-        let offset = fs::metadata(&self.stdout_log)?.len() as usize;
         // What a previous run announced is not this run's.
         for f in ["api.url", "s3.url", "nfs.addr", "smb.addr"] {
             let _ = fs::remove_file(self.data.join(f));
@@ -491,33 +482,21 @@ impl Node {
             }
             None => Command::new(bin("gatewayd")),
         };
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let child = cmd
-            .spawn()
+        cmd.arg("serve").arg("--config").arg(&self.config);
+        let (child, offset) = spawn_logged(&mut cmd, &self.stdout_log, &self.stderr_log)
             .with_context(|| format!("spawning gatewayd of node {}", self.name))?;
-        self.child = Some(child);
-        let log = self.stdout_log.clone();
+        let child = self.child.insert(child);
         let api_file = self.data.join("api.url");
-        let what = format!("gatewayd of node {}: ready", self.name);
-        let res = wait_for(self.ready_timeout, &what, || {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(st)) = c.try_wait()
-            {
-                return Some(Err(anyhow!(
-                    "gatewayd of node {} exited early with {st}",
-                    self.name
-                )));
-            }
-            let out = fs::read(&log).ok()?;
-            let out = String::from_utf8_lossy(out.get(offset..)?).into_owned();
-            (out.lines().any(|l| l.trim() == READY_LINE) && api_file.is_file()).then_some(Ok(()))
-        });
-        if let Err(e) = res.and_then(|r| r) {
+        let what = format!("gatewayd of node {}", self.name);
+        let ready = wait_gatewayd_ready(
+            child,
+            &self.stdout_log,
+            offset,
+            &api_file,
+            self.ready_timeout,
+            &what,
+        );
+        if let Err(e) = ready {
             bail!("{e}\n{}", self.logs());
         }
         self.api_url = fs::read_to_string(&api_file)?.trim().to_string();

@@ -125,8 +125,6 @@ impl Daemon {
                 let info = crate::cluster::NodeInfo {
                     name: node.clone(),
                     api_url: manager_url(&cfg, tls_on, addr),
-                    s3_url: None,
-                    nfs_addr: None,
                     version: env!("CARGO_PKG_VERSION").into(),
                     since: std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)

@@ -572,10 +572,6 @@ impl Store {
     pub fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
         self.write(vec![Op::Delete(key.into())])
     }
-
-    pub fn delete_meta_prefix(&self, prefix: &str) -> Result<(), StoreError> {
-        self.write(vec![Op::DeletePrefix(prefix.into())])
-    }
 }
 
 #[cfg(test)]

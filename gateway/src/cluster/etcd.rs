@@ -249,11 +249,6 @@ impl Etcd {
         }
     }
 
-    /// Runs `f` on the etcd thread without waiting for it.
-    pub fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
-        self.rt.spawn(f);
-    }
-
     /// Loads every key (replacing the mirror) and returns the revision it was read at.
     async fn load(&self) -> Result<i64, etcd_client::Error> {
         let mut client = self.client();

@@ -30,10 +30,6 @@ const NODE_SECRET: &str = "meta/node-secret";
 pub struct NodeInfo {
     pub name: String,
     pub api_url: String,
-    #[serde(default)]
-    pub s3_url: Option<String>,
-    #[serde(default)]
-    pub nfs_addr: Option<String>,
     pub version: String,
     /// When it (last) started, seconds since the epoch.
     pub since: u64,
@@ -100,11 +96,6 @@ impl Cluster {
     pub fn is_node_token(&self, hash: &str) -> bool {
         self.secret()
             .is_some_and(|s| crate::auth::same(&crate::auth::token_hash(&s), hash))
-    }
-
-    /// Whether node `name` is alive (its lease holds), as this node last heard from etcd.
-    pub fn is_up(&self, name: &str) -> bool {
-        self.etcd.get(&format!("{NODE}{name}")).is_some()
     }
 
     pub(crate) fn live(&self, name: &str) -> Option<NodeInfo> {
