@@ -294,6 +294,30 @@ pub fn signal(pid: i32, sig: i32) {
     unsafe {
         libc::kill(pid, sig);
     }
+    // kill(2) returns once SIGSTOP is queued, not once every thread has stopped: on a loaded
+    // machine a brick could still answer a request sent right after. Tests that freeze a brick
+    // mean it frozen from here on.
+    if sig == libc::SIGSTOP {
+        let _ = wait_for(Duration::from_secs(10), "the process to stop", || {
+            all_threads_stopped(pid).then_some(())
+        });
+    }
+}
+
+/// Whether every thread of `pid` is stopped (state `T` in /proc), or the process is gone.
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+            })
+            .unwrap_or(true)
+    })
 }
 
 /// SIGTERM, wait up to `grace`, then SIGKILL and wait a little more. Works for processes that are
