@@ -2,7 +2,7 @@
 """NFSv3 throughput: our gateway's NFS server next to NFS-Ganesha (FSAL_GLUSTER) over GlusterFS
 10, on the same machine in the same run, both driven by the same userspace client (nfs-rs).
 
-Both serve a four-brick distribute volume on the same file system. With THREADS client
+Both serve a 2 x 2 distributed-replicate volume on the same file system. With THREADS client
 threads (one connection each):
 
   small files  N x 4 KiB: create (open+write+close), stat, read, readdir+stat of every entry,
@@ -161,14 +161,14 @@ def main():
     base = tempfile.mkdtemp(prefix="bench-nfs-", dir="/tmp")
     results, systems = {}, []
     try:
-        common.log("ours, gatewayd up (4-brick distribute), NFSv3 ...")
+        common.log("ours, gatewayd up (2 x 2), NFSv3 ...")
         o = common.Ours(base)
         systems.append(o)
         port = int(open(os.path.join(o.data, "nfs.addr")).read().strip().rsplit(":", 1)[1])
         results["ours"] = workload(port, port, "/vol", a.files, a.size_mib, a.threads)
         o.close()
         systems.remove(o)
-        common.log("NFS-Ganesha (FSAL_GLUSTER) over GlusterFS 10, 4-brick distribute ...")
+        common.log("NFS-Ganesha (FSAL_GLUSTER) over GlusterFS 10, 2 x 2 ...")
         g = common.Gluster(base)
         systems.append(g)
         n = Ganesha(base)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """S3 throughput of the gateway, next to the same data written and read through its FUSE mount.
 
-One `gatewayd up` (release build, 4-brick distribute volume); boto3 with a pool of client
+One `gatewayd up` (release build, 2 x 2 distributed-replicate volume); boto3 with a pool of client
 threads drives S3, and the same number of Python threads drives the FUSE mount:
 
   small objects  N x 4 KiB: PUT, GET, LIST (ListObjectsV2, 1000 a page), DELETE
