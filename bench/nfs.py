@@ -22,7 +22,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,19 +36,11 @@ import nfs_rs  # noqa: E402
 TARGET = 2.0
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class Ganesha:
     """ganesha.nfsd exporting the GlusterFS volume `gvbench` over NFSv3 on its own ports."""
 
     def __init__(self, base):
-        self.port, self.mnt_port = free_port(), free_port()
+        self.port, self.mnt_port = common.free_port(), common.free_port()
         self.rpcbind = None
         if subprocess.run(["rpcinfo", "-p", "127.0.0.1"], capture_output=True).returncode != 0:
             self.rpcbind = subprocess.Popen(["rpcbind", "-f", "-w"])

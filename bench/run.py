@@ -80,6 +80,25 @@ def wait_for(what, timeout, fn):
     raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def stop_process(proc, grace=30):
+    """SIGTERM, then SIGKILL after `grace` seconds; reaps it either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def timed(fn):
     t = time.perf_counter()
     fn()
@@ -193,13 +212,7 @@ class Ours:
         wait_for("our mount", 30, lambda: is_mounted(self.mnt))
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if is_mounted(self.mnt):
             subprocess.run(["fusermount3", "-uz", self.mnt], stderr=subprocess.DEVNULL)
 

@@ -18,12 +18,14 @@ import re
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import threading
 import time
+import sys
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as common  # noqa: E402  (shared process helpers)
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -164,14 +166,6 @@ def small_objects(url, ak, sk, region, bucket, op, keys, procs, threads, body):
     return len(keys) / wall, cpu / wall
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class Garage:
     """A single-node Garage 2.x (replication_factor 1, sqlite) in BASE/garage, with a key and the
     bucket `s3bench`. Attributes: url, access_key, secret_key, region, pid."""
@@ -186,7 +180,7 @@ class Garage:
         os.makedirs(os.path.join(d, "meta"))
         os.makedirs(os.path.join(d, "data"))
         self.conf = os.path.join(d, "garage.toml")
-        rpc, s3, admin = free_port(), free_port(), free_port()
+        rpc, s3, admin = common.free_port(), common.free_port(), common.free_port()
         with open(self.conf, "w") as f:
             f.write(f"""metadata_dir = "{d}/meta"
 data_dir = "{d}/data"
@@ -236,11 +230,5 @@ api_bind_addr = "127.0.0.1:{admin}"
         return p
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        common.stop_process(self.proc)
         self.logf.close()
