@@ -186,3 +186,76 @@ async fn an_xattrop_over_rpc_keeps_the_heal_index() {
     );
     b.task.abort();
 }
+
+/// A lock a client was still waiting for when its connection went must not be kept for it
+/// once the holder lets go: nobody could ever release it (a heal would wait on it forever).
+#[tokio::test]
+async fn a_lock_granted_after_its_client_left_is_dropped() {
+    let b = brick("k").await;
+    let [holder, waiter, other] = [
+        client(b.port, &b.vid, "k").await,
+        client(b.port, &b.vid, "k").await,
+        client(b.port, &b.vid, "k").await,
+    ];
+    for g in [&holder, &waiter, &other] {
+        assert!(g.wait_up(Duration::from_secs(5)).await);
+    }
+    let ctx = Ctx::root();
+    let (_, ia) = holder
+        .top()
+        .create(
+            &ctx,
+            &Loc::child(Gfid::ROOT, "f"),
+            libc::O_RDWR,
+            &entry(0o644),
+        )
+        .await
+        .unwrap();
+    let at = Loc::gfid(ia.gfid);
+    let fl = |typ| Flock {
+        typ,
+        start: 0,
+        len: 0,
+        pid: 0,
+        owner: 1,
+    };
+    holder
+        .top()
+        .inodelk(&ctx, "d", &at, LockCmd::Set, &fl(LockType::Write))
+        .await
+        .unwrap();
+    let w = waiter.top();
+    let (wctx, wat, wfl) = (ctx.clone(), at.clone(), fl(LockType::Write));
+    let blocked =
+        tokio::spawn(async move { w.inodelk(&wctx, "d", &wat, LockCmd::SetWait, &wfl).await });
+    // The waiter's request reaches the brick and waits there; then its client goes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    waiter.fini().await;
+    let _ = blocked.await;
+    // The client notices its stop within a second (its ping tick) and closes the socket.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    holder
+        .top()
+        .inodelk(&ctx, "d", &at, LockCmd::Set, &fl(LockType::Unlock))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match other
+            .top()
+            .inodelk(&ctx, "d", &at, LockCmd::Set, &fl(LockType::Write))
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lock stayed held for a client that left: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for g in [holder, other] {
+        g.fini().await;
+    }
+    b.task.abort();
+}

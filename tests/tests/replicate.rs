@@ -55,8 +55,9 @@ fn wait_healed_of(gw: &Gateway, volume: &str) -> Result<Duration> {
         last = info;
         thread::sleep(Duration::from_millis(250));
     }
+    // The heal info last, so the tail of a long failure message still shows it.
     bail!(
-        "heal info did not reach 0 within {HEAL_BOUND:?}: {last:#}\n{}",
+        "{}\nheal info did not reach 0 within {HEAL_BOUND:?}: {last:#}",
         gw.logs()
     )
 }

@@ -7,7 +7,7 @@ use engine::*;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -41,6 +41,11 @@ struct Conn {
     fds: Mutex<HashMap<u64, FdRef>>,
     next_fd: AtomicU64,
     tx: mpsc::UnboundedSender<OutFrame>,
+    /// Set once the connection is gone. Its requests still running may yet be granted a lock
+    /// or open an fd (a waiter woken when the holder unlocks, a task not yet scheduled); each
+    /// that ends after this is set clears the connection's state again, so nothing it got is
+    /// kept for a client that can no longer release it.
+    gone: AtomicBool,
 }
 
 impl Server {
@@ -171,6 +176,7 @@ impl Server {
             fds: Mutex::new(HashMap::new()),
             next_fd: AtomicU64::new(1),
             tx: tx.clone(),
+            gone: AtomicBool::new(false),
         });
         tracing::debug!(brick = %self.cfg.brick_name, client = conn.id, "client authenticated");
         let res = loop {
@@ -207,6 +213,9 @@ impl Server {
                     tokio::spawn(async move {
                         let (reply, payload) = me.dispatch(&conn, req, f.payload).await;
                         let _ = conn.tx.send(reply_frame(f.id, &reply, payload));
+                        if conn.gone.load(Ordering::SeqCst) {
+                            me.forget(&conn).await;
+                        }
                     });
                 }
                 k => {
@@ -216,12 +225,18 @@ impl Server {
                 }
             }
         };
+        conn.gone.store(true, Ordering::SeqCst);
+        self.forget(&conn).await;
+        res
+    }
+
+    /// Releases the fds and the locks a gone connection holds.
+    async fn forget(&self, conn: &Conn) {
         let fds: Vec<_> = conn.fds.lock().drain().map(|(_, fd)| fd).collect();
         for fd in fds {
             self.top.release(&fd).await;
         }
         self.top.client_disconnect(conn.id).await;
-        res
     }
 
     fn fd(&self, conn: &Conn, w: &WireFd) -> Result<FdRef> {
