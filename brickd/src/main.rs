@@ -57,6 +57,14 @@ struct Args {
     /// also to connected clients. Replaces --auth-allow/--auth-reject once it exists.
     #[arg(long)]
     auth_file: Option<PathBuf>,
+    /// Tell clients when another client changes an inode they looked at (the volume's
+    /// features.cache-invalidation): what keeps their metadata caches coherent.
+    #[arg(long, default_value = "off", value_parser = parse_on_off, action = clap::ArgAction::Set)]
+    cache_invalidation: bool,
+    /// How long a client hears of changes to an inode after it last touched it, in seconds
+    /// (features.cache-invalidation-timeout).
+    #[arg(long, default_value_t = 60)]
+    cache_invalidation_timeout: u64,
     /// What to log: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, default_value = "info", env = "BRICKD_LOG")]
     log_level: String,
@@ -77,6 +85,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(run(args))
+}
+
+fn parse_on_off(v: &str) -> Result<bool, String> {
+    engine::options::parse_bool(v)
 }
 
 /// posix keeps directories open (see storage/posix/handle.rs) besides the clients' files:
@@ -116,8 +128,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut registry = Registry::empty();
     brickd::register_all(&mut registry);
-    let volfile =
-        brickd::brick_volfile(&args.brick_name, &brick.to_string_lossy(), &args.volume_id);
+    let volfile = brickd::brick_volfile_with(
+        &args.brick_name,
+        &brick.to_string_lossy(),
+        &args.volume_id,
+        &brickd::BrickOptions {
+            cache_invalidation: args.cache_invalidation,
+            cache_invalidation_timeout: args.cache_invalidation_timeout,
+        },
+    );
     let graph = Graph::from_text(&volfile, &registry).context("building the brick graph")?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {

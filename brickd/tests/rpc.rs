@@ -259,3 +259,69 @@ async fn a_lock_granted_after_its_client_left_is_dropped() {
     }
     b.task.abort();
 }
+
+#[tokio::test]
+async fn a_compound_request_runs_its_steps_in_order_and_stops_at_the_first_refusal() {
+    let b = brick("s3cret").await;
+    let g = client(b.port, &b.vid, "s3cret").await;
+    assert!(g.wait_up(Duration::from_secs(5)).await);
+    let c = g.top();
+    let e = entry(0o644);
+    let (_, ia) = c
+        .create(&Ctx::root(), &Loc::child(Gfid::ROOT, "f"), libc::O_RDWR, &e)
+        .await
+        .unwrap();
+    let loc = Loc::gfid(ia.gfid);
+    let lock = |owner: u64, typ: LockType| TxnStep::Inodelk {
+        domain: "d".into(),
+        loc: loc.clone(),
+        cmd: LockCmd::Set,
+        lock: Flock {
+            typ,
+            start: 0,
+            len: 0,
+            pid: 0,
+            owner,
+        },
+    };
+    let mark = TxnStep::Xattrop {
+        loc: loc.clone(),
+        op: XattropOp::AddArray,
+        xattrs: Xattrs::from([(
+            "trusted.afr.dirty".to_string(),
+            Bytes::from(vec![0, 0, 0, 1]),
+        )]),
+    };
+    let ctx = |owner: u64| Ctx {
+        lk_owner: owner,
+        ..Ctx::root()
+    };
+    c.txn_steps(&ctx(1), &[lock(1, LockType::Write), mark.clone()])
+        .await
+        .unwrap();
+    // Another owner is refused at its lock, and its xattrop never runs.
+    let refused = c
+        .txn_steps(&ctx(2), &[lock(2, LockType::Write), mark.clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        StepFailed {
+            done: 0,
+            error: Errno::EAGAIN
+        }
+    );
+    let x = c
+        .getxattr(&Ctx::root(), &loc, Some("trusted.afr.dirty"))
+        .await
+        .unwrap();
+    assert_eq!(&x["trusted.afr.dirty"][..], &[0, 0, 0, 1]);
+    c.txn_steps(&ctx(1), &[lock(1, LockType::Unlock)])
+        .await
+        .unwrap();
+    c.txn_steps(&ctx(2), &[lock(2, LockType::Write)])
+        .await
+        .unwrap();
+    g.fini().await;
+    b.task.abort();
+}

@@ -374,6 +374,38 @@ pub enum EntrylkType {
     Write,
 }
 
+/// One step of a cluster transaction's compound request (GlusterFS 4's compound fops): the
+/// locks and changelog updates a transaction sends one brick together, run there in order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum TxnStep {
+    Inodelk {
+        domain: String,
+        loc: Loc,
+        cmd: LockCmd,
+        lock: Flock,
+    },
+    Entrylk {
+        domain: String,
+        loc: Loc,
+        basename: Option<String>,
+        cmd: EntrylkCmd,
+        typ: EntrylkType,
+    },
+    Xattrop {
+        loc: Loc,
+        op: XattropOp,
+        xattrs: Xattrs,
+    },
+}
+
+/// Where a compound request stopped: the steps before `done` succeeded, step `done` failed
+/// with `error`, and those after it were not run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StepFailed {
+    pub done: usize,
+    pub error: Errno,
+}
+
 /// Arguments that create an inode: the gfid is chosen by the client side of the graph, as
 /// GlusterFS does with `gfid-req`, so every replica and every retry names it the same.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
@@ -394,6 +426,53 @@ pub enum Event {
     ChildUp,
     ChildDown,
     ChildConnecting,
+    /// A brick says an inode this client looked at changed through another client
+    /// (GlusterFS's `GF_EVENT_UPCALL`): caches above drop what they hold of it. The cluster
+    /// translators pass it up unchanged.
+    Upcall(Upcall),
+}
+
+/// A brick's cache-invalidation notice (GlusterFS `features/upcall`'s
+/// `GF_UPCALL_CACHE_INVALIDATION`), reduced to what the caches above act on: which inode, and
+/// what of it changed ([`upcall_flags`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Upcall {
+    pub gfid: Gfid,
+    pub flags: u8,
+}
+
+/// Where a brick's `features/upcall` sends the upcalls of one client connection (its
+/// protocol/server queues them as frames; it never waits).
+pub type UpcallSink = Arc<dyn Fn(Upcall) + Send + Sync>;
+
+/// What an [`Upcall`] says changed.
+pub mod upcall_flags {
+    /// Attributes (mode, owner, times, size, nlink).
+    pub const ATTR: u8 = 1;
+    /// File data.
+    pub const DATA: u8 = 2;
+    /// Names in the directory (created, removed, renamed).
+    pub const ENTRIES: u8 = 4;
+    /// Extended attributes.
+    pub const XATTR: u8 = 8;
+    /// The inode is gone (its last name removed).
+    pub const GONE: u8 = 16;
+    pub const ALL: u8 = ATTR | DATA | ENTRIES | XATTR | GONE;
+}
+
+impl Upcall {
+    /// Everything may have changed: a brick reconnected, and whatever it knew of who caches
+    /// what is lost, so nothing cached from it can be trusted to be invalidated.
+    pub fn forget_all() -> Upcall {
+        Upcall {
+            gfid: Gfid::NULL,
+            flags: upcall_flags::ALL,
+        }
+    }
+
+    pub fn is_forget_all(&self) -> bool {
+        self.gfid.is_null()
+    }
 }
 
 /// An open file or directory (`fd_t`). Translators keep per-fd state in its context, keyed by
@@ -424,6 +503,18 @@ impl Fd {
         Arc::new(Fd {
             gfid,
             flags: libc::O_RDWR,
+            is_dir: false,
+            anonymous: true,
+            ctx: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// An anonymous fd that keeps the open's flags (open-behind's lazy fds: the access mode
+    /// still says what the fd may do).
+    pub fn anonymous_with_flags(gfid: Gfid, flags: i32) -> FdRef {
+        Arc::new(Fd {
+            gfid,
+            flags,
             is_dir: false,
             anonymous: true,
             ctx: Mutex::new(HashMap::new()),

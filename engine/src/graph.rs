@@ -1,6 +1,6 @@
 //! Graph builder: a volfile and a registry make a linked translator graph.
 
-use crate::fop::Event;
+use crate::fop::{Event, Upcall};
 use crate::options::Options;
 use crate::registry::Registry;
 use crate::volfile::{Volfile, VolfileError};
@@ -10,7 +10,7 @@ use crate::xlators::protocol::client::Client;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -64,6 +64,8 @@ fn link_of(x: &XlatorRef) -> Option<BrickLink> {
 struct Sink {
     base: XlatorBase,
     up: watch::Sender<bool>,
+    /// Who hears the upcalls that reach the top (a FUSE mount telling its kernel).
+    upcalls: parking_lot::Mutex<Vec<mpsc::UnboundedSender<Upcall>>>,
 }
 
 #[async_trait]
@@ -76,6 +78,10 @@ impl Xlator for Sink {
             Event::ChildUp => self.up.send_replace(true),
             Event::ChildDown => self.up.send_replace(false),
             Event::ChildConnecting => false,
+            Event::Upcall(u) => {
+                self.upcalls.lock().retain(|tx| tx.send(u).is_ok());
+                false
+            }
         };
     }
 }
@@ -156,6 +162,7 @@ impl Graph {
         let sink = Arc::new(Sink {
             base: XlatorBase::new("top-sink", "meta/sink", vec![top.clone()]),
             up,
+            upcalls: parking_lot::Mutex::new(Vec::new()),
         });
         Ok(Graph {
             own: Arc::strong_count(&top),
@@ -213,6 +220,16 @@ impl Graph {
     /// True while the top translator reports that it is up.
     pub fn events(&self) -> watch::Receiver<bool> {
         self.sink.up.subscribe()
+    }
+
+    /// The cache invalidations that reach the top of the graph (after md-cache has dropped
+    /// what they name), for a frontend that caches too: the kernel of a FUSE mount.
+    /// Unbounded, as a lost invalidation is a stale cache; they come one per change another
+    /// client makes to an inode this one looked at.
+    pub fn upcalls(&self) -> mpsc::UnboundedReceiver<Upcall> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.sink.upcalls.lock().push(tx);
+        rx
     }
 
     /// Links parents and starts every translator, children first.

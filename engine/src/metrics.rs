@@ -38,6 +38,7 @@ struct Families {
     brick_errors: IntCounterVec,
     brick_latency: HistogramVec,
     brick_up: IntGaugeVec,
+    md_cache: IntCounterVec,
     heal_pending: IntGaugeVec,
     split_brain: IntGaugeVec,
 }
@@ -142,6 +143,11 @@ fn families() -> &'static Families {
                 .expect("unique metric");
             g
         };
+        let md_cache = counter(
+            "gateway_md_cache_total",
+            "performance/md-cache: lookups, stats and getxattrs answered from memory (hit) or sent on (miss), and cache entries dropped (invalidation: own, or upcall when a brick said another client changed them).",
+            &["volume", "event"],
+        );
         let heal_pending = gauge(
             "gateway_heal_pending_entries",
             "Entries a brick's heal index lists (not yet healed), as the heal daemon last read it.",
@@ -163,6 +169,7 @@ fn families() -> &'static Families {
             &["volume", "subvolume"],
         );
         Families {
+            md_cache,
             heal_pending,
             split_brain,
             rebalance_files,
@@ -427,6 +434,27 @@ pub fn set_split_brain(volume: &str, replicate: &str, entries: usize) {
         .split_brain
         .with_label_values(&[volume, replicate])
         .set(entries as i64);
+}
+
+/// One volume's `performance/md-cache` counts.
+pub struct MdCacheMetrics {
+    pub hit: IntCounter,
+    pub miss: IntCounter,
+    pub own: IntCounter,
+    pub upcall: IntCounter,
+}
+
+impl MdCacheMetrics {
+    pub fn new(volume: &str) -> MdCacheMetrics {
+        let f = &families().md_cache;
+        let c = |event: &str| f.with_label_values(&[volume, event]);
+        MdCacheMetrics {
+            hit: c("hit"),
+            miss: c("miss"),
+            own: c("invalidation_own"),
+            upcall: c("invalidation_upcall"),
+        }
+    }
 }
 
 /// One brick's request metrics, as its protocol/client sees them.

@@ -103,6 +103,14 @@ pub trait Xlator: Send + Sync + 'static {
         }
     }
 
+    /// A client connected to a brick (brick side): `features/upcall` keeps `sink` to tell it
+    /// when other clients change what it looked at. The default tells every child.
+    fn client_connect(&self, client_id: u64, sink: &UpcallSink) {
+        for c in &self.base().children {
+            c.client_connect(client_id, sink);
+        }
+    }
+
     /// An event from child number `from`. The default passes it on to the parents.
     async fn notify(&self, event: Event, from: usize) {
         let _ = from;
@@ -354,5 +362,38 @@ pub trait Xlator: Send + Sync + 'static {
             .first_child()?
             .discard(ctx, fd, offset, len)
             .await
+    }
+
+    /// Runs `steps` in order, stopping at the first that fails. By default each step is this
+    /// translator's own fop, so whatever a translator does to locks and xattrops still
+    /// happens; `protocol/client` sends them to the brick as one request instead.
+    async fn txn_steps(&self, ctx: &Ctx, steps: &[TxnStep]) -> std::result::Result<(), StepFailed> {
+        for (done, step) in steps.iter().enumerate() {
+            let r = match step {
+                TxnStep::Inodelk {
+                    domain,
+                    loc,
+                    cmd,
+                    lock,
+                } => self.inodelk(ctx, domain, loc, *cmd, lock).await.map(|_| ()),
+                TxnStep::Entrylk {
+                    domain,
+                    loc,
+                    basename,
+                    cmd,
+                    typ,
+                } => {
+                    self.entrylk(ctx, domain, loc, basename.as_deref(), *cmd, *typ)
+                        .await
+                }
+                TxnStep::Xattrop { loc, op, xattrs } => {
+                    self.xattrop(ctx, loc, *op, xattrs).await.map(|_| ())
+                }
+            };
+            if let Err(error) = r {
+                return Err(StepFailed { done, error });
+            }
+        }
+        Ok(())
     }
 }

@@ -31,4 +31,5 @@ pub mod store;
 pub mod supervisor;
 pub mod tls;
 pub mod volume;
+pub mod volume_caches;
 pub mod volume_graph;

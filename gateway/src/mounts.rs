@@ -260,3 +260,54 @@ pub fn clear_stale_mount(mp: &Path) {
         }
     }
 }
+
+/// Tells the kernel of the FUSE mount `inv` belongs to what other clients change in `volume`
+/// (the upcalls reaching the top of its graph), following the volume's graph as it is
+/// replaced (stop and start, a change of bricks), as the mount's `VolumeTop` does.
+pub fn follow_upcalls(manager: &Arc<Manager>, volume: &str, inv: protocols_fuse::Invalidator) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    inv.follow(rx);
+    let manager = Arc::downgrade(manager);
+    let volume = volume.to_string();
+    tokio::spawn(async move {
+        let mut current: Option<(
+            Weak<engine::graph::Graph>,
+            tokio::sync::mpsc::UnboundedReceiver<Upcall>,
+        )> = None;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            let next = async {
+                match &mut current {
+                    Some((_, rx)) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                u = next => match u {
+                    Some(u) => if tx.send(u).is_err() { return },
+                    None => current = None,
+                },
+                _ = tick.tick() => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    let Some(m) = manager.upgrade() else { return };
+                    let now = m.graph(&volume);
+                    let same = match (&current, &now) {
+                        (Some((w, _)), Some(g)) => std::ptr::eq(w.as_ptr(), Arc::as_ptr(g)),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if !same {
+                        current = now.map(|g| (Arc::downgrade(&g), g.upcalls()));
+                        // What the kernel holds came through the old graph, whose bricks'
+                        // upcalls no longer reach us: it is all suspect.
+                        if tx.send(Upcall::forget_all()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}

@@ -7,6 +7,10 @@ use crate::volume::{
     AUTH_ALLOW, AUTH_REJECT, ClusterXlator, LAYOUT_OPTIONS, NFS_DISABLE, SSL_ALIASES, SSL_ENABLED,
     VolumeRecord, cluster_option,
 };
+use crate::volume_caches::{
+    CACHE_CAPABILITY_XATTRS, CACHE_INVALIDATION, CACHE_INVALIDATION_TIMEOUT, MD_CACHE_INVALIDATION,
+    MD_CACHE_TIMEOUT, OPEN_BEHIND, QR_CACHE_TIMEOUT, QUICK_READ, STAT_PREFETCH,
+};
 use engine::addr_list::AddrList;
 use engine::options::{OptKind, OptionSpec};
 use serde::Serialize;
@@ -80,6 +84,88 @@ const GATEWAY_OPTIONS: &[(OptionSpec, Applies)] = &[
             "on: the volume is not exported over NFS (its export /NAME and exports of its directories go at once)",
         ),
         Applies::Now,
+    ),
+    (
+        OptionSpec::new(
+            CACHE_INVALIDATION,
+            OptKind::Bool,
+            Some("on"),
+            "bricks tell each client when another one changes an inode it looked at (upcalls), so the clients' metadata caches (md-cache, the FUSE kernel's) stay coherent; off: they can be stale for performance.md-cache-timeout (GlusterFS ships it off; on is its group metadata-cache)",
+        ),
+        // brickd takes it as an argument: at the volume's next start, as the client graph.
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            CACHE_INVALIDATION_TIMEOUT,
+            OptKind::Seconds { min: 1, max: 3600 },
+            Some("600"),
+            "seconds a brick keeps telling a client of changes to an inode after it last touched it; md-cache keeps nothing longer",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            STAT_PREFETCH,
+            OptKind::Bool,
+            Some("on"),
+            "the client graph has performance/md-cache: lookup, stat and some getxattrs are answered from memory",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            MD_CACHE_TIMEOUT,
+            OptKind::Seconds { min: 0, max: 600 },
+            Some("600"),
+            "seconds md-cache trusts what it keeps: 600 (capped at features.cache-invalidation-timeout) with upcalls, 1 without, unless set",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            MD_CACHE_INVALIDATION,
+            OptKind::Bool,
+            Some("on"),
+            "md-cache relies on the bricks' upcalls (features.cache-invalidation must be on too)",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            CACHE_CAPABILITY_XATTRS,
+            OptKind::Bool,
+            Some("on"),
+            "md-cache keeps security.capability (the kernel asks it before every write)",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            OPEN_BEHIND,
+            OptKind::Bool,
+            Some("on"),
+            "the client graph has performance/open-behind: read-only opens are answered at once and reads go by gfid, with no open on the bricks",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            QUICK_READ,
+            OptKind::Bool,
+            Some("on"),
+            "the client graph has performance/quick-read: files up to 64 KiB read whole or written whole are kept in memory and read again from there",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            QR_CACHE_TIMEOUT,
+            OptKind::Seconds { min: 1, max: 600 },
+            Some("600"),
+            "seconds quick-read trusts a file's content: 600 (capped at features.cache-invalidation-timeout) with upcalls, 1 without, unless set",
+        ),
+        Applies::Restart,
     ),
     (
         OptionSpec::new(

@@ -302,6 +302,9 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
             tokio::runtime::Handle::current(),
         ) {
             Ok(handle) => {
+                if let Some(inv) = handle.invalidator() {
+                    crate::mounts::follow_upcalls(&me, v, inv);
+                }
                 r.mounts.insert(v.clone(), Mounted { handle });
             }
             Err(e) => tracing::error!(volume = %v, "FUSE mount for SMB: {e}"),

@@ -134,6 +134,7 @@ impl Supervisor {
                 auth_file: auth_file.to_path_buf(),
                 tls: tls.cloned(),
                 log: cfg.data_dir.join("logs").join(format!("{}.log", p.name)),
+                cache_invalidation: (v.cache_invalidation(), v.cache_invalidation_timeout()),
             };
             tokio::spawn(supervise(p.clone(), args));
             started.push(p);
@@ -288,6 +289,8 @@ struct BrickArgs {
     auth_file: PathBuf,
     tls: Option<Material>,
     log: PathBuf,
+    /// `features.cache-invalidation` and its timeout (brickd's features/upcall).
+    cache_invalidation: (bool, u64),
 }
 
 /// Keeps one brickd running: restarts it when it dies (1 s, doubling to 10 s between tries,
@@ -353,6 +356,10 @@ async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {
             .arg(&a.volume)
             .arg("--auth-file")
             .arg(&a.auth_file)
+            .arg("--cache-invalidation")
+            .arg(if a.cache_invalidation.0 { "on" } else { "off" })
+            .arg("--cache-invalidation-timeout")
+            .arg(a.cache_invalidation.1.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
         if let Some(t) = &a.tls {

@@ -457,10 +457,13 @@ impl VolumeRecord {
             "volume {}-utime\n    type features/utime\n    option noatime on\n    subvolumes {below}\nend-volume\n",
             self.name
         );
+        // The caches above utime and the cluster translators, as glusterd places them; below
+        // features/reserved, so a name it hides is never answered from a cache.
+        let under_reserved = self.add_caches(&mut out, format!("{}-utime", self.name));
         // What the S3 frontend keeps for itself, hidden from every other client.
         out += &format!(
             "\nvolume {name}-reserved\n    type features/reserved\n    option root-names {}\n    \
-             option dot-infix {}\n    subvolumes {name}-utime\nend-volume\n",
+             option dot-infix {}\n    subvolumes {under_reserved}\nend-volume\n",
             protocols_s3::vfs::STAGING_DIR,
             protocols_s3::vfs::STAGING_INFIX,
             name = self.name
@@ -595,7 +598,7 @@ pub fn path_components<'a>(path: &'a str, what: &str) -> Result<Vec<&'a str>, St
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -627,7 +630,7 @@ mod tests {
         assert!(check_name("a/b").is_err());
     }
 
-    fn bricks(n: u16) -> Vec<BrickRecord> {
+    pub(crate) fn bricks(n: u16) -> Vec<BrickRecord> {
         (0..n)
             .map(|i| BrickRecord {
                 host: "127.0.0.1".into(),
@@ -642,7 +645,7 @@ mod tests {
     /// Parses a generated volfile with the engine's parser and checks every volume against
     /// the registry's option tables and child counts (what the graph builder checks before it
     /// builds a translator).
-    fn parse_checked(text: &str) -> engine::volfile::Volfile {
+    pub(crate) fn parse_checked(text: &str) -> engine::volfile::Volfile {
         let vf = engine::volfile::Volfile::parse(text).unwrap();
         let reg = engine::registry::Registry::client_side();
         for v in &vf.volumes {
@@ -731,6 +734,9 @@ mod tests {
                 "vol-replicate-1",
                 "vol-dht",
                 "vol-utime",
+                "vol-quick-read",
+                "vol-open-behind",
+                "vol-md-cache",
                 "vol-reserved",
                 "vol"
             ]
@@ -756,7 +762,7 @@ mod tests {
         assert_eq!(vf.top().subvolumes, ["vol-reserved"]);
         let reserved = vf.get("vol-reserved").unwrap();
         assert_eq!(reserved.type_name, "features/reserved");
-        assert_eq!(reserved.subvolumes, ["vol-utime"]);
+        assert_eq!(reserved.subvolumes, ["vol-md-cache"]);
         assert_eq!(vf.get("vol-utime").unwrap().subvolumes, ["vol-dht"]);
         let top = vf.get("vol-dht").unwrap();
         assert_eq!(top.subvolumes, ["vol-replicate-0", "vol-replicate-1"]);
@@ -782,7 +788,7 @@ mod tests {
         let v = VolumeRecord::with_layout("arb", bricks(3), 3, 1).unwrap();
         assert_eq!(v.kind, "replicate");
         let vf = parse_checked(&v.client_volfile(42, "127.0.0.1"));
-        assert_eq!(vf.volumes.len(), 7);
+        assert_eq!(vf.volumes.len(), 10);
         assert_eq!(vf.get("arb-utime").unwrap().subvolumes, ["arb-replicate-0"]);
         let top = vf.get("arb-replicate-0").unwrap();
         assert_eq!(top.type_name, "cluster/replicate");

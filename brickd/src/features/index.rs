@@ -291,9 +291,12 @@ impl Xlator for Index {
             && !g.is_null()
         {
             let (state, values) = (self.state.clone(), out.clone());
-            let res = tokio::task::spawn_blocking(move || state.update(g, &values))
-                .await
-                .map_err(|_| Errno::EIO)?;
+            // A link or an unlink in the index directory: cheap, like the xattr update
+            // below it, so it runs where that did.
+            let res = crate::storage::posix::metadata(move || {
+                state.update(g, &values).map_err(|e| Errno::from_io(&e))
+            })
+            .await;
             if let Err(e) = res {
                 // The changelog itself is written; a missing index entry only delays a heal
                 // until the next full crawl, so the fop does not fail for it.

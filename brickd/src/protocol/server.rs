@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use super::auth::AuthSource;
 
@@ -40,7 +39,7 @@ struct Conn {
     id: u64,
     fds: Mutex<HashMap<u64, FdRef>>,
     next_fd: AtomicU64,
-    tx: mpsc::UnboundedSender<OutFrame>,
+    tx: Arc<FrameSink>,
     /// Set once the connection is gone. Its requests still running may yet be granted a lock
     /// or open an fd (a waiter woken when the holder unlocks, a task not yet scheduled); each
     /// that ends after this is set clears the connection's state again, so nothing it got is
@@ -107,13 +106,13 @@ impl Server {
             }
         };
         let mut rd = reader(r);
-        let tx = spawn_writer(w);
+        let tx = FrameSink::new(w);
         // Refused before the challenge, with the reason, so the client can say why (over TLS
         // when it is on: a client without the cluster's certificate learns nothing).
         if let Some(why) = self.refusal(peer.ip()).await {
             tracing::warn!(brick = %self.cfg.brick_name, %peer, "connection refused: {why}");
-            let _ = tx.send(hello_frame(&Hello::Refused { reason: why }));
-            // Let the writer send it before the connection drops.
+            let _ = tx.write(hello_frame(&Hello::Refused { reason: why })).await;
+            // Give the client a moment to read it before the connection drops.
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             return Ok(());
         }
@@ -122,7 +121,7 @@ impl Server {
         // False once nobody can change the rules (no auth file is watched).
         let mut auth_live = true;
         let nonce = random_nonce();
-        let _ = tx.send(hello_frame(&Hello::Challenge { nonce }));
+        let _ = tx.write(hello_frame(&Hello::Challenge { nonce })).await;
         let f = match tokio::time::timeout(HANDSHAKE_WAIT, next_frame(&mut rd)).await {
             Err(_) => return Err(FrameError::Malformed("no handshake within 10s".into())),
             // A port probe (health check) that hangs up before speaking is not an error.
@@ -170,7 +169,7 @@ impl Server {
             }
             _ => return Err(refuse("expected an authentication message".into())),
         }
-        let _ = tx.send(hello_frame(&Hello::Accepted));
+        let _ = tx.write(hello_frame(&Hello::Accepted)).await;
         let conn = Arc::new(Conn {
             id: self.next_client.fetch_add(1, Ordering::Relaxed),
             fds: Mutex::new(HashMap::new()),
@@ -179,6 +178,7 @@ impl Server {
             gone: AtomicBool::new(false),
         });
         tracing::debug!(brick = %self.cfg.brick_name, client = conn.id, "client authenticated");
+        self.hear_upcalls(&conn);
         let res = loop {
             let next = tokio::select! {
                 f = next_frame(&mut rd) => f,
@@ -210,13 +210,20 @@ impl Server {
                         Err(e) => break Err(e),
                     };
                     let (me, conn) = (self.clone(), conn.clone());
-                    tokio::spawn(async move {
+                    let mut request = Box::pin(async move {
                         let (reply, payload) = me.dispatch(&conn, req, f.payload).await;
-                        let _ = conn.tx.send(reply_frame(f.id, &reply, payload));
+                        let _ = conn.tx.write(reply_frame(f.id, &reply, payload)).await;
                         if conn.gone.load(Ordering::SeqCst) {
                             me.forget(&conn).await;
                         }
                     });
+                    // Most requests finish without waiting (locks and other in-memory state,
+                    // cheap syscalls): those run here, answered without a hand-off to a task
+                    // of their own. One that waits (a lock held elsewhere, the disk, a full
+                    // socket) goes on in its own task, so the requests behind it are read.
+                    if futures::poll!(&mut request).is_pending() {
+                        tokio::spawn(request);
+                    }
                 }
                 k => {
                     break Err(FrameError::Malformed(format!(
@@ -237,6 +244,16 @@ impl Server {
             self.top.release(&fd).await;
         }
         self.top.client_disconnect(conn.id).await;
+    }
+
+    /// Gives the graph (its features/upcall) the way to tell this client of changes other
+    /// clients make: an upcall frame queued on the connection, never waited for.
+    fn hear_upcalls(&self, conn: &Conn) {
+        let tx = conn.tx.clone();
+        let sink: UpcallSink = Arc::new(move |u| {
+            let _ = tx.send(upcall_frame(&u));
+        });
+        self.top.client_connect(conn.id, &sink);
     }
 
     fn fd(&self, conn: &Conn, w: &WireFd) -> Result<FdRef> {
@@ -475,6 +492,9 @@ impl Server {
                         .rchecksum(&with(ctx), &self.fd(conn, &fd)?, offset, len)
                         .await?;
                     ReplyBody::Checksum(n, sum)
+                }
+                Request::Compound { ctx, steps } => {
+                    ReplyBody::Steps(top.txn_steps(&with(ctx), &steps).await.err())
                 }
             };
             Ok((body, Bytes::new()))

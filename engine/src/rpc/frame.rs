@@ -8,8 +8,10 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 /// Largest frame accepted: a 16 MiB payload plus headroom for the message. Anything larger is
@@ -26,6 +28,10 @@ pub enum Kind {
     Ping = 3,
     Pong = 4,
     Hello = 5,
+    /// Server to client, unasked: a cache invalidation (`crate::fop::Upcall` as the header,
+    /// id 0), GlusterFS's upcall notifications. Clients that predate it close the connection
+    /// on it, so a brick sends one only to a client that looked the inode up.
+    Upcall = 6,
 }
 
 impl Kind {
@@ -36,6 +42,7 @@ impl Kind {
             3 => Kind::Ping,
             4 => Kind::Pong,
             5 => Kind::Hello,
+            6 => Kind::Upcall,
             _ => return None,
         })
     }
@@ -136,29 +143,147 @@ pub fn parse_frame(mut buf: Bytes) -> Result<Frame, FrameError> {
     })
 }
 
-/// The writing half: one task per connection drains a queue, so many request tasks can send
-/// without a lock, and small frames written back to back share one flush.
-pub fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(
-    w: W,
-) -> mpsc::UnboundedSender<OutFrame> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<OutFrame>();
-    tokio::spawn(async move {
-        let mut w = BufWriter::with_capacity(64 * 1024, w);
-        while let Some(f) = rx.recv().await {
-            let mut next = Some(f);
-            while let Some(f) = next.take() {
-                if w.write_all(&f.head).await.is_err() || w.write_all(&f.payload).await.is_err() {
-                    return;
+/// Payloads up to this size are copied behind their header, so a small frame leaves in one
+/// piece even on a writer without vectored writes (TLS): two writes would be two segments
+/// with TCP_NODELAY.
+const INLINE_PAYLOAD: usize = 16 * 1024;
+
+/// Frames written through a `FrameSink` after it failed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("connection closed")]
+pub struct SinkClosed;
+
+/// The writing half, shared by every task that sends on a connection. The task that sends a
+/// frame writes it itself ("whoever holds the write side flushes the queue"): no hand-off to
+/// a writer task on the way out, and frames queued while another task was writing leave
+/// with its next write, so a burst still shares syscalls.
+///
+/// The bytes being written live in the sink, not in the sending future, so a caller dropped
+/// half-way through a write (a cancelled request) leaves the stream whole: the next writer
+/// finishes the frame.
+pub struct FrameSink {
+    queue: parking_lot::Mutex<Vec<OutFrame>>,
+    io: tokio::sync::Mutex<SinkIo>,
+    closed: AtomicBool,
+}
+
+struct SinkIo {
+    w: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Taken from the queue, not yet written; the front may be partly written.
+    out: VecDeque<Bytes>,
+}
+
+impl FrameSink {
+    pub fn new<W: AsyncWrite + Send + Unpin + 'static>(w: W) -> Arc<FrameSink> {
+        Arc::new(FrameSink {
+            queue: parking_lot::Mutex::new(Vec::new()),
+            io: tokio::sync::Mutex::new(SinkIo {
+                w: Box::new(w),
+                out: VecDeque::new(),
+            }),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn push(&self, f: OutFrame) -> Result<(), SinkClosed> {
+        if self.is_closed() {
+            return Err(SinkClosed);
+        }
+        self.queue.lock().push(f);
+        Ok(())
+    }
+
+    /// Writes `f` (and whatever else is queued) from the calling task; returns once it is
+    /// handed to the kernel.
+    pub async fn write(&self, f: OutFrame) -> Result<(), SinkClosed> {
+        self.push(f)?;
+        let mut io = self.io.lock().await;
+        self.drain(&mut io).await
+    }
+
+    /// Queues `f` without waiting; a task is spawned to write it. For senders that must not
+    /// wait on the socket (a connection's reader answering a ping: waiting there could
+    /// deadlock two peers that both write while neither reads).
+    pub fn send(self: &Arc<Self>, f: OutFrame) -> Result<(), SinkClosed> {
+        self.push(f)?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut io = me.io.lock().await;
+            let _ = me.drain(&mut io).await;
+        });
+        Ok(())
+    }
+
+    async fn drain(&self, io: &mut SinkIo) -> Result<(), SinkClosed> {
+        loop {
+            for f in self.queue.lock().drain(..) {
+                if f.payload.len() <= INLINE_PAYLOAD {
+                    let mut head = f.head;
+                    head.extend_from_slice(&f.payload);
+                    io.out.push_back(head.freeze());
+                } else {
+                    io.out.push_back(f.head.freeze());
+                    io.out.push_back(f.payload);
                 }
-                next = rx.try_recv().ok();
             }
-            if w.flush().await.is_err() {
-                return;
+            if io.out.is_empty() {
+                break;
+            }
+            if let Err(e) = Self::write_out(io).await {
+                tracing::debug!("connection write failed: {e}");
+                self.closed.store(true, Ordering::Release);
+                self.queue.lock().clear();
+                io.out.clear();
+                return Err(SinkClosed);
             }
         }
-        let _ = w.shutdown().await;
-    });
-    tx
+        if io.w.flush().await.is_err() {
+            self.closed.store(true, Ordering::Release);
+            return Err(SinkClosed);
+        }
+        Ok(())
+    }
+
+    async fn write_out(io: &mut SinkIo) -> std::io::Result<()> {
+        while !io.out.is_empty() {
+            let n = {
+                let slices: Vec<std::io::IoSlice<'_>> = io
+                    .out
+                    .iter()
+                    .take(64)
+                    .map(|b| std::io::IoSlice::new(b))
+                    .collect();
+                io.w.write_vectored(&slices).await?
+            };
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            let mut n = n;
+            while n > 0 {
+                let front = io.out.front_mut().expect("written bytes were queued");
+                if n >= front.len() {
+                    n -= front.len();
+                    io.out.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection's write side once what is queued is written.
+    pub async fn shutdown(&self) {
+        let mut io = self.io.lock().await;
+        let _ = self.drain(&mut io).await;
+        self.closed.store(true, Ordering::Release);
+        let _ = io.w.shutdown().await;
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -208,6 +333,10 @@ pub fn reply_frame(id: u64, reply: &Reply, payload: Bytes) -> OutFrame {
     encode(id, Kind::Reply, reply, payload)
 }
 
+pub fn upcall_frame(u: &crate::fop::Upcall) -> OutFrame {
+    encode(0, Kind::Upcall, u, Bytes::new())
+}
+
 pub fn request_frame(id: u64, req: &Request, payload: Bytes) -> OutFrame {
     encode(id, Kind::Request, req, payload)
 }
@@ -229,6 +358,18 @@ mod tests {
             Request::Release { fd: 3 }
         ));
         assert_eq!(&p.payload[..], b"data");
+    }
+
+    #[test]
+    fn upcall_frames_carry_the_gfid_and_what_changed() {
+        let u = crate::fop::Upcall {
+            gfid: Gfid::random(),
+            flags: crate::fop::upcall_flags::ATTR | crate::fop::upcall_flags::DATA,
+        };
+        let f = upcall_frame(&u);
+        let p = parse_frame(Bytes::copy_from_slice(&f.head[4..])).unwrap();
+        assert_eq!(p.kind, Kind::Upcall);
+        assert_eq!(p.decode_header::<crate::fop::Upcall>().unwrap(), u);
     }
 
     #[test]

@@ -205,6 +205,12 @@ pub enum Request {
         offset: u64,
         len: u32,
     },
+    /// A transaction's locks and changelog updates, run in order until one fails; the reply
+    /// is `ReplyBody::Steps`.
+    Compound {
+        ctx: Ctx,
+        steps: Vec<TxnStep>,
+    },
 }
 
 impl Request {
@@ -246,6 +252,7 @@ impl Request {
             Request::Fallocate { .. } => "fallocate",
             Request::Discard { .. } => "discard",
             Request::Rchecksum { .. } => "rchecksum",
+            Request::Compound { .. } => "compound",
         }
     }
 }
@@ -266,6 +273,8 @@ pub enum ReplyBody {
     Flock(Flock),
     /// Bytes covered and their SHA-256.
     Checksum(u32, [u8; 32]),
+    /// How a `Request::Compound` went: None when every step succeeded.
+    Steps(Option<StepFailed>),
 }
 
 pub type Reply = std::result::Result<ReplyBody, Errno>;

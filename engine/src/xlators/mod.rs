@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod debug;
 pub mod features;
+pub mod performance;
 pub mod protocol;
 
 use crate::registry::Registry;
@@ -21,5 +22,6 @@ pub fn register_all(r: &mut Registry) {
     cluster::register(r);
     debug::register(r);
     features::register(r);
+    performance::register(r);
     protocol::register(r);
 }

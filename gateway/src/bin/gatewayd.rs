@@ -349,6 +349,9 @@ async fn up(
             tokio::runtime::Handle::current(),
         )
         .with_context(|| format!("FUSE-mounting vol at {}", mp.display()))?;
+        if let Some(inv) = h.invalidator() {
+            gateway::mounts::follow_upcalls(&m, "vol", inv);
+        }
         say(&format!("volume vol mounted at {}", mp.display()));
         handle = Some(h);
     }
@@ -640,6 +643,10 @@ async fn native_mount(
         cfg.fuse_options(&volume, "fuse"),
         tokio::runtime::Handle::current(),
     )?;
+    // Another client's change reaches this mount's kernel through the graph's upcalls.
+    if let Some(inv) = h.invalidator() {
+        inv.follow(graph.upcalls());
+    }
     say(&format!("volume {volume} mounted at {}", dir.display()));
     let waiter = tokio::task::spawn_blocking(move || h.wait());
     tokio::select! {

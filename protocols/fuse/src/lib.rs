@@ -17,10 +17,12 @@ mod dir;
 mod entry;
 mod fs;
 mod inodes;
+mod invalidate;
 mod io;
 mod lock;
 mod mount;
 mod types;
 mod xattr;
 
+pub use invalidate::Invalidator;
 pub use mount::{FuseError, MountHandle, MountOptions, mount};

@@ -1,7 +1,7 @@
 //! Fops on an inode: lookup, stat, setattr, open and the data fops, xattrs.
 
 use super::super::xattr;
-use super::common::{OpenFile, Posix, blocking};
+use super::common::{OpenFile, Posix, blocking, metadata};
 use super::handle::{At, Handles};
 use super::times::{self, Place, io};
 use bytes::{Bytes, BytesMut};
@@ -85,7 +85,7 @@ fn data_changed(h: &Handles, f: &File, g: Gfid, stamp: Option<&Stamp>) -> Result
 impl Posix {
     pub(super) async fn do_lookup(&self, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
         let (h, loc, want) = (self.h.clone(), loc.clone(), want.clone());
-        blocking(move || {
+        metadata(move || {
             let at = h.resolve(&loc)?;
             let md = io(fs::symlink_metadata(&*at))?;
             let g = h.gfid_of(&at, loc.parent)?;
@@ -117,7 +117,7 @@ impl Posix {
 
     pub(super) async fn do_stat(&self, loc: &Loc) -> Result<Iatt> {
         let (h, loc) = (self.h.clone(), loc.clone());
-        blocking(move || {
+        metadata(move || {
             let at = h.resolve(&loc)?;
             let g = h.gfid_of(&at, loc.parent)?;
             times::iatt(&at, g)
@@ -131,7 +131,7 @@ impl Posix {
         }
         let f = self.open_file(fd)?;
         let g = fd.gfid;
-        blocking(move || times::iatt_fd(&f, g)).await
+        metadata(move || times::iatt_fd(&f, g)).await
     }
 
     pub(super) async fn do_setattr(&self, ctx: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
@@ -185,7 +185,7 @@ impl Posix {
         // Permission checks happen at the frontends (the kernel for FUSE); the brick only
         // confirms the inode exists.
         let (h, loc) = (self.h.clone(), loc.clone());
-        blocking(move || {
+        metadata(move || {
             h.resolve(&loc)
                 .and_then(|p| io(fs::symlink_metadata(&*p)).map(|_| ()))
         })
@@ -325,7 +325,7 @@ impl Posix {
 
     pub(super) async fn do_getxattr(&self, loc: &Loc, name: Option<&str>) -> Result<Xattrs> {
         let (h, loc, name) = (self.h.clone(), loc.clone(), name.map(String::from));
-        blocking(move || {
+        metadata(move || {
             if name.as_deref() == Some(keys::PARENT_GFID) {
                 let at = h.resolve(&loc)?;
                 let g = h.gfid_of(&at, loc.parent)?;
@@ -366,7 +366,7 @@ impl Posix {
             return Err(Errno::EPERM);
         }
         let (h, loc, xs, stamp) = (self.h.clone(), loc.clone(), xattrs.clone(), ctx.stamp);
-        blocking(move || {
+        metadata(move || {
             let p = h.resolve(&loc)?;
             let g = h.gfid_of(&p, loc.parent)?;
             for (k, v) in &xs {
@@ -386,7 +386,7 @@ impl Posix {
             return Err(Errno::EPERM);
         }
         let (h, loc, name, stamp) = (self.h.clone(), loc.clone(), name.to_string(), ctx.stamp);
-        blocking(move || {
+        metadata(move || {
             let p = h.resolve(&loc)?;
             xattr::remove(&p, &name)?;
             let g = h.gfid_of(&p, loc.parent)?;

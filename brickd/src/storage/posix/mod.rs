@@ -15,6 +15,7 @@ mod times;
 mod xattrop;
 
 pub use common::Posix;
+pub(crate) use common::metadata;
 pub use handle::gfid2path_key;
 pub use times::iatt_from;
 

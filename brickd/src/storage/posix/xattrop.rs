@@ -1,7 +1,7 @@
 //! `xattrop`: atomic arithmetic on xattrs (AFR's changelogs, disperse's sizes and versions).
 
 use super::super::xattr;
-use super::common::{Posix, blocking};
+use super::common::{Posix, metadata};
 use bytes::Bytes;
 use engine::*;
 
@@ -13,7 +13,7 @@ impl Posix {
         xattrs: &Xattrs,
     ) -> Result<Xattrs> {
         let (h, loc, xs) = (self.h.clone(), loc.clone(), xattrs.clone());
-        blocking(move || {
+        metadata(move || {
             let path = h.resolve(&loc)?;
             let g = match loc.gfid {
                 Some(g) => g,

@@ -116,6 +116,12 @@ impl Xlator for Distribute {
     }
 
     async fn notify(&self, event: Event, from: usize) {
+        // A brick's cache invalidation is about one inode, not about this child's health:
+        // every cache above must hear it, whichever replica or subvolume sent it.
+        if let Event::Upcall(_) = event {
+            self.base.notify_parents(event).await;
+            return;
+        }
         let announce = {
             let _g = self.notify_lock.lock();
             match event {
@@ -128,6 +134,7 @@ impl Xlator for Distribute {
                     self.reported[from].store(true, Ordering::SeqCst);
                 }
                 Event::ChildConnecting => return,
+                Event::Upcall(_) => return,
             }
             let any_up = (0..self.n()).any(|i| self.is_up(i));
             let all_reported = self.reported.iter().all(|r| r.load(Ordering::SeqCst));

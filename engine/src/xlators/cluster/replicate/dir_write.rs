@@ -1,7 +1,7 @@
 //! Entry writes (GlusterFS's afr-dir-write.c): names made, removed and renamed as transactions
 //! on their parent directories.
 
-use super::common::Afr;
+use super::common::{Afr, InodeInfo, NAMES_MAX};
 use crate::fop::*;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -33,6 +33,20 @@ impl Afr {
             .await?;
         let fds: Vec<Option<FdRef>> = fds.into_iter().map(|m| m.into_inner()).collect();
         a.saw_name(ia.gfid, loc);
+        // Made on every replica in one transaction: the copies are equal, which is all the
+        // lookup that the next read (the kernel's getxattr before a write) would make to
+        // learn it. A replica that missed the create is left for that lookup to find.
+        if fds.iter().all(|f| f.is_some()) {
+            if a.inodes.len() >= NAMES_MAX {
+                a.inodes.clear();
+            }
+            a.inodes.entry(ia.gfid).or_insert_with(|| InodeInfo {
+                good: (0..a.n()).map(|i| !a.is_arbiter(i)).collect(),
+                split_brain: false,
+                name: loc.parent.zip(loc.name.clone()),
+                path: loc.path.clone(),
+            });
+        }
         Ok((a.wrap(ia.gfid, flags, false, fds), ia))
     }
 

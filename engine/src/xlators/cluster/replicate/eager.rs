@@ -1,55 +1,35 @@
 //! Eager locking with delayed post-op (GlusterFS's eager-lock): a data transaction's lock and
 //! dirty mark taken once and kept across the changes to an inode, released when it goes idle.
 
-use super::changelog::TxnType;
 use super::common::{Afr, Eager, Quorum};
-use super::lock::LockOn;
+use super::lock::Change;
 use crate::fop::*;
-use futures::future::join_all;
 use std::sync::Arc;
 
 impl Afr {
     /// Lock and pre-op for an eager data transaction.
     pub(super) async fn eager_acquire(&self, g: Gfid) -> Result<Eager> {
         let n = self.n();
-        let lock = LockOn::Inode(g, TxnType::Data);
         let owner = self.next_owner();
         let lctx = Ctx {
             lk_owner: owner,
             ..Ctx::root()
         };
-        let locked = self.lock_all(&lctx, &lock).await;
-        let zeros = vec![0; n];
-        if self.quorum_met(&locked) {
-            let pre = join_all((0..n).map(|i| {
-                let (lctx, zeros, locked) = (&lctx, &zeros, &locked);
-                async move {
-                    locked[i]
-                        && self
-                            .mark(lctx, i, &[g], TxnType::Data, 1, zeros)
-                            .await
-                            .is_ok()
-                }
-            }))
-            .await;
-            if pre.iter().any(|p| *p) {
-                return Ok(Eager {
-                    owner,
-                    locked,
-                    ready: pre,
-                    failed: vec![false; n],
-                    inflight: 0,
-                    changed: false,
-                    epoch: 0,
-                });
-            }
+        let change = Change::data(g);
+        let (locked, ready) = self.lock_and_mark(&lctx, &change).await;
+        if self.quorum_met(&locked) && ready.iter().any(|r| *r) {
+            return Ok(Eager {
+                owner,
+                locked,
+                ready,
+                failed: vec![false; n],
+                inflight: 0,
+                changed: false,
+                epoch: 0,
+            });
         }
-        join_all(
-            (0..n)
-                .filter(|i| locked[*i])
-                .map(|i| self.unlock_on(&lctx, i, &lock, usize::MAX)),
-        )
-        .await;
+        self.unmark_and_unlock(&lctx, &change, &locked, &ready)
+            .await;
         Err(if self.quorum == Quorum::None {
             Errno::ENOTCONN
         } else {
@@ -67,30 +47,9 @@ impl Afr {
         let blame: Vec<i32> = (0..n)
             .map(|i| i32::from(e.changed && (e.failed[i] || !e.ready[i])))
             .collect();
-        join_all((0..n).filter(|i| e.ready[*i] && !e.failed[*i]).map(|i| {
-            let (lctx, blame) = (&lctx, &blame);
-            async move {
-                match self.mark(lctx, i, &[g], TxnType::Data, -1, blame).await {
-                    Ok(_) => {}
-                    // Removed while the lock was held (a rebalance moved it, a client
-                    // deleted it): nothing is left to mark.
-                    Err(Errno::ESTALE) | Err(Errno::ENOENT) => {
-                        tracing::debug!(xlator = %self.base.name, replica = %self.names[i], %g, "post-op of a removed file")
-                    }
-                    Err(err) => {
-                        tracing::warn!(xlator = %self.base.name, replica = %self.names[i], "post-op: {err}")
-                    }
-                }
-            }
-        }))
-        .await;
-        let lock = LockOn::Inode(g, TxnType::Data);
-        join_all(
-            (0..n)
-                .filter(|i| e.locked[*i])
-                .map(|i| self.unlock_on(&lctx, i, &lock, usize::MAX)),
-        )
-        .await;
+        let post: Vec<bool> = (0..n).map(|i| e.ready[i] && !e.failed[i]).collect();
+        self.post_op_and_unlock(&lctx, &Change::data(g), &post, &blame, &e.locked)
+            .await;
     }
 
     /// Ends the eager transaction on `g` now (flush, fsync, a heal, shutdown) unless changes

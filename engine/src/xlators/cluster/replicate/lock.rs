@@ -6,6 +6,25 @@ use super::common::Afr;
 use crate::fop::*;
 use futures::future::join_all;
 
+/// One transaction's change: what it locks and whose changelogs record it.
+pub(super) struct Change {
+    pub ty: TxnType,
+    /// The inodes whose changelogs record the change (the file, or the parent directories).
+    pub marks: Vec<Gfid>,
+    pub lock: LockOn,
+}
+
+impl Change {
+    /// A data change of inode `g` (an eager transaction's).
+    pub fn data(g: Gfid) -> Change {
+        Change {
+            ty: TxnType::Data,
+            marks: vec![g],
+            lock: LockOn::Inode(g, TxnType::Data),
+        }
+    }
+}
+
 /// What a transaction locks.
 pub(super) enum LockOn {
     /// An inode's data or metadata range.
@@ -189,16 +208,9 @@ impl Afr {
         }
     }
 
-    /// Adds `dirty` and `pending` to the changelogs of every inode in `marks` on replica `i`.
-    pub(super) async fn mark(
-        &self,
-        ctx: &Ctx,
-        i: usize,
-        marks: &[Gfid],
-        ty: TxnType,
-        dirty: i32,
-        pending: &[i32],
-    ) -> Result<()> {
+    /// The changelog update of a pre-op (`dirty` 1) or post-op (`dirty` -1, `pending` the
+    /// replicas blamed).
+    fn mark_delta(&self, ty: TxnType, dirty: i32, pending: &[i32]) -> Xattrs {
         let mut x = changelog::delta(&self.keys, ty, dirty, pending);
         if ty == TxnType::Entry {
             // A directory whose entries a replica missed also gets its data counter raised:
@@ -210,12 +222,7 @@ impl Afr {
                 }
             }
         }
-        for g in marks {
-            self.sub(i)
-                .xattrop(ctx, &Loc::gfid(*g), XattropOp::AddArray, &x)
-                .await?;
-        }
-        Ok(())
+        x
     }
 
     /// A lock from above: taken on every up replica in order; a refusal other than a lost
@@ -237,5 +244,232 @@ impl Afr {
             }
         }
         out.ok_or(err)
+    }
+}
+
+/// A transaction's steps on one replica, sent as compound requests (GlusterFS 4's compound
+/// fops): the locks with the pre-op in one request, the post-op with the unlocks in another,
+/// so a transaction costs three round trips (with the fop) instead of five.
+impl Afr {
+    /// The lock requests `lock_on` makes, as steps.
+    fn lock_steps(&self, owner: u64, lock: &LockOn, wait: bool) -> Vec<TxnStep> {
+        let domain = self.base.name.clone();
+        let entry = |loc: Loc, basename: Option<String>| TxnStep::Entrylk {
+            domain: domain.clone(),
+            loc,
+            basename,
+            cmd: if wait {
+                EntrylkCmd::Lock
+            } else {
+                EntrylkCmd::LockNb
+            },
+            typ: EntrylkType::Write,
+        };
+        match lock {
+            LockOn::Inode(g, ty) => {
+                let (start, len) = range(*ty);
+                vec![TxnStep::Inodelk {
+                    domain: domain.clone(),
+                    loc: Loc::gfid(*g),
+                    cmd: if wait { LockCmd::SetWait } else { LockCmd::Set },
+                    lock: Flock {
+                        typ: LockType::Write,
+                        start,
+                        len,
+                        pid: 0,
+                        owner,
+                    },
+                }]
+            }
+            LockOn::Entries(names) => names
+                .iter()
+                .enumerate()
+                .filter(|(k, (p, name))| !names[..*k].iter().any(|(q, m)| q == p && m == name))
+                .map(|(_, (p, name))| entry(Loc::gfid(*p), Some(name.clone())))
+                .collect(),
+            LockOn::Dir(g) => vec![entry(Loc::gfid(*g), None)],
+        }
+    }
+
+    /// What releases `locks` (steps from `lock_steps`).
+    fn unlock_steps(locks: &[TxnStep]) -> Vec<TxnStep> {
+        locks
+            .iter()
+            .map(|s| match s.clone() {
+                TxnStep::Inodelk {
+                    domain,
+                    loc,
+                    mut lock,
+                    ..
+                } => {
+                    lock.typ = LockType::Unlock;
+                    TxnStep::Inodelk {
+                        domain,
+                        loc,
+                        cmd: LockCmd::Set,
+                        lock,
+                    }
+                }
+                TxnStep::Entrylk {
+                    domain,
+                    loc,
+                    basename,
+                    typ,
+                    ..
+                } => TxnStep::Entrylk {
+                    domain,
+                    loc,
+                    basename,
+                    cmd: EntrylkCmd::Unlock,
+                    typ,
+                },
+                other => other,
+            })
+            .collect()
+    }
+
+    /// The xattrops `mark` sends, as steps.
+    fn mark_steps(&self, marks: &[Gfid], ty: TxnType, dirty: i32, pending: &[i32]) -> Vec<TxnStep> {
+        let x = self.mark_delta(ty, dirty, pending);
+        marks
+            .iter()
+            .map(|g| TxnStep::Xattrop {
+                loc: Loc::gfid(*g),
+                op: XattropOp::AddArray,
+                xattrs: x.clone(),
+            })
+            .collect()
+    }
+
+    /// Lock and pre-op on every up replica, one request each: `lock_all` then `mark(+1)`.
+    /// Returns where the lock was got and where the pre-op was done too. As in `lock_all`,
+    /// the first try does not wait; if any replica's lock is held elsewhere, what was done is
+    /// undone and the replicas are taken one after another in order, waiting.
+    pub(super) async fn lock_and_mark(&self, ctx: &Ctx, change: &Change) -> (Vec<bool>, Vec<bool>) {
+        let n = self.n();
+        let lock = &change.lock;
+        let pre = self.mark_steps(&change.marks, change.ty, 1, &vec![0; n]);
+        let one = |i: usize, wait: bool| {
+            let pre = &pre;
+            async move {
+                let locks = self.lock_steps(ctx.lk_owner, lock, wait);
+                let mut steps = locks.clone();
+                steps.extend(pre.iter().cloned());
+                match self.sub(i).txn_steps(ctx, &steps).await {
+                    Ok(()) => Ok(true),
+                    Err(f) if f.done >= locks.len() => {
+                        tracing::debug!(xlator = %self.base.name, replica = %self.names[i], "pre-op: {}", f.error);
+                        Ok(false)
+                    }
+                    Err(f) => {
+                        if f.done > 0 {
+                            let undo = Self::unlock_steps(&locks[..f.done]);
+                            self.steps_lenient(ctx, i, &undo).await;
+                        }
+                        Err(f.error)
+                    }
+                }
+            }
+        };
+        let up = self.up_list();
+        let tries = join_all(up.iter().map(|i| one(*i, false))).await;
+        let mut locked = vec![false; n];
+        let mut ready = vec![false; n];
+        for (i, r) in up.iter().zip(&tries) {
+            locked[*i] = r.is_ok();
+            ready[*i] = matches!(r, Ok(true));
+        }
+        if !tries.iter().any(|r| matches!(r, Err(Errno::EAGAIN))) {
+            return (locked, ready);
+        }
+        self.unmark_and_unlock(ctx, change, &locked, &ready).await;
+        let mut locked = vec![false; n];
+        let mut ready = vec![false; n];
+        for i in self.up_list() {
+            match one(i, true).await {
+                Ok(r) => (locked[i], ready[i]) = (true, r),
+                Err(e) => {
+                    tracing::debug!(xlator = %self.base.name, replica = %self.names[i], "transaction lock: {e}")
+                }
+            }
+        }
+        (locked, ready)
+    }
+
+    /// Post-op and unlock, one request per replica: `mark(-1, blame)` where `post` is set,
+    /// then the unlocks where `locked` is; an unlock still goes when the post-op fails.
+    pub(super) async fn post_op_and_unlock(
+        &self,
+        ctx: &Ctx,
+        change: &Change,
+        post: &[bool],
+        blame: &[i32],
+        locked: &[bool],
+    ) {
+        let post_steps = self.mark_steps(&change.marks, change.ty, -1, blame);
+        let unlocks = Self::unlock_steps(&self.lock_steps(ctx.lk_owner, &change.lock, false));
+        join_all((0..self.n()).filter(|i| post[*i] || locked[*i]).map(|i| {
+            let mut steps = Vec::new();
+            if post[i] {
+                steps.extend(post_steps.iter().cloned());
+            }
+            let npost = steps.len();
+            if locked[i] {
+                steps.extend(unlocks.iter().cloned());
+            }
+            async move {
+                for (k, e) in self.steps_lenient(ctx, i, &steps).await {
+                    if k >= npost {
+                        continue;
+                    }
+                    match e {
+                        // Removed while the lock was held (a rebalance moved it, a client
+                        // deleted it): nothing is left to mark.
+                        Errno::ESTALE | Errno::ENOENT => {
+                            tracing::debug!(xlator = %self.base.name, replica = %self.names[i], "post-op of a removed inode")
+                        }
+                        e => {
+                            tracing::warn!(xlator = %self.base.name, replica = %self.names[i], "post-op: {e}")
+                        }
+                    }
+                }
+            }
+        }))
+        .await;
+    }
+
+    /// Undoes `lock_and_mark` for a transaction that will not run: the dirty mark taken back
+    /// where it was made (nothing changed, so nobody is blamed), the locks released.
+    pub(super) async fn unmark_and_unlock(
+        &self,
+        ctx: &Ctx,
+        change: &Change,
+        locked: &[bool],
+        ready: &[bool],
+    ) {
+        let zeros = vec![0; self.n()];
+        self.post_op_and_unlock(ctx, change, ready, &zeros, locked)
+            .await;
+    }
+
+    /// Runs `steps` on replica `i`, going on past a step that fails (unlocks and post-ops,
+    /// where each one that can be done must be); returns the failures. A lost connection ends
+    /// it: the brick drops the client's locks with it.
+    async fn steps_lenient(&self, ctx: &Ctx, i: usize, steps: &[TxnStep]) -> Vec<(usize, Errno)> {
+        let mut failed = Vec::new();
+        let mut at = 0;
+        while at < steps.len() {
+            match self.sub(i).txn_steps(ctx, &steps[at..]).await {
+                Ok(()) => break,
+                Err(f) => {
+                    failed.push((at + f.done, f.error));
+                    if f.error == Errno::ENOTCONN {
+                        break;
+                    }
+                    at += f.done + 1;
+                }
+            }
+        }
+        failed
     }
 }

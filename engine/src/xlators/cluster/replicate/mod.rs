@@ -148,6 +148,12 @@ impl Xlator for Replicate {
     }
 
     async fn notify(&self, event: Event, from: usize) {
+        // A brick's cache invalidation is about one inode, not about this child's health:
+        // every cache above must hear it, whichever replica or subvolume sent it.
+        if let Event::Upcall(_) = event {
+            self.afr.base.notify_parents(event).await;
+            return;
+        }
         let a = &self.afr;
         let (announce, back) = {
             let _g = a.notify_lock.lock();
@@ -162,6 +168,7 @@ impl Xlator for Replicate {
                     a.reported[from].store(true, Ordering::SeqCst);
                 }
                 Event::ChildConnecting => return,
+                Event::Upcall(_) => return,
             }
             let any_up = (0..a.n()).any(|i| a.is_up(i));
             let all_reported = a.reported.iter().all(|r| r.load(Ordering::SeqCst));

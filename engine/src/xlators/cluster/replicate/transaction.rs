@@ -8,17 +8,10 @@
 
 use super::changelog::TxnType;
 use super::common::{Afr, EagerSlot, Quorum, first_error};
-use super::lock::LockOn;
+use super::lock::{Change, LockOn};
 use crate::fop::*;
 use futures::future::join_all;
 use std::sync::Arc;
-
-pub(super) struct Change {
-    pub ty: TxnType,
-    /// The inodes whose changelogs record the change (the file, or the parent directories).
-    pub marks: Vec<Gfid>,
-    pub lock: LockOn,
-}
 
 impl Afr {
     pub(super) async fn transact<T, F, Fut>(self: &Arc<Self>, change: Change, f: F) -> Result<T>
@@ -37,20 +30,16 @@ impl Afr {
             lk_owner: self.next_owner(),
             ..Ctx::root()
         };
-        let locked = self.lock_all(&lctx, &change.lock).await;
-        let unlock_all = |locked: Vec<bool>| {
+        // Lock and pre-op (dirty everywhere the change will be tried) in one request.
+        let (locked, ready) = self.lock_and_mark(&lctx, &change).await;
+        let give_up = |locked: Vec<bool>, ready: Vec<bool>| {
             let (lctx, change) = (&lctx, &change);
             async move {
-                join_all(
-                    (0..n)
-                        .filter(|i| locked[*i])
-                        .map(|i| self.unlock_on(lctx, i, &change.lock, usize::MAX)),
-                )
-                .await;
+                self.unmark_and_unlock(lctx, change, &locked, &ready).await;
             }
         };
         if !self.quorum_met(&locked) {
-            unlock_all(locked).await;
+            give_up(locked, ready).await;
             return Err(if self.quorum == Quorum::None {
                 Errno::ENOTCONN
             } else {
@@ -65,23 +54,9 @@ impl Afr {
             && let Some(g) = change.marks.first()
             && self.arbiter_refuses(*g, &locked).await
         {
-            unlock_all(locked).await;
+            give_up(locked, ready).await;
             return Err(Errno::ENOTCONN);
         }
-
-        // Pre-op: dirty everywhere the change will be tried.
-        let zeros = vec![0; n];
-        let pre = join_all((0..n).map(|i| {
-            let (lctx, change, zeros, locked) = (&lctx, &change, &zeros, &locked);
-            async move {
-                if !locked[i] {
-                    return Err(Errno::ENOTCONN);
-                }
-                self.mark(lctx, i, &change.marks, change.ty, 1, zeros).await
-            }
-        }))
-        .await;
-        let ready: Vec<bool> = pre.iter().map(|r| r.is_ok()).collect();
 
         let results = join_all((0..n).map(|i| {
             let ready = &ready;
@@ -96,19 +71,10 @@ impl Afr {
         .await;
         let ok: Vec<bool> = results.iter().map(|r| r.is_ok()).collect();
 
-        // Post-op.
+        // Post-op and unlock in one request.
         if !ok.iter().any(|o| *o) {
             // Failed everywhere: the replicas still agree, so only the dirty marks go.
-            join_all((0..n).filter(|i| ready[*i]).map(|i| {
-                let (lctx, change, zeros) = (&lctx, &change, &zeros);
-                async move {
-                    let _ = self
-                        .mark(lctx, i, &change.marks, change.ty, -1, zeros)
-                        .await;
-                }
-            }))
-            .await;
-            unlock_all(locked).await;
+            give_up(locked, ready).await;
             return Err(first_error(&results));
         }
         let blame: Vec<i32> = ok.iter().map(|o| if *o { 0 } else { 1 }).collect();
@@ -124,19 +90,8 @@ impl Afr {
                 }
             }
         }
-        join_all((0..n).filter(|i| ok[*i]).map(|i| {
-            let (lctx, change, blame) = (&lctx, &change, &blame);
-            async move {
-                if let Err(e) = self
-                    .mark(lctx, i, &change.marks, change.ty, -1, blame)
-                    .await
-                {
-                    tracing::warn!(xlator = %self.base.name, replica = %self.names[i], "post-op: {e}");
-                }
-            }
-        }))
-        .await;
-        unlock_all(locked).await;
+        self.post_op_and_unlock(&lctx, &change, &ok, &blame, &locked)
+            .await;
 
         // What is known now: the replicas that took the change are the good ones.
         if blame.iter().any(|b| *b != 0) && change.ty != TxnType::Metadata {

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub(super) struct Conn {
-    pub(super) tx: mpsc::UnboundedSender<OutFrame>,
+    pub(super) tx: Arc<FrameSink>,
     pub(super) pending: Mutex<HashMap<u64, oneshot::Sender<(Reply, Bytes)>>>,
     pub(super) next_id: AtomicU64,
     pub(super) closed: AtomicBool,

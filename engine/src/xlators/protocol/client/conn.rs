@@ -21,7 +21,9 @@ type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 impl Client {
     pub(super) async fn call(&self, req: Request, payload: Bytes) -> Result<(ReplyBody, Bytes)> {
         let start = Instant::now();
+        let name = req.name();
         let r = self.call_inner(req, payload).await;
+        tracing::trace!(xlator = %self.base.name, fop = name, us = start.elapsed().as_micros() as u64, "brick round trip");
         // An errno the brick answered is a result; a lost or absent connection is an error.
         self.metrics
             .record(!matches!(r, Err(Errno::ENOTCONN)), start.elapsed());
@@ -42,7 +44,12 @@ impl Client {
             conn.pending.lock().remove(&id);
             return Err(Errno::ENOTCONN);
         }
-        if conn.tx.send(request_frame(id, &req, payload)).is_err() {
+        if conn
+            .tx
+            .write(request_frame(id, &req, payload))
+            .await
+            .is_err()
+        {
             conn.pending.lock().remove(&id);
             return Err(Errno::ENOTCONN);
         }
@@ -132,7 +139,7 @@ impl Client {
             }
         };
         let mut rd = reader(r);
-        let tx = spawn_writer(w);
+        let tx = FrameSink::new(w);
         let hs = async {
             let f = next_frame(&mut rd).await.map_err(|e| match (&s.tls, e) {
                 // A brick that speaks TLS waits for our hello and gives up on plain bytes.
@@ -159,7 +166,8 @@ impl Client {
                 nonce,
                 mac,
             };
-            tx.send(hello_frame(&auth))
+            tx.write(hello_frame(&auth))
+                .await
                 .map_err(|_| "connection closed".to_string())?;
             let f = next_frame(&mut rd).await.map_err(|e| e.to_string())?;
             match f.decode_header::<Hello>().map_err(|e| e.to_string())? {
@@ -185,6 +193,7 @@ impl Client {
         self.metrics.set_up(true);
         tracing::info!(xlator = %self.base.name, brick = %s.brick, addr = %s.addr, "connected to brick");
         self.base.notify_parents(Event::ChildUp).await;
+        self.forget_cached_on_reconnect().await;
 
         let mut last_rx = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -208,6 +217,7 @@ impl Client {
                         }
                         Kind::Pong => {}
                         Kind::Ping => { let _ = tx.send(encode(f.id, Kind::Pong, &(), Bytes::new())); }
+                        Kind::Upcall => self.upcall_received(&f).await,
                         k => break format!("unexpected {k:?} frame from the brick"),
                     }
                 }
@@ -264,5 +274,25 @@ impl Client {
             self.base.notify_parents(Event::ChildDown).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+impl Client {
+    /// A brick's cache invalidation goes up the graph as it came, before the replies read
+    /// after it are delivered: a reply that raced the change then finds the cache already
+    /// told (md-cache refuses to fill from a fop that overlapped an invalidation).
+    async fn upcall_received(&self, f: &Frame) {
+        match f.decode_header::<Upcall>() {
+            Ok(u) => self.base.notify_parents(Event::Upcall(u)).await,
+            Err(e) => tracing::debug!(xlator = %self.base.name, "ignoring an upcall: {e}"),
+        }
+    }
+
+    /// A new connection is a brick that no longer knows what this client caches (it may have
+    /// restarted, or missed changes while we were away): caches above drop everything.
+    async fn forget_cached_on_reconnect(&self) {
+        self.base
+            .notify_parents(Event::Upcall(Upcall::forget_all()))
+            .await;
     }
 }

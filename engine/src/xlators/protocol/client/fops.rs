@@ -448,6 +448,24 @@ impl Xlator for Client {
         self.call_body(req).await.map(|_| ())
     }
 
+    async fn txn_steps(&self, ctx: &Ctx, steps: &[TxnStep]) -> std::result::Result<(), StepFailed> {
+        let req = Request::Compound {
+            ctx: ctx.clone(),
+            steps: steps.to_vec(),
+        };
+        match self.call_body(req).await {
+            Ok(ReplyBody::Steps(None)) => Ok(()),
+            Ok(ReplyBody::Steps(Some(f))) => Err(f),
+            // Lost with the connection: the brick drops a client's locks when it goes, so
+            // the caller counts none of the steps as done.
+            Err(error) => Err(StepFailed { done: 0, error }),
+            Ok(_) => Err(StepFailed {
+                done: 0,
+                error: Errno::EPROTO,
+            }),
+        }
+    }
+
     async fn lk(&self, ctx: &Ctx, fd: &FdRef, cmd: LockCmd, lock: &Flock) -> Result<Flock> {
         let w = self.wire_fd(ctx, fd).await?;
         flock(

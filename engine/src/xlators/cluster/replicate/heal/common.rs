@@ -181,10 +181,13 @@ impl Afr {
         .await;
     }
 
+    /// A heal runs as an internal client (GlusterFS's self-heal daemon has a negative pid
+    /// too): the bricks then tell every client of what it changed, this gateway's own
+    /// md-cache included, whose connection the heal shares.
     pub(super) fn heal_ctx(&self) -> Ctx {
         Ctx {
             lk_owner: self.next_owner(),
-            ..Ctx::root()
+            ..Ctx::internal()
         }
     }
 

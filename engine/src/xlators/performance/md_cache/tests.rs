@@ -1,0 +1,439 @@
+use super::*;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use tokio::sync::Notify;
+
+/// A brick in memory: names, inodes and xattrs, counting the fops that reach it. Another
+/// client's change is made with `behind_its_back` and told with an upcall, as a brick would.
+#[derive(Default)]
+struct State {
+    names: HashMap<(Gfid, String), Gfid>,
+    inodes: HashMap<Gfid, Iatt>,
+    xattrs: HashMap<(Gfid, String), Bytes>,
+}
+
+struct Mem {
+    base: XlatorBase,
+    st: Mutex<State>,
+    calls: AtomicU64,
+    /// When set, stat waits for it: a reply held in flight.
+    hold: Mutex<Option<Arc<Notify>>>,
+}
+
+impl Mem {
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn called(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+    fn add(&self, parent: Gfid, name: &str, mode: u32) -> Gfid {
+        let g = Gfid::random();
+        let mut st = self.st.lock();
+        st.names.insert((parent, name.into()), g);
+        st.inodes.insert(
+            g,
+            Iatt {
+                gfid: g,
+                mode,
+                nlink: 1,
+                ..Default::default()
+            },
+        );
+        g
+    }
+    fn resolve(&self, loc: &Loc) -> Result<Gfid> {
+        let st = self.st.lock();
+        match (loc.parent, loc.name.as_deref()) {
+            (Some(p), Some(n)) => st.names.get(&(p, n.into())).copied().ok_or(Errno::ENOENT),
+            _ => loc.gfid.ok_or(Errno::EINVAL),
+        }
+    }
+    fn iatt(&self, g: Gfid) -> Result<Iatt> {
+        self.st.lock().inodes.get(&g).cloned().ok_or(Errno::ESTALE)
+    }
+    fn behind_its_back(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.st.lock());
+    }
+}
+
+#[async_trait]
+impl Xlator for Mem {
+    fn base(&self) -> &XlatorBase {
+        &self.base
+    }
+    async fn lookup(&self, _: &Ctx, loc: &Loc, _: &Xattrs) -> Result<(Iatt, Xattrs)> {
+        self.called();
+        Ok((self.iatt(self.resolve(loc)?)?, Xattrs::new()))
+    }
+    async fn stat(&self, _: &Ctx, loc: &Loc) -> Result<Iatt> {
+        self.called();
+        let ia = self.iatt(self.resolve(loc)?)?;
+        let hold = self.hold.lock().clone();
+        if let Some(h) = hold {
+            h.notified().await;
+        }
+        Ok(ia)
+    }
+    async fn setattr(&self, _: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
+        self.called();
+        let g = self.resolve(loc)?;
+        let mut st = self.st.lock();
+        let ia = st.inodes.get_mut(&g).ok_or(Errno::ESTALE)?;
+        if let Some(m) = attr.mode {
+            ia.mode = (ia.mode & libc::S_IFMT) | m;
+        }
+        ia.ctime.sec += 1;
+        Ok(ia.clone())
+    }
+    async fn write(&self, _: &Ctx, fd: &FdRef, offset: u64, data: Bytes) -> Result<Iatt> {
+        self.called();
+        let mut st = self.st.lock();
+        let ia = st.inodes.get_mut(&fd.gfid).ok_or(Errno::ESTALE)?;
+        ia.size = ia.size.max(offset + data.len() as u64);
+        Ok(ia.clone())
+    }
+    async fn create(
+        &self,
+        _: &Ctx,
+        loc: &Loc,
+        flags: i32,
+        entry: &NewEntry,
+    ) -> Result<(FdRef, Iatt)> {
+        self.called();
+        let g = self.add(loc.parent()?, loc.name()?, libc::S_IFREG | entry.mode);
+        Ok((Fd::new(g, flags, false), self.iatt(g)?))
+    }
+    async fn link(&self, _: &Ctx, old: &Loc, new: &Loc) -> Result<Iatt> {
+        self.called();
+        let g = old.gfid.ok_or(Errno::EINVAL)?;
+        let mut st = self.st.lock();
+        st.names.insert((new.parent()?, new.name()?.into()), g);
+        let ia = st.inodes.get_mut(&g).ok_or(Errno::ESTALE)?;
+        ia.nlink += 1;
+        Ok(ia.clone())
+    }
+    async fn unlink(&self, _: &Ctx, loc: &Loc) -> Result<()> {
+        self.called();
+        let mut st = self.st.lock();
+        let g = st
+            .names
+            .remove(&(loc.parent()?, loc.name()?.into()))
+            .ok_or(Errno::ENOENT)?;
+        if let Some(ia) = st.inodes.get_mut(&g) {
+            ia.nlink -= 1;
+        }
+        Ok(())
+    }
+    async fn getxattr(&self, _: &Ctx, loc: &Loc, name: Option<&str>) -> Result<Xattrs> {
+        self.called();
+        let g = self.resolve(loc)?;
+        let name = name.ok_or(Errno::EINVAL)?;
+        match self.st.lock().xattrs.get(&(g, name.into())) {
+            Some(v) => Ok(Xattrs::from([(name.to_string(), v.clone())])),
+            None => Err(Errno::ENODATA),
+        }
+    }
+    async fn setxattr(&self, _: &Ctx, loc: &Loc, x: &Xattrs, _: i32) -> Result<()> {
+        self.called();
+        let g = self.resolve(loc)?;
+        let mut st = self.st.lock();
+        for (k, v) in x {
+            st.xattrs.insert((g, k.clone()), v.clone());
+        }
+        Ok(())
+    }
+}
+
+fn setup(timeout: Duration, max: usize) -> (Arc<MdCache>, Arc<Mem>) {
+    let mem = Arc::new(Mem {
+        base: XlatorBase::new("mem", "test/mem", vec![]),
+        st: Mutex::new(State::default()),
+        calls: AtomicU64::new(0),
+        hold: Mutex::new(None),
+    });
+    let md = Arc::new(MdCache::new(
+        XlatorBase::new("t-md-cache", "performance/md-cache", vec![mem.clone()]),
+        timeout,
+        vec!["security.capability"],
+        max,
+        MdCacheMetrics::new("md-cache-unit-test"),
+    ));
+    (md, mem)
+}
+
+fn long() -> (Arc<MdCache>, Arc<Mem>) {
+    setup(Duration::from_secs(600), 131072)
+}
+
+const ROOT: Gfid = Gfid::ROOT;
+
+async fn upcall(md: &MdCache, gfid: Gfid, flags: u8) {
+    md.notify(Event::Upcall(Upcall { gfid, flags }), 0).await;
+}
+
+fn c() -> Ctx {
+    Ctx::root()
+}
+
+#[tokio::test]
+async fn lookup_and_stat_are_answered_from_memory_until_an_upcall() {
+    let (md, mem) = long();
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o644);
+    let (ia, _) = md
+        .lookup(&c(), &Loc::child(ROOT, "f"), &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!(ia.gfid, g);
+    let n = mem.calls();
+    for _ in 0..10 {
+        md.lookup(&c(), &Loc::child(ROOT, "f"), &Xattrs::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            md.stat(&c(), &Loc::gfid(g)).await.unwrap().mode & 0o777,
+            0o644
+        );
+    }
+    assert_eq!(mem.calls(), n, "every answer came from the cache");
+
+    // Another client's chmod, told by the brick.
+    mem.behind_its_back(|s| s.inodes.get_mut(&g).unwrap().mode = libc::S_IFREG | 0o600);
+    assert_eq!(
+        md.stat(&c(), &Loc::gfid(g)).await.unwrap().mode & 0o777,
+        0o644
+    );
+    upcall(&md, g, upcall_flags::ATTR).await;
+    assert_eq!(
+        md.stat(&c(), &Loc::gfid(g)).await.unwrap().mode & 0o777,
+        0o600
+    );
+}
+
+#[tokio::test]
+async fn own_changes_are_seen_at_once() {
+    let (md, mem) = long();
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o644);
+    md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    let fd = Fd::new(g, libc::O_RDWR, false);
+    md.write(&c(), &fd, 0, Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(md.stat(&c(), &Loc::gfid(g)).await.unwrap().size, 5);
+    assert_eq!(md.fstat(&c(), &fd).await.unwrap().size, 5);
+
+    // setattr's post-op attributes are what the next stat says, without asking.
+    let attr = SetAttr {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    let after = md.setattr(&c(), &Loc::gfid(g), &attr).await.unwrap();
+    let n = mem.calls();
+    assert_eq!(md.stat(&c(), &Loc::gfid(g)).await.unwrap(), after);
+    assert_eq!(mem.calls(), n);
+
+    // A hard link and an unlink move nlink.
+    md.lookup(&c(), &Loc::child(ROOT, "f"), &Xattrs::new())
+        .await
+        .unwrap();
+    md.link(&c(), &Loc::gfid(g), &Loc::child(ROOT, "g"))
+        .await
+        .unwrap();
+    assert_eq!(md.stat(&c(), &Loc::gfid(g)).await.unwrap().nlink, 2);
+    md.unlink(&c(), &Loc::child(ROOT, "g")).await.unwrap();
+    assert_eq!(md.stat(&c(), &Loc::gfid(g)).await.unwrap().nlink, 1);
+    assert_eq!(
+        md.lookup(&c(), &Loc::child(ROOT, "g"), &Xattrs::new())
+            .await
+            .unwrap_err(),
+        Errno::ENOENT
+    );
+}
+
+#[tokio::test]
+async fn a_negative_entry_goes_with_a_create_here_or_an_entry_upcall_from_elsewhere() {
+    let (md, mem) = long();
+    let (ctx, loc, none) = (c(), Loc::child(ROOT, "n"), Xattrs::new());
+    let missing = || md.lookup(&ctx, &loc, &none);
+    assert_eq!(missing().await.unwrap_err(), Errno::ENOENT);
+    let n = mem.calls();
+    assert_eq!(missing().await.unwrap_err(), Errno::ENOENT);
+    assert_eq!(mem.calls(), n, "the negative answer was kept");
+
+    // Another client makes the name: stale until the brick tells of the parent's entries.
+    let g = mem.add(ROOT, "n", libc::S_IFREG | 0o644);
+    assert_eq!(missing().await.unwrap_err(), Errno::ENOENT);
+    upcall(&md, ROOT, upcall_flags::ENTRIES | upcall_flags::ATTR).await;
+    assert_eq!(missing().await.unwrap().0.gfid, g);
+
+    // Our own create replaces a negative entry at once.
+    assert!(
+        md.lookup(&c(), &Loc::child(ROOT, "m"), &Xattrs::new())
+            .await
+            .is_err()
+    );
+    let entry = NewEntry {
+        gfid: Gfid::random(),
+        mode: 0o644,
+        ..Default::default()
+    };
+    let (_, ia) = md
+        .create(&c(), &Loc::child(ROOT, "m"), libc::O_RDWR, &entry)
+        .await
+        .unwrap();
+    let (found, _) = md
+        .lookup(&c(), &Loc::child(ROOT, "m"), &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!(found.gfid, ia.gfid);
+}
+
+#[tokio::test]
+async fn a_reply_that_overlapped_an_upcall_is_not_kept() {
+    let (md, mem) = long();
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o644);
+    let hold = Arc::new(Notify::new());
+    *mem.hold.lock() = Some(hold.clone());
+    let md2 = md.clone();
+    let stat = tokio::spawn(async move { md2.stat(&Ctx::root(), &Loc::gfid(g)).await });
+    // The stat has read the old mode; the change and its upcall overtake its reply.
+    while mem.calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    mem.behind_its_back(|s| s.inodes.get_mut(&g).unwrap().mode = libc::S_IFREG | 0o600);
+    upcall(&md, g, upcall_flags::ATTR).await;
+    *mem.hold.lock() = None;
+    hold.notify_one();
+    assert_eq!(stat.await.unwrap().unwrap().mode & 0o777, 0o644);
+    assert_eq!(
+        md.stat(&c(), &Loc::gfid(g)).await.unwrap().mode & 0o777,
+        0o600,
+        "the old answer was not cached"
+    );
+}
+
+#[tokio::test]
+async fn capability_xattr_absence_is_cached_and_dropped_by_setxattr() {
+    let (md, mem) = long();
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o755);
+    let (ctx, loc) = (c(), Loc::gfid(g));
+    let cap = || md.getxattr(&ctx, &loc, Some("security.capability"));
+    assert_eq!(cap().await.unwrap_err(), Errno::ENODATA);
+    let n = mem.calls();
+    assert_eq!(cap().await.unwrap_err(), Errno::ENODATA);
+    assert_eq!(mem.calls(), n);
+    let x = Xattrs::from([(
+        "security.capability".to_string(),
+        Bytes::from_static(b"\x01"),
+    )]);
+    md.setxattr(&c(), &Loc::gfid(g), &x, 0).await.unwrap();
+    assert_eq!(cap().await.unwrap(), x);
+    // Names it does not keep always go to the bricks.
+    assert!(
+        md.getxattr(&c(), &Loc::gfid(g), Some("user.x"))
+            .await
+            .is_err()
+    );
+    let n = mem.calls();
+    assert!(
+        md.getxattr(&c(), &Loc::gfid(g), Some("user.x"))
+            .await
+            .is_err()
+    );
+    assert_eq!(mem.calls(), n + 1);
+}
+
+#[tokio::test]
+async fn entries_expire_and_a_reconnect_forgets_everything() {
+    let (md, mem) = setup(Duration::from_millis(100), 131072);
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o644);
+    md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    let n = mem.calls();
+    md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    assert_eq!(mem.calls(), n);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    assert_eq!(mem.calls(), n + 1);
+
+    let (md, mem) = long();
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o644);
+    md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    md.notify(Event::Upcall(Upcall::forget_all()), 0).await;
+    let n = mem.calls();
+    md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    assert_eq!(mem.calls(), n + 1);
+}
+
+#[tokio::test]
+async fn memory_stays_bounded() {
+    let (md, mem) = setup(Duration::from_secs(600), 1024);
+    for i in 0..20_000 {
+        let g = mem.add(ROOT, &format!("f{i}"), libc::S_IFREG | 0o644);
+        md.stat(&c(), &Loc::gfid(g)).await.unwrap();
+    }
+    // Checked every 1024 fills, so at most that many past the cap.
+    assert!(md.inodes.len() <= 2048, "{} inodes kept", md.inodes.len());
+}
+
+#[tokio::test]
+async fn a_write_keeps_the_known_absence_of_security_capability() {
+    let (md, mem) = long();
+    let g = mem.add(ROOT, "f", libc::S_IFREG | 0o644);
+    let (ctx, loc) = (c(), Loc::gfid(g));
+    let cap = || md.getxattr(&ctx, &loc, Some("security.capability"));
+    let fd = Fd::new(g, libc::O_RDWR, false);
+    assert_eq!(cap().await.unwrap_err(), Errno::ENODATA);
+    for i in 0..5u64 {
+        // What the kernel does for each write: ask for the capability, then write.
+        let n = mem.calls();
+        assert_eq!(cap().await.unwrap_err(), Errno::ENODATA);
+        assert_eq!(mem.calls(), n, "write {i}: the absence was kept");
+        md.write(&ctx, &fd, i, Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+    }
+    // The attributes did not survive the writes.
+    assert_eq!(md.stat(&ctx, &loc).await.unwrap().size, 5);
+    // Another client's setxattr does drop it.
+    mem.behind_its_back(|s| {
+        s.xattrs
+            .insert((g, "security.capability".into()), Bytes::from_static(b"c"));
+    });
+    upcall(&md, g, upcall_flags::XATTR | upcall_flags::ATTR).await;
+    assert!(cap().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_file_created_and_written_is_then_looked_up_from_memory() {
+    let (md, mem) = long();
+    let entry = NewEntry {
+        gfid: Gfid::random(),
+        mode: 0o644,
+        ..Default::default()
+    };
+    let (fd, _) = md
+        .create(&c(), &Loc::child(ROOT, "new"), libc::O_RDWR, &entry)
+        .await
+        .unwrap();
+    md.write(&c(), &fd, 0, Bytes::from_static(b"4096"))
+        .await
+        .unwrap();
+    let n = mem.calls();
+    let (ia, _) = md
+        .lookup(&c(), &Loc::child(ROOT, "new"), &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!((ia.gfid, ia.size), (fd.gfid, 4));
+    assert_eq!(
+        mem.calls(),
+        n,
+        "what the create and the write returned was kept"
+    );
+
+    // Two writes in flight together: neither reply is kept, whatever order they come in.
+    let t = md.begin();
+    md.epoch.fetch_add(1, Ordering::SeqCst);
+    let e = md.data_changed(&[fd.gfid]);
+    md.settle(t, e, &ia);
+    assert!(md.cached_iatt(&fd.gfid).is_none());
+}

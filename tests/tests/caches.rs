@@ -1,0 +1,369 @@
+//! Metadata caches and their coherence across clients: `performance/md-cache` in every client
+//! graph answers stat and lookup from memory, and the bricks' `features/upcall` tells each
+//! client what another one changed, so two mounts of one volume (gatewayd's own FUSE mount
+//! and a native `gatewayd mount`, a process with its own graph) see each other's changes
+//! within a second, however long md-cache keeps what it knows. With
+//! `features.cache-invalidation off` the same cache is visibly stale: the upcalls are what
+//! keep it right.
+
+use anyhow::{Context, Result, bail, ensure};
+use e2e::*;
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How soon the other mount must see a change.
+const SEEN_WITHIN: Duration = Duration::from_secs(1);
+
+/// Longer than the kernel's attribute and entry timeouts (1 s): what either mount then says
+/// comes from gatewayd, not from its kernel.
+const PAST_KERNEL_CACHE: Duration = Duration::from_millis(2500);
+
+/// stat that the kernel must send to the file system (FUSE honours AT_STATX_FORCE_SYNC):
+/// the answer is md-cache's, or the bricks'.
+fn statx_sync(p: &Path) -> std::io::Result<(u32, u64, u32)> {
+    let c = CString::new(p.as_os_str().as_bytes()).expect("no NUL in a test path");
+    // SAFETY: zeroed statx is a valid out buffer; the path is NUL-terminated.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_FORCE_SYNC,
+            libc::STATX_BASIC_STATS,
+            &mut sx,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((u32::from(sx.stx_mode), sx.stx_size, sx.stx_nlink))
+}
+
+/// Polls `f` until it holds, for at most `SEEN_WITHIN`; says what was last seen if not.
+fn seen_within(what: &str, mut f: impl FnMut() -> std::result::Result<(), String>) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(()) => return Ok(()),
+            Err(last) if start.elapsed() > SEEN_WITHIN => {
+                bail!("{what}: not seen within {SEEN_WITHIN:?} (last: {last})")
+            }
+            Err(_) => thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn mode_of(p: &Path) -> std::result::Result<u32, String> {
+    fs::metadata(p)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .map_err(|e| e.to_string())
+}
+
+/// Sum of a counter's samples whose labels contain `labels` (e.g. `volume="vol"`).
+fn counter(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+fn metrics(gw: &Gateway) -> Result<String> {
+    run_ok(Command::new("curl").args(["-sf", &format!("{}/metrics", gw.api_url)]))
+}
+
+fn volfile(gw: &Gateway) -> Result<String> {
+    run_ok(Command::new("curl").args([
+        "-sf",
+        "-H",
+        &format!("Authorization: Bearer {}", gw.token),
+        &format!("{}/api/v1/volumes/vol/volfile", gw.api_url),
+    ]))
+}
+
+#[test]
+fn a_change_on_one_mount_is_seen_on_the_other_within_a_second() -> Result<()> {
+    let gw = Gateway::up()?;
+    let a = gw.mnt().to_path_buf();
+    let native = NativeMount::start(&gw, "vol", &gw.root().join("native"))?;
+    let b = native.dir.clone();
+    ensure!(
+        volfile(&gw)?.contains("type performance/md-cache"),
+        "the client graph has md-cache by default"
+    );
+
+    fs::create_dir(a.join("d"))?;
+    fs::write(a.join("d/f"), b"one")?;
+    seen_within("a new directory and file", || {
+        fs::read(b.join("d/f"))
+            .map_err(|e| e.to_string())
+            .and_then(|d| (d == b"one").then_some(()).ok_or(format!("{d:?}")))
+    })?;
+
+    // Both mounts cache the file now; then each kind of change is made on one of them.
+    let f = b.join("d/f");
+    statx_sync(&f)?;
+    fs::write(a.join("d/f"), b"two, longer")?;
+    seen_within("new content", || {
+        let d = fs::read(&f).map_err(|e| e.to_string())?;
+        (d == b"two, longer")
+            .then_some(())
+            .ok_or(format!("{:?}", String::from_utf8_lossy(&d)))
+    })?;
+
+    statx_sync(&f)?;
+    fs::set_permissions(a.join("d/f"), fs::Permissions::from_mode(0o600))?;
+    seen_within("chmod", || {
+        let m = mode_of(&f)?;
+        (m == 0o600).then_some(()).ok_or(format!("mode {m:o}"))
+    })?;
+
+    fs::OpenOptions::new()
+        .write(true)
+        .open(a.join("d/f"))?
+        .set_len(2)?;
+    seen_within("truncate", || {
+        let (_, size, _) = statx_sync(&f).map_err(|e| e.to_string())?;
+        (size == 2).then_some(()).ok_or(format!("size {size}"))
+    })?;
+    ensure!(fs::read(&f)? == b"tw", "the truncated content");
+
+    // A name the other mount looked up and found missing, then made here.
+    ensure!(fs::metadata(b.join("d/new")).is_err(), "not there yet");
+    fs::write(a.join("d/new"), b"n")?;
+    seen_within("create", || {
+        fs::metadata(b.join("d/new"))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })?;
+
+    fs::remove_file(a.join("d/new"))?;
+    seen_within("unlink", || match fs::metadata(b.join("d/new")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => Err(format!("{r:?}")),
+    })?;
+
+    // A hard link made elsewhere moves nlink here.
+    statx_sync(&f)?;
+    fs::hard_link(a.join("d/f"), a.join("d/f2"))?;
+    seen_within("link count", || {
+        let (_, _, n) = statx_sync(&f).map_err(|e| e.to_string())?;
+        (n == 2).then_some(()).ok_or(format!("nlink {n}"))
+    })?;
+    fs::remove_file(a.join("d/f2"))?;
+
+    fs::rename(a.join("d/f"), a.join("d/g"))?;
+    seen_within("rename", || {
+        match (fs::metadata(b.join("d/f")), fs::read(b.join("d/g"))) {
+            (Err(_), Ok(d)) if d == b"tw" => Ok(()),
+            (old, new) => Err(format!("old {:?}, new {:?}", old.is_ok(), new)),
+        }
+    })?;
+
+    // And the other way round: the native mount changes, gatewayd's mount sees it.
+    let g = a.join("d/g");
+    statx_sync(&g)?;
+    fs::set_permissions(b.join("d/g"), fs::Permissions::from_mode(0o640))?;
+    seen_within("chmod from the native mount", || {
+        let m = mode_of(&g)?;
+        (m == 0o640).then_some(()).ok_or(format!("mode {m:o}"))
+    })?;
+    fs::write(b.join("d/g"), b"from b")?;
+    seen_within("a write from the native mount", || {
+        let d = fs::read(&g).map_err(|e| e.to_string())?;
+        (d == b"from b")
+            .then_some(())
+            .ok_or(format!("{:?}", String::from_utf8_lossy(&d)))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn a_stat_of_an_unchanged_file_is_answered_without_the_bricks() -> Result<()> {
+    let gw = Gateway::up()?;
+    let f = gw.mnt().join("still");
+    fs::write(&f, b"unchanged")?;
+    statx_sync(&f)?;
+    // Let the write's own traffic (heal of nothing, post-ops) settle.
+    thread::sleep(Duration::from_millis(500));
+    let before = metrics(&gw)?;
+    const STATS: usize = 500;
+    for _ in 0..STATS {
+        let (_, size, _) = statx_sync(&f)?;
+        ensure!(size == 9, "size {size}");
+    }
+    let after = metrics(&gw)?;
+    let bricks = |t: &str| counter(t, "gateway_brick_request_seconds_count", r#"volume="vol""#);
+    let hits = |t: &str| counter(t, "gateway_md_cache_total", r#"event="hit""#);
+    let sent = bricks(&after) - bricks(&before);
+    ensure!(
+        hits(&after) - hits(&before) >= STATS as f64,
+        "md-cache answered {} of {STATS} stats",
+        hits(&after) - hits(&before)
+    );
+    // Background work (the heal daemon's crawl) may send a few; a stat each would be 500.
+    ensure!(
+        sent < (STATS / 10) as f64,
+        "{sent} brick requests for {STATS} stats of an unchanged file"
+    );
+    Ok(())
+}
+
+#[test]
+fn without_upcalls_a_long_md_cache_timeout_is_visibly_stale() -> Result<()> {
+    let gw = Gateway::up()?;
+    gw.gwctl_ok(&["volume", "set", "vol", "features.cache-invalidation", "off"])?;
+    gw.gwctl_ok(&[
+        "volume",
+        "set",
+        "vol",
+        "performance.md-cache-timeout",
+        "600",
+    ])?;
+    // Both apply when the volume next starts (brickd's arguments, the client volfile).
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let a = gw.mnt().to_path_buf();
+    wait_for(
+        Duration::from_secs(30),
+        "the mount after the restart",
+        || fs::write(a.join("s"), b"x").ok(),
+    )?;
+    let native = NativeMount::start(&gw, "vol", &gw.root().join("native"))?;
+    let s = native.dir.join("s");
+    let (mode, _, _) = statx_sync(&s)?;
+    ensure!(mode & 0o7777 == 0o644, "mode {:o}", mode & 0o7777);
+    fs::set_permissions(a.join("s"), fs::Permissions::from_mode(0o600))?;
+    thread::sleep(PAST_KERNEL_CACHE);
+    let (mode, _, _) = statx_sync(&s)?;
+    ensure!(
+        mode & 0o7777 == 0o644,
+        "with features.cache-invalidation off nothing tells the native mount's md-cache of the chmod, so it keeps 0644 for md-cache-timeout; saw {:o} (is md-cache in the graph?)",
+        mode & 0o7777
+    );
+
+    // And performance.stat-prefetch off takes md-cache out of the graph: correct again.
+    gw.gwctl_ok(&["volume", "set", "vol", "performance.stat-prefetch", "off"])?;
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let text = volfile(&gw)?;
+    ensure!(
+        !text.contains("performance/md-cache"),
+        "stat-prefetch off leaves md-cache out:\n{text}"
+    );
+    drop(native);
+    let native = NativeMount::start(&gw, "vol", &gw.root().join("native2"))?;
+    let s = native.dir.join("s");
+    statx_sync(&s).context("stat on the new native mount")?;
+    fs::set_permissions(a.join("s"), fs::Permissions::from_mode(0o640))?;
+    thread::sleep(PAST_KERNEL_CACHE);
+    let (mode, _, _) = statx_sync(&s)?;
+    ensure!(mode & 0o7777 == 0o640, "mode {:o}", mode & 0o7777);
+    Ok(())
+}
+
+/// Opens the file read-only through libc and sets a POSIX record lock on it; the errno if
+/// the kernel (and so the bricks) refused.
+fn read_lock(f: &fs::File, typ: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed flock is valid; the fd is open for the whole call.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = typ as i16;
+    fl.l_whence = libc::SEEK_SET as i16;
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// quick-read and open-behind on the default volume: small files read again come from
+/// memory (no brick round trip for lookup, open, read or release), another mount's overwrite is
+/// seen within a second, a file opened for reading here still reads after this mount unlinks
+/// it (open-behind opens it for real first), and a record lock on a read-only fd reaches the
+/// bricks (the other mount's conflicting lock is refused).
+#[test]
+fn small_files_come_from_memory_and_lazy_opens_keep_posix_semantics() -> Result<()> {
+    use std::io::{Read, Seek};
+    let gw = Gateway::up()?;
+    let a = gw.mnt().to_path_buf();
+    let vf = volfile(&gw)?;
+    ensure!(
+        vf.contains("type performance/quick-read") && vf.contains("type performance/open-behind"),
+        "{vf}"
+    );
+    let native = NativeMount::start(&gw, "vol", &gw.root().join("native"))?;
+    let b = native.dir.clone();
+    fs::create_dir(a.join("small"))?;
+    const FILES: usize = 50;
+    let body = |i: usize, tag: u8| vec![tag.wrapping_add(i as u8); 4096];
+    for i in 0..FILES {
+        fs::write(a.join(format!("small/f{i}")), body(i, b'a'))?;
+    }
+    let read_all = |tag: u8| -> Result<()> {
+        for i in 0..FILES {
+            let got = fs::read(a.join(format!("small/f{i}")))?;
+            ensure!(got == body(i, tag), "small/f{i} read back wrong");
+        }
+        Ok(())
+    };
+    read_all(b'a')?;
+    thread::sleep(Duration::from_millis(500));
+    // The kernel forgets its pages and dentries: what answers now is gatewayd's memory.
+    fs::write("/proc/sys/vm/drop_caches", "3\n")?;
+    let before = metrics(&gw)?;
+    read_all(b'a')?;
+    let after = metrics(&gw)?;
+    let bricks = |t: &str| counter(t, "gateway_brick_request_seconds_count", r#"volume="vol""#);
+    let sent = bricks(&after) - bricks(&before);
+    // Each read done by the bricks would be lookup + open + read + release: 200 and more.
+    ensure!(
+        sent < FILES as f64 / 2.0,
+        "{sent} brick requests to read {FILES} small files again"
+    );
+
+    // Another client overwrites with the same size: the content kept here goes at its upcall.
+    fs::write(b.join("small/f7"), body(7, b'z'))?;
+    seen_within("an overwrite by the other mount", || {
+        let got = fs::read(a.join("small/f7")).map_err(|e| e.to_string())?;
+        (got == body(7, b'z'))
+            .then_some(())
+            .ok_or_else(|| format!("still the old content ({})", got[0]))
+    })?;
+
+    // Open for reading, then unlink through the same mount: the fd goes on reading.
+    let p = a.join("small/f3");
+    let mut f = fs::File::open(&p)?;
+    fs::remove_file(&p)?;
+    ensure!(!p.exists(), "the name is gone");
+    let mut got = Vec::new();
+    f.rewind()?;
+    f.read_to_end(&mut got)?;
+    ensure!(got == body(3, b'a'), "an open fd read {} bytes after unlink", got.len());
+    drop(f);
+
+    // A read lock on a read-only fd is held by the bricks: the other mount's write lock on
+    // the same file is refused until it is gone.
+    let p = a.join("small/f4");
+    let f = fs::File::open(&p)?;
+    read_lock(&f, libc::F_RDLCK).context("read lock on a read-only fd")?;
+    let other = fs::OpenOptions::new().write(true).open(b.join("small/f4"))?;
+    let err = read_lock(&other, libc::F_WRLCK)
+        .err()
+        .context("the other mount's write lock was granted over a read lock")?;
+    ensure!(
+        matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)),
+        "conflicting lock: {err}"
+    );
+    drop(f);
+    seen_within("the lock gone with the fd's close", || {
+        read_lock(&other, libc::F_WRLCK).map_err(|e| e.to_string())
+    })?;
+    Ok(())
+}
