@@ -86,7 +86,9 @@ fn kill_9_of_a_brickd_on_plain_distribute() {
     let on_b1 = names_on_brick(&bricks, Path::new("vd"), 0, "on-b", 1)
         .unwrap()
         .remove(0);
-    fs::write(mnt.join("vd").join(&on_b1), b"b1 data").unwrap();
+    // Larger than quick-read keeps (64 KiB), so reading it needs the brick, not the cache.
+    let b1_data = vec![b'b'; 128 << 10];
+    fs::write(mnt.join("vd").join(&on_b1), &b1_data).unwrap();
     assert!(
         bricks[0].join("vd").join(&on_b1).is_file(),
         "vd/{on_b1} not on b1"
@@ -240,7 +242,7 @@ fn kill_9_of_a_brickd_on_plain_distribute() {
                 ensure!(c.starts_with(n.as_bytes()), "{n} (b{}) content lost", i + 1);
             }
         }
-        ensure!(fs::read(mnt.join("vd").join(&on_b1))? == b"b1 data");
+        ensure!(fs::read(mnt.join("vd").join(&on_b1))? == b1_data);
         let fresh = names_on_brick(&bricks, Path::new(""), 0, "post", 1)?.remove(0);
         fs::write(mnt.join(&fresh), b"after restart")?;
         ensure!(bricks[0].join(&fresh).is_file(), "{fresh} not on b1");

@@ -345,7 +345,11 @@ fn small_files_come_from_memory_and_lazy_opens_keep_posix_semantics() -> Result<
     let mut got = Vec::new();
     f.rewind()?;
     f.read_to_end(&mut got)?;
-    ensure!(got == body(3, b'a'), "an open fd read {} bytes after unlink", got.len());
+    ensure!(
+        got == body(3, b'a'),
+        "an open fd read {} bytes after unlink",
+        got.len()
+    );
     drop(f);
 
     // A read lock on a read-only fd is held by the bricks: the other mount's write lock on
@@ -353,7 +357,9 @@ fn small_files_come_from_memory_and_lazy_opens_keep_posix_semantics() -> Result<
     let p = a.join("small/f4");
     let f = fs::File::open(&p)?;
     read_lock(&f, libc::F_RDLCK).context("read lock on a read-only fd")?;
-    let other = fs::OpenOptions::new().write(true).open(b.join("small/f4"))?;
+    let other = fs::OpenOptions::new()
+        .write(true)
+        .open(b.join("small/f4"))?;
     let err = read_lock(&other, libc::F_WRLCK)
         .err()
         .context("the other mount's write lock was granted over a read lock")?;

@@ -210,20 +210,15 @@ impl Server {
                         Err(e) => break Err(e),
                     };
                     let (me, conn) = (self.clone(), conn.clone());
-                    let mut request = Box::pin(async move {
+                    // Each request in a task of its own, so the requests behind it are read
+                    // while it waits on a lock, the disk or the socket.
+                    tokio::spawn(async move {
                         let (reply, payload) = me.dispatch(&conn, req, f.payload).await;
                         let _ = conn.tx.write(reply_frame(f.id, &reply, payload)).await;
                         if conn.gone.load(Ordering::SeqCst) {
                             me.forget(&conn).await;
                         }
                     });
-                    // Most requests finish without waiting (locks and other in-memory state,
-                    // cheap syscalls): those run here, answered without a hand-off to a task
-                    // of their own. One that waits (a lock held elsewhere, the disk, a full
-                    // socket) goes on in its own task, so the requests behind it are read.
-                    if futures::poll!(&mut request).is_pending() {
-                        tokio::spawn(request);
-                    }
                 }
                 k => {
                     break Err(FrameError::Malformed(format!(

@@ -8,10 +8,9 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 /// Largest frame accepted: a 16 MiB payload plus headroom for the message. Anything larger is
@@ -143,146 +142,56 @@ pub fn parse_frame(mut buf: Bytes) -> Result<Frame, FrameError> {
     })
 }
 
-/// Payloads up to this size are copied behind their header, so a small frame leaves in one
-/// piece even on a writer without vectored writes (TLS): two writes would be two segments
-/// with TCP_NODELAY.
-const INLINE_PAYLOAD: usize = 16 * 1024;
-
 /// Frames written through a `FrameSink` after it failed.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("connection closed")]
 pub struct SinkClosed;
 
-/// The writing half, shared by every task that sends on a connection. The task that sends a
-/// frame writes it itself ("whoever holds the write side flushes the queue"): no hand-off to
-/// a writer task on the way out, and frames queued while another task was writing leave
-/// with its next write, so a burst still shares syscalls.
-///
-/// The bytes being written live in the sink, not in the sending future, so a caller dropped
-/// half-way through a write (a cancelled request) leaves the stream whole: the next writer
-/// finishes the frame.
+/// The writing half, shared by every task that sends on a connection: frames go to one writer
+/// task per connection, in the order they were sent, and leave in batches (what queued while
+/// it wrote shares its next flush). The senders never wait on the socket, so a reader that
+/// answers a ping, or a request that replies, can never block on a peer that is itself
+/// waiting to write. (Letting each sender write its own frame under a lock saved a hand-off
+/// but stalled connections for a whole ping-timeout under S3 multipart loads.)
 pub struct FrameSink {
-    queue: parking_lot::Mutex<Vec<OutFrame>>,
-    io: tokio::sync::Mutex<SinkIo>,
-    closed: AtomicBool,
-}
-
-struct SinkIo {
-    w: Box<dyn AsyncWrite + Send + Unpin>,
-    /// Taken from the queue, not yet written; the front may be partly written.
-    out: VecDeque<Bytes>,
+    tx: mpsc::UnboundedSender<OutFrame>,
 }
 
 impl FrameSink {
     pub fn new<W: AsyncWrite + Send + Unpin + 'static>(w: W) -> Arc<FrameSink> {
-        Arc::new(FrameSink {
-            queue: parking_lot::Mutex::new(Vec::new()),
-            io: tokio::sync::Mutex::new(SinkIo {
-                w: Box::new(w),
-                out: VecDeque::new(),
-            }),
-            closed: AtomicBool::new(false),
-        })
+        let (tx, mut rx) = mpsc::unbounded_channel::<OutFrame>();
+        tokio::spawn(async move {
+            let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, w);
+            while let Some(f) = rx.recv().await {
+                let mut next = Some(f);
+                while let Some(f) = next.take() {
+                    if w.write_all(&f.head).await.is_err() || w.write_all(&f.payload).await.is_err()
+                    {
+                        return;
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if w.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = w.shutdown().await;
+        });
+        Arc::new(FrameSink { tx })
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.tx.is_closed()
     }
 
-    fn push(&self, f: OutFrame) -> Result<(), SinkClosed> {
-        if self.is_closed() {
-            return Err(SinkClosed);
-        }
-        self.queue.lock().push(f);
-        Ok(())
-    }
-
-    /// Writes `f` (and whatever else is queued) from the calling task; returns once it is
-    /// handed to the kernel.
+    /// Queues `f` for the connection's writer.
     pub async fn write(&self, f: OutFrame) -> Result<(), SinkClosed> {
-        self.push(f)?;
-        let mut io = self.io.lock().await;
-        self.drain(&mut io).await
+        self.tx.send(f).map_err(|_| SinkClosed)
     }
 
-    /// Queues `f` without waiting; a task is spawned to write it. For senders that must not
-    /// wait on the socket (a connection's reader answering a ping: waiting there could
-    /// deadlock two peers that both write while neither reads).
+    /// Queues `f` for the connection's writer, from code that is not async.
     pub fn send(self: &Arc<Self>, f: OutFrame) -> Result<(), SinkClosed> {
-        self.push(f)?;
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut io = me.io.lock().await;
-            let _ = me.drain(&mut io).await;
-        });
-        Ok(())
-    }
-
-    async fn drain(&self, io: &mut SinkIo) -> Result<(), SinkClosed> {
-        loop {
-            for f in self.queue.lock().drain(..) {
-                if f.payload.len() <= INLINE_PAYLOAD {
-                    let mut head = f.head;
-                    head.extend_from_slice(&f.payload);
-                    io.out.push_back(head.freeze());
-                } else {
-                    io.out.push_back(f.head.freeze());
-                    io.out.push_back(f.payload);
-                }
-            }
-            if io.out.is_empty() {
-                break;
-            }
-            if let Err(e) = Self::write_out(io).await {
-                tracing::debug!("connection write failed: {e}");
-                self.closed.store(true, Ordering::Release);
-                self.queue.lock().clear();
-                io.out.clear();
-                return Err(SinkClosed);
-            }
-        }
-        if io.w.flush().await.is_err() {
-            self.closed.store(true, Ordering::Release);
-            return Err(SinkClosed);
-        }
-        Ok(())
-    }
-
-    async fn write_out(io: &mut SinkIo) -> std::io::Result<()> {
-        while !io.out.is_empty() {
-            let n = {
-                let slices: Vec<std::io::IoSlice<'_>> = io
-                    .out
-                    .iter()
-                    .take(64)
-                    .map(|b| std::io::IoSlice::new(b))
-                    .collect();
-                io.w.write_vectored(&slices).await?
-            };
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            let mut n = n;
-            while n > 0 {
-                let front = io.out.front_mut().expect("written bytes were queued");
-                if n >= front.len() {
-                    n -= front.len();
-                    io.out.pop_front();
-                } else {
-                    front.advance(n);
-                    n = 0;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends the connection's write side once what is queued is written.
-    pub async fn shutdown(&self) {
-        let mut io = self.io.lock().await;
-        let _ = self.drain(&mut io).await;
-        self.closed.store(true, Ordering::Release);
-        let _ = io.w.shutdown().await;
+        self.tx.send(f).map_err(|_| SinkClosed)
     }
 }
 
