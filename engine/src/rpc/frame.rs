@@ -152,7 +152,7 @@ pub struct SinkClosed;
 /// it wrote shares its next flush). The senders never wait on the socket, so a reader that
 /// answers a ping, or a request that replies, can never block on a peer that is itself
 /// waiting to write. (Letting each sender write its own frame under a lock saved a hand-off
-/// but stalled connections for a whole ping-timeout under S3 multipart loads.)
+/// but stalled connections for a whole ping-timeout under many large writes at once.)
 pub struct FrameSink {
     tx: mpsc::UnboundedSender<OutFrame>,
 }
