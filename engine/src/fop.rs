@@ -254,6 +254,12 @@ pub struct Ctx {
     /// (`features/reserved` hides them from everyone else). Client side only.
     #[serde(skip)]
     pub sees_reserved: bool,
+    /// The caller's writes may be answered before the bricks hold them
+    /// (`performance/write-behind`): a FUSE mount, whose kernel page cache makes the same
+    /// promise and which says with fsync and close when data must be stored. A frontend that
+    /// answers its client only once the data is stored leaves it false. Client side only.
+    #[serde(skip)]
+    pub write_behind: bool,
 }
 
 impl Ctx {

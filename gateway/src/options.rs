@@ -8,8 +8,9 @@ use crate::volume::{
     VolumeRecord, cluster_option,
 };
 use crate::volume_caches::{
-    CACHE_CAPABILITY_XATTRS, CACHE_INVALIDATION, CACHE_INVALIDATION_TIMEOUT, MD_CACHE_INVALIDATION,
-    MD_CACHE_TIMEOUT, OPEN_BEHIND, QR_CACHE_TIMEOUT, QUICK_READ, STAT_PREFETCH,
+    AGGREGATE_SIZE, CACHE_CAPABILITY_XATTRS, CACHE_INVALIDATION, CACHE_INVALIDATION_TIMEOUT,
+    FLUSH_BEHIND, MD_CACHE_INVALIDATION, MD_CACHE_TIMEOUT, OPEN_BEHIND, QR_CACHE_TIMEOUT,
+    QUICK_READ, STAT_PREFETCH, WRITE_BEHIND, WRITE_BEHIND_WINDOW_SIZE,
 };
 use engine::addr_list::AddrList;
 use engine::options::{OptKind, OptionSpec};
@@ -164,6 +165,42 @@ const GATEWAY_OPTIONS: &[(OptionSpec, Applies)] = &[
             OptKind::Seconds { min: 1, max: 600 },
             Some("600"),
             "seconds quick-read trusts a file's content: 600 (capped at features.cache-invalidation-timeout) with upcalls, 1 without, unless set",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            WRITE_BEHIND,
+            OptKind::Bool,
+            Some("off"),
+            "the client graph has performance/write-behind: a FUSE mount's writes are answered once queued and reach the bricks in the background (fsync waits for them)",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            FLUSH_BEHIND,
+            OptKind::Bool,
+            Some("on"),
+            "a close is answered before the data written behind reaches the bricks (off: a close waits for it)",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            WRITE_BEHIND_WINDOW_SIZE,
+            OptKind::Size,
+            Some("1MB"),
+            "the most written data that waits for the bricks, per file",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            AGGREGATE_SIZE,
+            OptKind::Size,
+            Some("128KB"),
+            "write-behind merges contiguous writes into one of up to this size",
         ),
         Applies::Restart,
     ),

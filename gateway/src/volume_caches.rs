@@ -19,6 +19,12 @@ pub const OPEN_BEHIND: &str = "performance.open-behind";
 /// Whether the client graph has `performance/quick-read`.
 pub const QUICK_READ: &str = "performance.quick-read";
 pub const QR_CACHE_TIMEOUT: &str = "performance.qr-cache-timeout";
+/// Whether the client graph has `performance/write-behind`.
+pub const WRITE_BEHIND: &str = "performance.write-behind";
+/// A close is answered before the data written behind reaches the bricks.
+pub const FLUSH_BEHIND: &str = "performance.flush-behind";
+pub const WRITE_BEHIND_WINDOW_SIZE: &str = "performance.write-behind-window-size";
+pub const AGGREGATE_SIZE: &str = "performance.aggregate-size";
 /// Our defaults, glusterd's group `metadata-cache` (GlusterFS itself ships cache-invalidation
 /// off and md-cache-timeout 1): a gateway serves several protocols and often several
 /// gateways share a volume, so the metadata cache that makes stat cheap must be one the bricks
@@ -48,10 +54,36 @@ impl VolumeRecord {
     }
 
     /// Adds the caches above `below` to the client volfile `out`, in glusterd's order (md-cache
-    /// on top, then open-behind, then quick-read), each unless switched off; returns what the
-    /// next translator stands on.
+    /// on top, then open-behind, quick-read and write-behind), each unless switched off
+    /// (write-behind only when switched on); returns what the next translator stands on.
     pub(crate) fn add_caches(&self, out: &mut String, below: String) -> String {
         let mut below = below;
+        // Off unless set: with it on, tests that write through FUSE and then stop a brick at
+        // once found the data not yet stored (flush-behind), and a FUSE write racing a
+        // remove-brick migration of its file failed once; until both are settled it is opt-in.
+        if self.bool_option(WRITE_BEHIND, false) {
+            let mut opts = format!(
+                "    option flush-behind {}\n",
+                if self.bool_option(FLUSH_BEHIND, true) {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+            for (key, xlator_key) in [
+                (WRITE_BEHIND_WINDOW_SIZE, "cache-size"),
+                (AGGREGATE_SIZE, "aggregate-size"),
+            ] {
+                if let Some(v) = self.options.get(key) {
+                    opts += &format!("    option {xlator_key} {v}\n");
+                }
+            }
+            *out += &format!(
+                "\nvolume {name}-write-behind\n    type performance/write-behind\n{opts}    subvolumes {below}\nend-volume\n",
+                name = self.name
+            );
+            below = format!("{}-write-behind", self.name);
+        }
         if self.bool_option(QUICK_READ, true) {
             *out += &format!(
                 "\nvolume {name}-quick-read\n    type performance/quick-read\n    option cache-timeout {}\n    subvolumes {below}\nend-volume\n",
@@ -196,6 +228,34 @@ mod tests {
         assert_eq!(qr(&v).as_deref(), Some("1"));
         v.options.insert(OPEN_BEHIND.into(), "off".into());
         v.options.insert(QUICK_READ.into(), "off".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        assert_eq!(
+            parse_checked(&text).get("vol-reserved").unwrap().subvolumes,
+            ["vol-utime"]
+        );
+        // write-behind is opt-in; on, it sits right above utime.
+        v.options.insert(WRITE_BEHIND.into(), "on".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        assert_eq!(
+            parse_checked(&text).get("vol-reserved").unwrap().subvolumes,
+            ["vol-write-behind"]
+        );
+        let wb = parse_checked(&text)
+            .get("vol-write-behind")
+            .unwrap()
+            .clone();
+        assert_eq!(wb.options.get("flush-behind").unwrap(), "on");
+        v.options.insert(FLUSH_BEHIND.into(), "off".into());
+        v.options
+            .insert(WRITE_BEHIND_WINDOW_SIZE.into(), "4MB".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        let wb = parse_checked(&text)
+            .get("vol-write-behind")
+            .unwrap()
+            .clone();
+        assert_eq!(wb.options.get("flush-behind").unwrap(), "off");
+        assert_eq!(wb.options.get("cache-size").unwrap(), "4MB");
+        v.options.insert(WRITE_BEHIND.into(), "off".into());
         let text = v.client_volfile(42, "127.0.0.1");
         assert_eq!(
             parse_checked(&text).get("vol-reserved").unwrap().subvolumes,

@@ -373,3 +373,175 @@ fn small_files_come_from_memory_and_lazy_opens_keep_posix_semantics() -> Result<
     })?;
     Ok(())
 }
+
+/// Freezes every brick of the volume (SIGSTOP) until dropped, also when the test fails.
+struct Frozen(Vec<i32>);
+
+impl Frozen {
+    fn all(gw: &Gateway) -> Result<Frozen> {
+        let pids = gw
+            .brick_dirs()
+            .iter()
+            .map(|b| gw.brickd_pid(b).context("a brick without its brickd"))
+            .collect::<Result<Vec<_>>>()?;
+        for p in &pids {
+            signal(*p, libc::SIGSTOP);
+        }
+        Ok(Frozen(pids))
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            signal(*p, libc::SIGCONT);
+        }
+    }
+}
+
+/// Runs `f` in a thread; Some(its result) if it finished within `wait`, else None (still
+/// waiting, on a frozen brick). The thread is handed back to finish later.
+fn finishes_within<T: Send + 'static>(
+    wait: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (Option<T>, Option<thread::JoinHandle<T>>) {
+    let h = thread::spawn(f);
+    let start = Instant::now();
+    while start.elapsed() < wait {
+        if h.is_finished() {
+            return (Some(h.join().expect("the thread panicked")), None);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    (None, Some(h))
+}
+
+/// `performance/write-behind` (switched on): a FUSE write is answered before the bricks hold
+/// it (here the bricks are frozen and the write still returns), fsync waits until they do, and
+/// what was fsynced survives `kill -9` of gatewayd.
+#[test]
+fn write_behind_answers_writes_at_once_and_fsynced_data_survives_kill_9() -> Result<()> {
+    use std::io::Write;
+    let mut gw = Gateway::up()?;
+    ensure!(
+        !volfile(&gw)?.contains("performance/write-behind"),
+        "write-behind is opt-in"
+    );
+    gw.gwctl_ok(&["volume", "set", "vol", "performance.write-behind", "on"])?;
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let m = gw.mnt().to_path_buf();
+    wait_for(
+        Duration::from_secs(30),
+        "the mount after the restart",
+        || fs::write(m.join("probe"), b"x").ok(),
+    )?;
+    ensure!(volfile(&gw)?.contains("performance/write-behind"));
+    let path = m.join("behind");
+    let mut f = fs::File::create(&path)?;
+    // A first write and fsync: the lookups and xattrs the kernel asks before a write are
+    // known before the bricks freeze.
+    f.write_all(b"first ")?;
+    f.sync_all()?;
+    let frozen = Frozen::all(&gw)?;
+    let body: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (done, _) = finishes_within(Duration::from_secs(10), {
+        let mut f = f.try_clone()?;
+        let body = body.clone();
+        move || f.write_all(&body)
+    });
+    let Some(written) = done else {
+        bail!("a write waited for frozen bricks: write-behind should have answered it")
+    };
+    written?;
+    let (synced, waiting) = finishes_within(Duration::from_secs(2), {
+        let f = f.try_clone()?;
+        move || f.sync_all()
+    });
+    ensure!(
+        synced.is_none(),
+        "fsync returned while the bricks were frozen: {synced:?}"
+    );
+    drop(frozen);
+    waiting
+        .expect("fsync still waiting")
+        .join()
+        .map_err(|_| anyhow::anyhow!("fsync thread panicked"))??;
+    drop(f);
+    gw.kill9();
+    gw.start_again()?;
+    let mut want = b"first ".to_vec();
+    want.extend_from_slice(&body);
+    let got = fs::read(&path)?;
+    ensure!(
+        got == want,
+        "after kill -9 the fsynced file has {} bytes, not the {} written",
+        got.len(),
+        want.len()
+    );
+    Ok(())
+}
+
+/// With `performance.flush-behind off` a close waits until the bricks hold what was written,
+/// so every closed file survives `kill -9` of gatewayd right after.
+#[test]
+fn without_flush_behind_a_close_waits_and_closed_files_survive_kill_9() -> Result<()> {
+    use std::io::Write;
+    let mut gw = Gateway::up()?;
+    gw.gwctl_ok(&["volume", "set", "vol", "performance.write-behind", "on"])?;
+    gw.gwctl_ok(&["volume", "set", "vol", "performance.flush-behind", "off"])?;
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let m = gw.mnt().to_path_buf();
+    wait_for(
+        Duration::from_secs(30),
+        "the mount after the restart",
+        || fs::write(m.join("probe"), b"x").ok(),
+    )?;
+    ensure!(volfile(&gw)?.contains("option flush-behind off"));
+
+    let path = m.join("closing");
+    let mut f = fs::File::create(&path)?;
+    f.write_all(b"first ")?;
+    f.sync_all()?;
+    let frozen = Frozen::all(&gw)?;
+    // The clone comes back from the thread: closing it there would wait for the bricks.
+    let (written, _) = finishes_within(Duration::from_secs(10), {
+        let mut f = f.try_clone()?;
+        move || (f.write_all(b"then this"), f)
+    });
+    let Some((written, clone)) = written else {
+        bail!("a write waited for frozen bricks: write-behind should have answered it")
+    };
+    written?;
+    let (closed, waiting) = finishes_within(Duration::from_secs(2), move || drop(f));
+    ensure!(
+        closed.is_none(),
+        "close returned while the bricks were frozen"
+    );
+    drop(frozen);
+    waiting
+        .expect("close still waiting")
+        .join()
+        .map_err(|_| anyhow::anyhow!("close thread panicked"))?;
+    drop(clone);
+
+    let dir = m.join("many");
+    fs::create_dir(&dir)?;
+    for i in 0..40 {
+        let body = vec![i as u8; 4096 + i * 1000];
+        fs::write(dir.join(format!("f{i}")), body)?;
+    }
+    gw.kill9();
+    gw.start_again()?;
+    ensure!(fs::read(&path)? == b"first then this");
+    for i in 0..40 {
+        let got = fs::read(dir.join(format!("f{i}")))?;
+        ensure!(
+            got == vec![i as u8; 4096 + i * 1000],
+            "f{i} was closed before kill -9 but holds {} bytes",
+            got.len()
+        );
+    }
+    Ok(())
+}

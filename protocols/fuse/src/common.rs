@@ -11,6 +11,7 @@ pub(crate) fn ctx_of(fs: &Fs, req: &Request) -> Ctx {
         gid: req.gid(),
         pid: req.pid() as i32,
         protocol: fs.inner.protocol,
+        write_behind: true,
         ..Default::default()
     }
 }
