@@ -86,6 +86,23 @@ fn volfile(gw: &Gateway) -> Result<String> {
     ]))
 }
 
+/// Sets `options` (key, value) on `vol`, then stops and starts it (cache options apply at the
+/// next start) and waits until gatewayd's mount takes writes again.
+fn set_and_restart(gw: &Gateway, options: &[(&str, &str)]) -> Result<()> {
+    for (k, v) in options {
+        gw.gwctl_ok(&["volume", "set", "vol", k, v])?;
+    }
+    gw.gwctl_ok(&["volume", "stop", "vol"])?;
+    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    let m = gw.mnt().to_path_buf();
+    wait_for(
+        Duration::from_secs(30),
+        "the mount after the restart",
+        || fs::write(m.join("probe"), b"x").ok(),
+    )?;
+    Ok(())
+}
+
 #[test]
 fn a_change_on_one_mount_is_seen_on_the_other_within_a_second() -> Result<()> {
     let gw = Gateway::up()?;
@@ -217,23 +234,16 @@ fn a_stat_of_an_unchanged_file_is_answered_without_the_bricks() -> Result<()> {
 #[test]
 fn without_upcalls_a_long_md_cache_timeout_is_visibly_stale() -> Result<()> {
     let gw = Gateway::up()?;
-    gw.gwctl_ok(&["volume", "set", "vol", "features.cache-invalidation", "off"])?;
-    gw.gwctl_ok(&[
-        "volume",
-        "set",
-        "vol",
-        "performance.md-cache-timeout",
-        "600",
-    ])?;
     // Both apply when the volume next starts (brickd's arguments, the client volfile).
-    gw.gwctl_ok(&["volume", "stop", "vol"])?;
-    gw.gwctl_ok(&["volume", "start", "vol"])?;
-    let a = gw.mnt().to_path_buf();
-    wait_for(
-        Duration::from_secs(30),
-        "the mount after the restart",
-        || fs::write(a.join("s"), b"x").ok(),
+    set_and_restart(
+        &gw,
+        &[
+            ("features.cache-invalidation", "off"),
+            ("performance.md-cache-timeout", "600"),
+        ],
     )?;
+    let a = gw.mnt().to_path_buf();
+    fs::write(a.join("s"), b"x")?;
     let native = NativeMount::start(&gw, "vol", &gw.root().join("native"))?;
     let s = native.dir.join("s");
     let (mode, _, _) = statx_sync(&s)?;
@@ -248,9 +258,7 @@ fn without_upcalls_a_long_md_cache_timeout_is_visibly_stale() -> Result<()> {
     );
 
     // And performance.stat-prefetch off takes md-cache out of the graph: correct again.
-    gw.gwctl_ok(&["volume", "set", "vol", "performance.stat-prefetch", "off"])?;
-    gw.gwctl_ok(&["volume", "stop", "vol"])?;
-    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    set_and_restart(&gw, &[("performance.stat-prefetch", "off")])?;
     let text = volfile(&gw)?;
     ensure!(
         !text.contains("performance/md-cache"),
@@ -427,15 +435,8 @@ fn write_behind_answers_writes_at_once_and_fsynced_data_survives_kill_9() -> Res
         !volfile(&gw)?.contains("performance/write-behind"),
         "write-behind is opt-in"
     );
-    gw.gwctl_ok(&["volume", "set", "vol", "performance.write-behind", "on"])?;
-    gw.gwctl_ok(&["volume", "stop", "vol"])?;
-    gw.gwctl_ok(&["volume", "start", "vol"])?;
+    set_and_restart(&gw, &[("performance.write-behind", "on")])?;
     let m = gw.mnt().to_path_buf();
-    wait_for(
-        Duration::from_secs(30),
-        "the mount after the restart",
-        || fs::write(m.join("probe"), b"x").ok(),
-    )?;
     ensure!(volfile(&gw)?.contains("performance/write-behind"));
     let path = m.join("behind");
     let mut f = fs::File::create(&path)?;
@@ -488,16 +489,14 @@ fn write_behind_answers_writes_at_once_and_fsynced_data_survives_kill_9() -> Res
 fn without_flush_behind_a_close_waits_and_closed_files_survive_kill_9() -> Result<()> {
     use std::io::Write;
     let mut gw = Gateway::up()?;
-    gw.gwctl_ok(&["volume", "set", "vol", "performance.write-behind", "on"])?;
-    gw.gwctl_ok(&["volume", "set", "vol", "performance.flush-behind", "off"])?;
-    gw.gwctl_ok(&["volume", "stop", "vol"])?;
-    gw.gwctl_ok(&["volume", "start", "vol"])?;
-    let m = gw.mnt().to_path_buf();
-    wait_for(
-        Duration::from_secs(30),
-        "the mount after the restart",
-        || fs::write(m.join("probe"), b"x").ok(),
+    set_and_restart(
+        &gw,
+        &[
+            ("performance.write-behind", "on"),
+            ("performance.flush-behind", "off"),
+        ],
     )?;
+    let m = gw.mnt().to_path_buf();
     ensure!(volfile(&gw)?.contains("option flush-behind off"));
 
     let path = m.join("closing");
