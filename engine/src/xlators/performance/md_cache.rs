@@ -47,16 +47,18 @@ pub const OPTIONS: &[OptionSpec] = &[
         Some("on"),
         "cache security.capability (the kernel asks it before every write to a file)",
     ),
+    // On here (GlusterFS: off): `ls -l` asks both of every entry, and with upcalls a change
+    // by another client is told like any other xattr change.
     OptionSpec::new(
         "cache-selinux",
         OptKind::Bool,
-        Some("off"),
+        Some("on"),
         "cache security.selinux",
     ),
     OptionSpec::new(
         "cache-posix-acl",
         OptKind::Bool,
-        Some("off"),
+        Some("on"),
         "cache system.posix_acl_access and system.posix_acl_default",
     ),
     OptionSpec::new(
@@ -87,10 +89,10 @@ pub fn xlator_type() -> XlatorType {
             if o.bool_or("cache-capability-xattrs", true) {
                 xattrs.push("security.capability");
             }
-            if o.bool_or("cache-selinux", false) {
+            if o.bool_or("cache-selinux", true) {
                 xattrs.push("security.selinux");
             }
-            if o.bool_or("cache-posix-acl", false) {
+            if o.bool_or("cache-posix-acl", true) {
                 xattrs.extend(["system.posix_acl_access", "system.posix_acl_default"]);
             }
             if o.bool_or("cache-ima-xattrs", true) {
@@ -782,16 +784,36 @@ impl Xlator for MdCache {
         size: u32,
         want: &Xattrs,
     ) -> Result<Vec<Dirent>> {
+        // The xattrs kept here come with the listing (the bricks read them with each entry),
+        // so `ls -l`'s getxattrs of every entry that follow are answered from memory.
+        let extra: Vec<&str> = if self.enabled() {
+            self.xattr_names
+                .iter()
+                .copied()
+                .filter(|n| !want.contains_key(*n))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let asked;
+        let want = if extra.is_empty() {
+            want
+        } else {
+            let mut w = want.clone();
+            w.extend(extra.iter().map(|n| (n.to_string(), Bytes::new())));
+            asked = w;
+            &asked
+        };
         let t = self.begin();
-        let r = self
+        let mut r = self
             .base
             .first_child()?
             .readdirp(ctx, fd, offset, size, want)
             .await;
         if self.enabled()
-            && let Ok(entries) = &r
+            && let Ok(entries) = &mut r
         {
-            for d in entries {
+            for d in entries.iter_mut() {
                 // A directory's attributes are put together from every subvolume by a
                 // lookup; a listing gives one subvolume's. Only files are taken from it.
                 if let Some(ia) = &d.iatt
@@ -802,6 +824,12 @@ impl Xlator for MdCache {
                 {
                     self.fill_iatt(t, ia);
                     self.fill_name(t, fd.gfid, &d.name, Some(ia.gfid));
+                    for n in &self.xattr_names {
+                        self.fill_xattr(t, ia.gfid, n, d.xattrs.get(*n).cloned());
+                    }
+                }
+                for n in &extra {
+                    d.xattrs.remove(*n);
                 }
             }
         }

@@ -134,6 +134,36 @@ impl Xlator for Mem {
             None => Err(Errno::ENODATA),
         }
     }
+    async fn readdirp(
+        &self,
+        _: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        _: u32,
+        want: &Xattrs,
+    ) -> Result<Vec<Dirent>> {
+        self.called();
+        if offset > 0 {
+            return Ok(Vec::new());
+        }
+        let st = self.st.lock();
+        Ok(st
+            .names
+            .iter()
+            .filter(|((p, _), _)| *p == fd.gfid)
+            .map(|((_, name), g)| Dirent {
+                name: name.clone(),
+                d_off: 1,
+                d_type: 8,
+                ino: 0,
+                iatt: st.inodes.get(g).cloned(),
+                xattrs: want
+                    .keys()
+                    .filter_map(|k| Some((k.clone(), st.xattrs.get(&(*g, k.clone()))?.clone())))
+                    .collect(),
+            })
+            .collect())
+    }
     async fn setxattr(&self, _: &Ctx, loc: &Loc, x: &Xattrs, _: i32) -> Result<()> {
         self.called();
         let g = self.resolve(loc)?;
@@ -155,7 +185,7 @@ fn setup(timeout: Duration, max: usize) -> (Arc<MdCache>, Arc<Mem>) {
     let md = Arc::new(MdCache::new(
         XlatorBase::new("t-md-cache", "performance/md-cache", vec![mem.clone()]),
         timeout,
-        vec!["security.capability"],
+        vec!["security.capability", "system.posix_acl_access"],
         max,
         MdCacheMetrics::new("md-cache-unit-test"),
     ));
@@ -436,4 +466,51 @@ async fn a_file_created_and_written_is_then_looked_up_from_memory() {
     let e = md.data_changed(&[fd.gfid]);
     md.settle(t, e, &ia);
     assert!(md.cached_iatt(&fd.gfid).is_none());
+}
+
+#[tokio::test]
+async fn a_listing_brings_the_kept_xattrs_of_each_entry_so_ls_l_costs_no_getxattr() {
+    let (md, mem) = long();
+    let a = mem.add(ROOT, "a", libc::S_IFREG | 0o644);
+    let b = mem.add(ROOT, "b", libc::S_IFREG | 0o644);
+    mem.behind_its_back(|st| {
+        st.xattrs.insert(
+            (b, "system.posix_acl_access".into()),
+            Bytes::from_static(b"acl"),
+        );
+    });
+    let dir = Fd::new(ROOT, libc::O_RDONLY, true);
+    let listed = md
+        .readdirp(&c(), &dir, 0, 4096, &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    // The caller asked for no xattr and gets none.
+    assert!(listed.iter().all(|d| d.xattrs.is_empty()));
+    let n = mem.calls();
+    let (ctx, la, lb) = (c(), Loc::gfid(a), Loc::gfid(b));
+    let name = Some("system.posix_acl_access");
+    assert_eq!(
+        md.getxattr(&ctx, &la, name).await.unwrap_err(),
+        Errno::ENODATA
+    );
+    assert_eq!(
+        md.getxattr(&ctx, &lb, name)
+            .await
+            .unwrap()
+            .get("system.posix_acl_access")
+            .unwrap(),
+        &b"acl"[..]
+    );
+    assert_eq!(
+        md.getxattr(&c(), &Loc::gfid(a), Some("security.capability"))
+            .await
+            .unwrap_err(),
+        Errno::ENODATA
+    );
+    assert_eq!(
+        mem.calls(),
+        n,
+        "every getxattr was answered from the listing"
+    );
 }
