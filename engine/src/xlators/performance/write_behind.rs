@@ -182,6 +182,28 @@ impl WriteBehind {
         }
     }
 
+    /// `drain` for what `loc` names, looked up first when it is a name: a change of its
+    /// attributes or size must come after its writes.
+    async fn drain_named(&self, ctx: &Ctx, loc: &Loc) {
+        if self.busy.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let g = match loc.gfid {
+            Some(g) => Some(g),
+            None => match self.base.first_child() {
+                Ok(c) => c
+                    .lookup(ctx, loc, &Xattrs::new())
+                    .await
+                    .ok()
+                    .map(|r| r.0.gfid),
+                Err(_) => None,
+            },
+        };
+        if let Some(g) = g {
+            self.drain(g).await;
+        }
+    }
+
     /// Whether writes of `g` are queued or on their way.
     fn pending(&self, g: &Gfid) -> bool {
         self.busy.load(Ordering::SeqCst) > 0
@@ -387,17 +409,7 @@ impl Xlator for WriteBehind {
 
     async fn setattr(&self, ctx: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
         let c = self.base.first_child()?;
-        if self.busy.load(Ordering::SeqCst) > 0 {
-            match loc.gfid {
-                Some(g) => self.drain(g).await,
-                None => {
-                    // A name: what it names must take the attributes after its writes.
-                    if let Ok((ia, _)) = c.lookup(ctx, loc, &Xattrs::new()).await {
-                        self.drain(ia.gfid).await;
-                    }
-                }
-            }
-        }
+        self.drain_named(ctx, loc).await;
         let r = c.setattr(ctx, loc, attr).await;
         if let (Ok(ia), Some(_)) = (&r, attr.size)
             && let Some(i) = self.inodes.get(&ia.gfid)
@@ -450,17 +462,7 @@ impl Xlator for WriteBehind {
     }
 
     async fn truncate(&self, ctx: &Ctx, loc: &Loc, size: u64) -> Result<Iatt> {
-        if self.busy.load(Ordering::SeqCst) > 0 {
-            let c = self.base.first_child()?;
-            match loc.gfid {
-                Some(g) => self.drain(g).await,
-                None => {
-                    if let Ok((ia, _)) = c.lookup(ctx, loc, &Xattrs::new()).await {
-                        self.drain(ia.gfid).await;
-                    }
-                }
-            }
-        }
+        self.drain_named(ctx, loc).await;
         self.base.first_child()?.truncate(ctx, loc, size).await
     }
 
