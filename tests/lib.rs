@@ -1372,6 +1372,40 @@ pub fn list_xattrs(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Every non-zero `trusted.afr.*` value on a brick (its root included, `.glusterfs` left
+/// out): (path relative to the brick, key, hex value).
+pub fn afr_marks(brick: &Path) -> Vec<(PathBuf, String, String)> {
+    let mut out = Vec::new();
+    let mut marks_of = |rel: &Path| {
+        let p = brick.join(rel);
+        for k in list_xattrs(&p) {
+            let v = get_xattr(&p, &k).unwrap_or_default();
+            if k.starts_with("trusted.afr.") && v.iter().any(|b| *b != 0) {
+                out.push((rel.to_path_buf(), k, hex::encode(v)));
+            }
+        }
+    };
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        marks_of(&rel);
+        let Ok(rd) = fs::read_dir(brick.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let n = e.file_name();
+            if rel.as_os_str().is_empty() && n.to_string_lossy().starts_with(".glusterfs") {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(rel.join(&n)),
+                Ok(t) if t.is_file() => marks_of(&rel.join(&n)),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// lsetxattr.
 pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
     let p = CString::new(path.as_os_str().as_bytes())?;

@@ -515,29 +515,6 @@ fn check_replicas_identical(bricks: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Every non-zero `trusted.afr.*` value on a brick (its root included, `.glusterfs` left
-/// out): (path, key, hex value).
-fn afr_marks(brick: &Path) -> Vec<(PathBuf, String, String)> {
-    let mut paths = vec![PathBuf::new()];
-    if let Ok(l) = listing(brick) {
-        paths.extend(l.into_keys());
-    }
-    let mut out = Vec::new();
-    for rel in paths {
-        let p = brick.join(&rel);
-        for k in list_xattrs(&p) {
-            if !k.starts_with("trusted.afr.") {
-                continue;
-            }
-            let v = get_xattr(&p, &k).unwrap_or_default();
-            if v.iter().any(|b| *b != 0) {
-                out.push((rel.clone(), k, hex::encode(v)));
-            }
-        }
-    }
-    out
-}
-
 fn has_mark(marks: &[(PathBuf, String, String)], rel: &str, key: &str) -> bool {
     marks
         .iter()

@@ -2,6 +2,7 @@
 //! of them, what lookups learnt of inodes, fd contexts, and the helpers every fop group shares.
 
 use super::changelog::{self, TxnType};
+use super::lock::{LockKey, Released};
 use crate::fop::keys;
 use crate::fop::*;
 use crate::xlator::{XlatorBase, XlatorRef};
@@ -76,6 +77,8 @@ pub struct Afr {
     /// How long an idle inode keeps its eager lock and dirty mark.
     pub(super) post_op_delay: std::time::Duration,
     pub(super) eager: DashMap<Gfid, EagerSlot>,
+    /// Transactions answered whose post-op and unlock are still on the way, by lock.
+    pub(super) releasing: DashMap<LockKey, Released>,
     pub(super) inodes: DashMap<Gfid, InodeInfo>,
     /// Gfids a background heal is working on (one heal per inode at a time).
     pub(super) healing: DashMap<Gfid, ()>,

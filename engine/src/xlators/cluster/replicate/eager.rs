@@ -66,6 +66,25 @@ impl Afr {
         }
     }
 
+    /// `eager_flush` at a close: behind the answer when every replica took every change, since
+    /// then the post-op only ends dirty marks on equal copies (see `post_op_and_unlock_behind`);
+    /// at once when a replica is to be blamed, so the close returns with the blame recorded.
+    pub(super) async fn eager_flush_at_close(self: &Arc<Self>, g: Gfid) {
+        let Some(slot) = self.eager.get(&g).map(|s| s.clone()) else {
+            return;
+        };
+        let clean = slot.try_lock().is_ok_and(|st| {
+            st.as_ref()
+                .is_some_and(|e| e.ready.iter().all(|r| *r) && !e.failed.iter().any(|f| *f))
+        });
+        if clean {
+            let me = self.clone();
+            tokio::spawn(async move { me.eager_flush(g).await });
+        } else {
+            self.eager_flush(g).await;
+        }
+    }
+
     /// Ends every eager transaction (the graph is going away).
     pub(super) async fn eager_flush_all(&self) {
         let all: Vec<Gfid> = self.eager.iter().map(|e| *e.key()).collect();

@@ -5,6 +5,7 @@ use super::changelog::{self, TxnType};
 use super::common::Afr;
 use crate::fop::*;
 use futures::future::join_all;
+use std::sync::Arc;
 
 /// One transaction's change: what it locks and whose changelogs record it.
 pub(super) struct Change {
@@ -35,7 +36,32 @@ pub(super) enum LockOn {
     Dir(Gfid),
 }
 
+/// One lock a transaction holds, as the key of its release still on the way.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) enum LockKey {
+    /// An inode's data (false) or metadata (true) range.
+    Inode(Gfid, bool),
+    Name(Gfid, String),
+    Dir(Gfid),
+}
+
+/// Closed once a transaction's post-op and unlock are done: an answered transaction releases
+/// its locks behind its answer, and a later one of ours on the same lock waits on this
+/// instead of finding the lock held and falling back to waiting locks one replica at a time.
+pub(super) type Released = std::sync::Arc<tokio::sync::Semaphore>;
+
 impl LockOn {
+    pub(super) fn keys(&self) -> Vec<LockKey> {
+        match self {
+            LockOn::Inode(g, ty) => vec![LockKey::Inode(*g, *ty == TxnType::Metadata)],
+            LockOn::Entries(names) => names
+                .iter()
+                .map(|(p, n)| LockKey::Name(*p, n.clone()))
+                .collect(),
+            LockOn::Dir(g) => vec![LockKey::Dir(*g)],
+        }
+    }
+
     /// The lock a heal of `ty` on `g` takes: the data or metadata range, or the directory.
     pub(super) fn for_heal(g: Gfid, ty: TxnType) -> LockOn {
         match ty {
@@ -471,5 +497,58 @@ impl Afr {
             }
         }
         failed
+    }
+}
+
+/// Releases behind the answer: a transaction that every replica took has nothing left to
+/// record but the end of its dirty marks, and a crash before that only leaves replicas marked
+/// dirty that hold the same change, which a heal finds equal. So its post-op and unlock need
+/// not hold up the caller: that is one round trip of every create, unlink or chmod.
+impl Afr {
+    /// Post-op and unlock in the background, registered under the change's locks.
+    pub(super) fn post_op_and_unlock_behind(
+        self: &Arc<Self>,
+        ctx: Ctx,
+        change: Change,
+        post: Vec<bool>,
+        locked: Vec<bool>,
+    ) {
+        let done: Released = Arc::new(tokio::sync::Semaphore::new(0));
+        let keys = change.lock.keys();
+        for k in &keys {
+            self.releasing.insert(k.clone(), done.clone());
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let blame = vec![0; me.n()];
+            me.post_op_and_unlock(&ctx, &change, &post, &blame, &locked)
+                .await;
+            done.close();
+            for k in keys {
+                me.releasing.remove_if(&k, |_, d| Arc::ptr_eq(d, &done));
+            }
+        });
+    }
+
+    /// Waits until our own transactions on `lock` answered earlier have released it.
+    pub(super) async fn wait_released(&self, lock: &LockOn) {
+        if self.releasing.is_empty() {
+            return;
+        }
+        for k in lock.keys() {
+            let pending = self.releasing.get(&k).map(|d| d.clone());
+            if let Some(d) = pending {
+                // Never given a permit: the acquire ends when the release closes it.
+                let _ = d.acquire().await;
+            }
+        }
+    }
+
+    /// Waits for every release still on the way (the graph is going away).
+    pub(super) async fn released_all(&self) {
+        let all: Vec<Released> = self.releasing.iter().map(|e| e.value().clone()).collect();
+        for d in all {
+            let _ = d.acquire().await;
+        }
     }
 }

@@ -107,6 +107,7 @@ pub fn xlator_type(name: &'static str) -> XlatorType {
                     o.int_or("post-op-delay-secs", 1).max(0) as u64,
                 ),
                 eager: DashMap::new(),
+                releasing: DashMap::new(),
                 inodes: DashMap::new(),
                 healing: DashMap::new(),
                 split_brain: DashMap::new(),
@@ -145,6 +146,7 @@ impl Xlator for Replicate {
 
     async fn fini(&self) {
         self.afr.eager_flush_all().await;
+        self.afr.released_all().await;
     }
 
     async fn notify(&self, event: Event, from: usize) {

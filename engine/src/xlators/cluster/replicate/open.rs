@@ -57,7 +57,7 @@ impl Afr {
 
     pub(super) async fn flush(self: &Arc<Self>, ctx: &Ctx, fd: &FdRef) -> Result<()> {
         let a = self;
-        a.eager_flush(fd.gfid).await;
+        a.eager_flush_at_close(fd.gfid).await;
         let rs = join_all(a.up_list().into_iter().filter_map(|i| {
             let f = a.child_fds(fd)?.fds.get(i).cloned().flatten()?;
             Some(async move { a.sub(i).flush(ctx, &f).await })

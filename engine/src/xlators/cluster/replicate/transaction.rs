@@ -30,6 +30,7 @@ impl Afr {
             lk_owner: self.next_owner(),
             ..Ctx::root()
         };
+        self.wait_released(&change.lock).await;
         // Lock and pre-op (dirty everywhere the change will be tried) in one request.
         let (locked, ready) = self.lock_and_mark(&lctx, &change).await;
         let give_up = |locked: Vec<bool>, ready: Vec<bool>| {
@@ -76,6 +77,12 @@ impl Afr {
             // Failed everywhere: the replicas still agree, so only the dirty marks go.
             give_up(locked, ready).await;
             return Err(first_error(&results));
+        }
+        if ok.iter().all(|o| *o) {
+            self.post_op_and_unlock_behind(lctx, change, ok, locked);
+            let mut results = results;
+            let pick = (0..n).find(|i| !self.is_arbiter(*i)).unwrap_or(0);
+            return results.swap_remove(pick);
         }
         let blame: Vec<i32> = ok.iter().map(|o| if *o { 0 } else { 1 }).collect();
         if blame.iter().any(|b| *b != 0) {
