@@ -425,6 +425,26 @@ impl MdCache {
         self.metrics.miss.inc();
     }
 
+    /// A file this client just made has no security.capability unless its create set one:
+    /// only a setxattr adds it, and that goes through here or comes as an upcall. Known, it
+    /// spares the kernel's getxattr before the first write a round trip.
+    fn created_file(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, entry: &NewEntry) {
+        const CAPABILITY: &str = "security.capability";
+        self.created(t, loc, r, None);
+        if let Ok(ia) = r
+            && ia.is_reg()
+            && self.is_cached_xattr(CAPABILITY)
+            && !entry.xattrs.contains_key(CAPABILITY)
+        {
+            // `created` counted one change: nothing else may have come since.
+            let settled = Ticket {
+                epoch: t.epoch + 1,
+                at: t.at,
+            };
+            self.fill_xattr(settled, ia.gfid, CAPABILITY, None);
+        }
+    }
+
     /// The new inode of a create-like fop: its parent's names and attributes change, and
     /// the new one is known.
     fn created(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, also: Option<Gfid>) {
@@ -663,7 +683,7 @@ impl Xlator for MdCache {
             .create(ctx, loc, flags, entry)
             .await;
         let ia = r.as_ref().map(|(_, ia)| ia.clone()).map_err(|e| *e);
-        self.created(t, loc, &ia, None);
+        self.created_file(t, loc, &ia, entry);
         r
     }
 
@@ -677,7 +697,7 @@ impl Xlator for MdCache {
     async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
         let t = self.begin();
         let r = self.base.first_child()?.mknod(ctx, loc, entry).await;
-        self.created(t, loc, &r, None);
+        self.created_file(t, loc, &r, entry);
         r
     }
 

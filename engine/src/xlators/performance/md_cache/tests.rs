@@ -434,6 +434,62 @@ async fn a_write_keeps_the_known_absence_of_security_capability() {
 }
 
 #[tokio::test]
+async fn a_file_just_created_is_known_to_have_no_security_capability() {
+    let (md, mem) = long();
+    let entry = NewEntry {
+        gfid: Gfid::random(),
+        mode: 0o644,
+        ..Default::default()
+    };
+    let (fd, _) = md
+        .create(&c(), &Loc::child(ROOT, "fresh"), libc::O_RDWR, &entry)
+        .await
+        .unwrap();
+    let loc = Loc::gfid(fd.gfid);
+    let n = mem.calls();
+    // The kernel's question before the first write.
+    let cap = md.getxattr(&c(), &loc, Some("security.capability")).await;
+    assert_eq!(cap.unwrap_err(), Errno::ENODATA);
+    assert_eq!(
+        mem.calls(),
+        n,
+        "the new file's capability was asked of the brick"
+    );
+
+    // A capability set afterwards is seen.
+    md.setxattr(
+        &c(),
+        &loc,
+        &Xattrs::from([("security.capability".to_string(), Bytes::from_static(b"c"))]),
+        0,
+    )
+    .await
+    .unwrap();
+    let cap = md.getxattr(&c(), &loc, Some("security.capability")).await;
+    assert_eq!(
+        cap.unwrap()["security.capability"],
+        Bytes::from_static(b"c")
+    );
+
+    // A create that sets the capability itself is not taken for one without.
+    let with = NewEntry {
+        gfid: Gfid::random(),
+        mode: 0o644,
+        xattrs: Xattrs::from([("security.capability".to_string(), Bytes::from_static(b"d"))]),
+        ..Default::default()
+    };
+    let (fd, _) = md
+        .create(&c(), &Loc::child(ROOT, "capable"), libc::O_RDWR, &with)
+        .await
+        .unwrap();
+    let n = mem.calls();
+    let _ = md
+        .getxattr(&c(), &Loc::gfid(fd.gfid), Some("security.capability"))
+        .await;
+    assert_eq!(mem.calls(), n + 1, "asked of the brick");
+}
+
+#[tokio::test]
 async fn a_file_created_and_written_is_then_looked_up_from_memory() {
     let (md, mem) = long();
     let entry = NewEntry {
