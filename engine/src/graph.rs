@@ -206,6 +206,19 @@ impl Graph {
             .collect()
     }
 
+    /// Before another graph takes this one's place: every `performance/write-behind` of it
+    /// writes through from now on and sends what it answered early to the bricks, since the
+    /// new graph's translators know nothing of it.
+    pub async fn settle_writes_behind(&self) {
+        for x in &self.order {
+            if let Some(wb) = x.as_any().and_then(|a| {
+                a.downcast_ref::<crate::xlators::performance::write_behind::WriteBehind>()
+            }) {
+                wb.settle().await;
+            }
+        }
+    }
+
     /// The brick RPC link of every `protocol/client` of the graph, children before parents.
     pub fn brick_links(&self) -> Vec<BrickLink> {
         self.order.iter().filter_map(link_of).collect()

@@ -59,8 +59,9 @@ impl VolumeRecord {
     pub(crate) fn add_caches(&self, out: &mut String, below: String) -> String {
         let mut below = below;
         // Off unless set: with it on, tests that write through FUSE and then stop a brick at
-        // once found the data not yet stored (flush-behind), and a FUSE write racing a
-        // remove-brick migration of its file failed once; until both are settled it is opt-in.
+        // once found the data not yet stored (flush-behind), and in e2e `elastic` a small file
+        // written and closed through FUSE while bricks were added or files moved sometimes
+        // read back empty; until both are settled it is opt-in.
         if self.bool_option(WRITE_BEHIND, false) {
             let mut opts = format!(
                 "    option flush-behind {}\n",

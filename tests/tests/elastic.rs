@@ -77,12 +77,22 @@ impl FuseLoad {
             while !s.load(Ordering::SeqCst) {
                 let p = live.join(format!("l{n}"));
                 let data = format!("live file {n} ").repeat(n % 500 + 1).into_bytes();
-                let ok = fs::write(&p, &data).is_ok() && fs::read(&p).is_ok_and(|b| b == data);
-                if ok {
-                    written.insert(p.clone(), digest(&data));
-                } else {
-                    eprintln!("fuse load: {} failed", p.display());
-                    f.fetch_add(1, Ordering::SeqCst);
+                let r = fs::write(&p, &data)
+                    .map_err(|e| format!("write: {e}"))
+                    .and_then(|()| fs::read(&p).map_err(|e| format!("read: {e}")))
+                    .and_then(|b| {
+                        (b == data).then_some(()).ok_or_else(|| {
+                            format!("read {} bytes back, wrote {}", b.len(), data.len())
+                        })
+                    });
+                match r {
+                    Ok(()) => {
+                        written.insert(p.clone(), digest(&data));
+                    }
+                    Err(e) => {
+                        eprintln!("fuse load: {}: {e}", p.display());
+                        f.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
                 let (ep, ed) = &existing[(n * 7919) % existing.len()];
                 match fs::read(ep) {

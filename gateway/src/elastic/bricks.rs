@@ -98,6 +98,9 @@ impl Manager {
             .top()
             .lookup(&Ctx::root(), &Loc::root(), &Xattrs::new())
             .await;
+        // Writes the old graph answered early reach the bricks before the new one serves:
+        // its first read of those files must find them.
+        old.settle_writes_behind().await;
         self.graphs.write().insert(v.name.clone(), graph.clone());
         self.built.lock().insert(v.name.clone(), v.bricks.clone());
         self.nfs_generation.fetch_add(1, Ordering::SeqCst);

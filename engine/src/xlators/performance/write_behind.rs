@@ -26,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 
@@ -83,6 +83,8 @@ pub struct WriteBehind {
     inodes: DashMap<Gfid, Arc<Inode>>,
     /// Inodes with writes waiting: while none has, no fop needs to look for them.
     busy: AtomicUsize,
+    /// Set once this graph is being replaced: writes then go through (see `settle`).
+    through: AtomicBool,
 }
 
 /// One inode's writes behind.
@@ -144,6 +146,7 @@ impl WriteBehind {
             flush_behind,
             inodes: DashMap::new(),
             busy: AtomicUsize::new(0),
+            through: AtomicBool::new(false),
         }
     }
 
@@ -152,8 +155,9 @@ impl WriteBehind {
     }
 
     /// Whether `fd`'s writes may be answered before the bricks hold them.
-    fn behind(ctx: &Ctx, fd: &FdRef) -> bool {
+    fn behind(&self, ctx: &Ctx, fd: &FdRef) -> bool {
         ctx.write_behind
+            && !self.through.load(Ordering::SeqCst)
             && !fd.anonymous
             && fd.flags & (libc::O_SYNC | libc::O_DSYNC | libc::O_DIRECT | libc::O_APPEND) == 0
     }
@@ -333,12 +337,57 @@ impl WriteBehind {
             woken.await;
         };
         self.pump(g, &i);
+        if self.through.load(Ordering::SeqCst) {
+            // Queued as `settle` began: this write waits for itself, as later ones will.
+            self.drain(g).await;
+            self.take_error(&g)?;
+        }
         // No gfid: the caches above keep nothing of these attributes but the size, which
         // tells them whether this write made the whole file.
         Ok(Iatt {
             size: size.unwrap_or(0),
             ..Default::default()
         })
+    }
+
+    /// The graph is being replaced by a new one, which knows nothing of the writes waiting
+    /// here: from now on writes go through, and this returns once every write answered
+    /// early has reached the bricks, so the new graph's first read finds it there.
+    pub async fn settle(&self) {
+        self.through.store(true, Ordering::SeqCst);
+        self.drain_all("the graph changes").await;
+    }
+
+    /// Waits until every write waiting behind has reached the bricks, those queued meanwhile
+    /// too; bounded, since a brick that hangs fails its writes after ping-timeout anyway.
+    async fn drain_all(&self, why: &str) {
+        let waiting = || -> Vec<Gfid> {
+            self.inodes
+                .iter()
+                .filter(|e| !e.value().state.lock().idle())
+                .map(|e| *e.key())
+                .collect()
+        };
+        let first = waiting();
+        if first.is_empty() {
+            return;
+        }
+        tracing::info!(xlator = %self.base.name, files = first.len(), "writing what waits behind: {why}");
+        let all = async {
+            let mut next = first;
+            while !next.is_empty() {
+                for g in next {
+                    self.drain(g).await;
+                }
+                next = waiting();
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(120), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!(xlator = %self.base.name, "writes behind still waiting were given up: {why}");
+        }
     }
 
     /// After a lookup or stat by name: when the inode found has writes waiting, its
@@ -361,24 +410,13 @@ impl Xlator for WriteBehind {
         &self.base
     }
 
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
+    }
+
     /// The volume stops or gatewayd shuts down: what was answered goes to the bricks first.
     async fn fini(&self) {
-        let waiting: Vec<Gfid> = self.inodes.iter().map(|e| *e.key()).collect();
-        if !waiting.is_empty() {
-            tracing::info!(xlator = %self.base.name, files = waiting.len(), "writing what waits behind before stopping");
-        }
-        // Bounded: a brick that hangs fails its writes after ping-timeout anyway.
-        let all = async {
-            for g in waiting {
-                self.drain(g).await;
-            }
-        };
-        if tokio::time::timeout(std::time::Duration::from_secs(120), all)
-            .await
-            .is_err()
-        {
-            tracing::warn!(xlator = %self.base.name, "writes behind still waiting at stop were given up");
-        }
+        self.drain_all("stopping").await;
     }
 
     async fn lookup(&self, ctx: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
@@ -431,7 +469,7 @@ impl Xlator for WriteBehind {
             .first_child()?
             .create(ctx, loc, flags, entry)
             .await?;
-        if Self::behind(ctx, &fd) {
+        if self.behind(ctx, &fd) {
             // Known from the start: the first writes can then say when they made all of it.
             self.inode(ia.gfid).state.lock().size = Some(ia.size);
         }
@@ -451,7 +489,7 @@ impl Xlator for WriteBehind {
     }
 
     async fn write(&self, ctx: &Ctx, fd: &FdRef, offset: u64, data: Bytes) -> Result<Iatt> {
-        if Self::behind(ctx, fd)
+        if self.behind(ctx, fd)
             && let Some(me) = self.me.upgrade()
         {
             return me.queue(ctx, fd, offset, data).await;

@@ -269,3 +269,41 @@ async fn a_full_window_makes_the_writer_wait_and_overlapping_writes_keep_their_o
     assert_eq!(c[4096], 0);
     assert_eq!(c[7 * (256 << 10)], 7);
 }
+
+#[tokio::test]
+async fn a_graph_being_replaced_sends_what_it_holds_then_writes_through() {
+    let (store, wb) = setup(true);
+    let ctx = behind_ctx();
+    let (a, b) = (fd(7, libc::O_RDWR), fd(8, libc::O_RDWR));
+    store.held.store(true, Ordering::SeqCst);
+    within(wb.write(&ctx, &a, 0, Bytes::from_static(b"early")))
+        .await
+        .unwrap();
+    let settle = {
+        let wb = wb.clone();
+        tokio::spawn(async move { wb.settle().await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !settle.is_finished(),
+        "the switch went on with a write the bricks had not taken"
+    );
+    store.release_writes();
+    within(settle).await.unwrap();
+    assert_eq!(store.content(a.gfid), b"early");
+
+    // From now on a write is answered only once the bricks hold it.
+    store.held.store(true, Ordering::SeqCst);
+    let late = {
+        let (wb, ctx, b) = (wb.clone(), ctx.clone(), b.clone());
+        tokio::spawn(async move { wb.write(&ctx, &b, 0, Bytes::from_static(b"late")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !late.is_finished(),
+        "a write was answered early after the switch"
+    );
+    store.release_writes();
+    within(late).await.unwrap().unwrap();
+    assert_eq!(store.content(b.gfid), b"late");
+}
