@@ -2,7 +2,8 @@
 WRITE + COMMIT with its verifier, and hostile input (garbage, oversized record marks,
 truncated arguments, unknown programs). RFC 5531 (RPC), RFC 1813 (NFSv3, MOUNT v3).
 
-Usage: raw.py ops | raw.py hostile | raw.py verf FILE   (env NFS_PORT). Exits non-zero on failure.
+Usage: raw.py ops | raw.py hostile | raw.py create-file NAME | raw.py write-file-sync FH
+(env NFS_PORT). Exits non-zero on failure.
 """
 
 import os
@@ -227,8 +228,34 @@ def commit_after(fh_hex, verf_hex):
     print("all commit checks passed")
 
 
+STABLE_DATA = b"file sync write " * 4096
+
+
+def create_file(name):
+    """CREATE NAME in the export's root; prints its handle for `write_file_sync`."""
+    c = Conn()
+    root = mount_root(c)
+    _, a, body = c.call(NFS, 3, 8, opaque(root) + opaque(name.encode()) + struct.pack(">I", 0) + SATTR_MODE_644)
+    check(status(body) == 0, f"CREATE {name}")
+    print("fh", fh_after_status(body).hex(), flush=True)
+
+
+def write_file_sync(fh_hex):
+    """WRITE FILE_SYNC of STABLE_DATA at offset 0 of the file FH_HEX names."""
+    c = Conn()
+    fh = bytes.fromhex(fh_hex)
+    data = STABLE_DATA
+    _, a, body = c.call(NFS, 3, 7, opaque(fh) + struct.pack(">QII", 0, len(data), 2) + opaque(data))
+    check(status(body) == 0 and struct.unpack(">I", body[-12:-8])[0] == 2, "WRITE FILE_SYNC answered FILE_SYNC")
+    print("written", len(data), flush=True)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "unstable-before":
+    if sys.argv[1] == "create-file":
+        create_file(sys.argv[2])
+    elif sys.argv[1] == "write-file-sync":
+        write_file_sync(sys.argv[2])
+    elif sys.argv[1] == "unstable-before":
         unstable_before()
     elif sys.argv[1] == "commit-after":
         commit_after(sys.argv[2], sys.argv[3])

@@ -544,3 +544,134 @@ fn without_flush_behind_a_close_waits_and_closed_files_survive_kill_9() -> Resul
     }
     Ok(())
 }
+
+/// `aws` against gatewayd's S3 with a key of its own, one attempt per call, so a reply that
+/// came early or an error is seen as it is.
+struct Aws {
+    url: String,
+    access: String,
+    secret: String,
+    config: std::path::PathBuf,
+}
+
+impl Aws {
+    fn new(gw: &Gateway) -> Result<Aws> {
+        let (access, secret) = gw.s3_key("caches")?;
+        let config = gw.root().join("aws-caches.conf");
+        fs::write(
+            &config,
+            "[default]\nmax_attempts = 1\ns3 =\n    signature_version = s3v4\n",
+        )?;
+        Ok(Aws {
+            url: gw.s3_url()?,
+            access,
+            secret,
+            config,
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("aws");
+        c.arg("--endpoint-url")
+            .arg(&self.url)
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &self.access)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", &self.config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        c
+    }
+}
+
+/// The NFS script `tests/nfs/raw.py` with gatewayd's NFS port.
+fn nfs_raw(gw: &Gateway, args: &[&str]) -> Result<Command> {
+    let mut c = Command::new("python3");
+    c.arg(workspace_root().join("tests/nfs/raw.py"))
+        .args(args)
+        .env("NFS_PORT", gw.nfs_port()?.to_string())
+        .env("PYTHONPATH", workspace_root().join("tests/nfs"));
+    Ok(c)
+}
+
+/// With write-behind switched on, NFS and S3 still answer only once the bricks hold the data
+/// (their writes never wait behind): an NFS WRITE FILE_SYNC and an S3 PUT sent while every
+/// brick is frozen get no answer until the bricks are back, and what they acknowledged
+/// survives `kill -9` of gatewayd right after.
+#[test]
+fn with_write_behind_on_nfs_stable_writes_and_s3_puts_answer_only_once_stored() -> Result<()> {
+    need("aws");
+    let mut gw = Gateway::up()?;
+    set_and_restart(&gw, &[("performance.write-behind", "on")])?;
+    ensure!(volfile(&gw)?.contains("performance/write-behind"));
+    let m = gw.mnt().to_path_buf();
+    let aws = Aws::new(&gw)?;
+    run_ok(&mut aws.cmd(&["s3api", "create-bucket", "--bucket", "stable"]))?;
+    let body_path = gw.root().join("object.bin");
+    let object: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 241) as u8).collect();
+    fs::write(&body_path, &object)?;
+    let created = run_ok(&mut nfs_raw(&gw, &["create-file", "stable.nfs"])?)?;
+    let fh = created
+        .lines()
+        .find_map(|l| l.strip_prefix("fh "))
+        .context("no handle from CREATE")?
+        .trim()
+        .to_string();
+
+    let frozen = Frozen::all(&gw)?;
+    let mut nfs = nfs_raw(&gw, &["write-file-sync", &fh])?
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let body_arg = body_path.display().to_string();
+    let mut s3 = aws
+        .cmd(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "stable",
+            "--key",
+            "k",
+            "--body",
+            &body_arg,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    thread::sleep(Duration::from_secs(3));
+    let early_nfs = nfs.try_wait()?;
+    let early_s3 = s3.try_wait()?;
+    drop(frozen);
+    let nfs_out = nfs.wait_with_output()?;
+    let s3_out = s3.wait_with_output()?;
+    ensure!(
+        early_nfs.is_none(),
+        "the NFS FILE_SYNC write was answered while every brick was frozen: {}",
+        output_text(&nfs_out)
+    );
+    ensure!(
+        early_s3.is_none(),
+        "the S3 PUT was answered while every brick was frozen: {}",
+        output_text(&s3_out)
+    );
+    ensure!(
+        nfs_out.status.success() && output_text(&nfs_out).contains("written"),
+        "NFS write: {}",
+        output_text(&nfs_out)
+    );
+    ensure!(s3_out.status.success(), "S3 PUT: {}", output_text(&s3_out));
+
+    gw.kill9();
+    gw.start_again()?;
+    let want_nfs = b"file sync write ".repeat(4096);
+    ensure!(
+        fs::read(m.join("stable.nfs"))? == want_nfs,
+        "the NFS write acknowledged FILE_SYNC is not all there after kill -9"
+    );
+    ensure!(
+        fs::read(m.join("stable").join("k"))? == object,
+        "the S3 object acknowledged is not all there after kill -9"
+    );
+    Ok(())
+}

@@ -478,7 +478,9 @@ impl Xlator for WriteBehind {
 
     async fn open(&self, ctx: &Ctx, loc: &Loc, flags: i32) -> Result<FdRef> {
         if flags & libc::O_TRUNC != 0 {
-            self.drain_loc(loc).await;
+            // A truncating open changes the size: by gfid or by name, it comes after the
+            // writes of what it opens.
+            self.drain_named(ctx, loc).await;
         }
         self.base.first_child()?.open(ctx, loc, flags).await
     }

@@ -2,7 +2,6 @@
 //! of them, what lookups learnt of inodes, fd contexts, and the helpers every fop group shares.
 
 use super::changelog::{self, TxnType};
-use super::lock::{LockKey, Released};
 use crate::fop::keys;
 use crate::fop::*;
 use crate::xlator::{XlatorBase, XlatorRef};
@@ -47,6 +46,20 @@ pub enum SplitBrainChoice {
     /// This replica (by index) is the source.
     Source(usize),
 }
+
+/// One lock a transaction holds, as the key of its release still on the way.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) enum LockKey {
+    /// An inode's data (false) or metadata (true) range.
+    Inode(Gfid, bool),
+    Name(Gfid, String),
+    Dir(Gfid),
+}
+
+/// Closed once a transaction's post-op and unlock are done: an answered transaction releases
+/// its locks behind its answer, and a later one of ours on the same lock waits on this
+/// instead of finding the lock held and falling back to waiting locks one replica at a time.
+pub(super) type Released = Arc<tokio::sync::Semaphore>;
 
 pub struct Afr {
     pub(super) base: XlatorBase,

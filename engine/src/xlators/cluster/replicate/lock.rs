@@ -2,7 +2,7 @@
 //! on every up replica, and the changelog marks of pre-op and post-op.
 
 use super::changelog::{self, TxnType};
-use super::common::Afr;
+use super::common::{Afr, LockKey, Released};
 use crate::fop::*;
 use futures::future::join_all;
 use std::sync::Arc;
@@ -35,20 +35,6 @@ pub(super) enum LockOn {
     /// Every name in a directory (entry heal).
     Dir(Gfid),
 }
-
-/// One lock a transaction holds, as the key of its release still on the way.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(super) enum LockKey {
-    /// An inode's data (false) or metadata (true) range.
-    Inode(Gfid, bool),
-    Name(Gfid, String),
-    Dir(Gfid),
-}
-
-/// Closed once a transaction's post-op and unlock are done: an answered transaction releases
-/// its locks behind its answer, and a later one of ours on the same lock waits on this
-/// instead of finding the lock held and falling back to waiting locks one replica at a time.
-pub(super) type Released = std::sync::Arc<tokio::sync::Semaphore>;
 
 impl LockOn {
     pub(super) fn keys(&self) -> Vec<LockKey> {

@@ -16,6 +16,10 @@ struct Store {
     held: AtomicBool,
     refuse: AtomicBool,
     released: Notify,
+    /// Names in the root, for fops by name.
+    names: parking_lot::Mutex<HashMap<String, Gfid>>,
+    /// Truncating opens: the content each found.
+    truncated_at: parking_lot::Mutex<Vec<Vec<u8>>>,
 }
 
 impl Store {
@@ -81,6 +85,34 @@ impl Xlator for Store {
         Ok(())
     }
     async fn release(&self, _: &FdRef) {}
+    async fn lookup(&self, _: &Ctx, loc: &Loc, _: &Xattrs) -> Result<(Iatt, Xattrs)> {
+        let g = *self
+            .names
+            .lock()
+            .get(loc.name.as_deref().unwrap_or_default())
+            .ok_or(Errno::ENOENT)?;
+        let ia = Iatt {
+            gfid: g,
+            size: self.content(g).len() as u64,
+            ..Default::default()
+        };
+        Ok((ia, Xattrs::new()))
+    }
+    async fn open(&self, _: &Ctx, loc: &Loc, flags: i32) -> Result<FdRef> {
+        let g = match loc.gfid {
+            Some(g) => g,
+            None => *self
+                .names
+                .lock()
+                .get(loc.name.as_deref().unwrap_or_default())
+                .ok_or(Errno::ENOENT)?,
+        };
+        if flags & libc::O_TRUNC != 0 {
+            self.truncated_at.lock().push(self.content(g));
+            self.files.lock().insert(g, Vec::new());
+        }
+        Ok(Fd::new(g, flags, false))
+    }
 }
 
 fn setup(flush_behind: bool) -> (Arc<Store>, Arc<WriteBehind>) {
@@ -306,4 +338,36 @@ async fn a_graph_being_replaced_sends_what_it_holds_then_writes_through() {
     store.release_writes();
     within(late).await.unwrap().unwrap();
     assert_eq!(store.content(b.gfid), b"late");
+}
+
+#[tokio::test]
+async fn a_truncating_open_by_name_comes_after_the_writes_of_its_file() {
+    let (store, wb) = setup(true);
+    let ctx = behind_ctx();
+    let f = fd(9, libc::O_RDWR);
+    store.names.lock().insert("named".into(), f.gfid);
+    store.held.store(true, Ordering::SeqCst);
+    within(wb.write(&ctx, &f, 0, Bytes::from_static(b"old data")))
+        .await
+        .unwrap();
+    let open = {
+        let (wb, ctx) = (wb.clone(), ctx.clone());
+        tokio::spawn(async move {
+            let by_name = Loc::child(Gfid::ROOT, "named");
+            wb.open(&ctx, &by_name, libc::O_WRONLY | libc::O_TRUNC)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !open.is_finished(),
+        "the truncating open went before the write it must follow"
+    );
+    store.release_writes();
+    within(open).await.unwrap().unwrap();
+    assert_eq!(store.truncated_at.lock().as_slice(), [b"old data".to_vec()]);
+    assert!(
+        store.content(f.gfid).is_empty(),
+        "the old write came after the truncate"
+    );
 }
