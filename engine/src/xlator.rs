@@ -44,6 +44,22 @@ impl XlatorBase {
         self.children.first().ok_or(Errno::ENOSYS)
     }
 
+    /// The gfid `loc` designates: its own, else what the first child's lookup of the name
+    /// finds (None when that fails). For translators that keep state by gfid and are handed
+    /// a name.
+    pub async fn gfid_below(&self, ctx: &Ctx, loc: &Loc) -> Option<Gfid> {
+        if loc.gfid.is_some() {
+            return loc.gfid;
+        }
+        let (ia, _) = self
+            .first_child()
+            .ok()?
+            .lookup(ctx, loc, &Xattrs::new())
+            .await
+            .ok()?;
+        Some(ia.gfid)
+    }
+
     pub fn add_parent(&self, parent: Weak<dyn Xlator>, index_in_parent: usize) {
         self.parents.write().push((parent, index_in_parent));
     }

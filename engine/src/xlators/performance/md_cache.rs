@@ -402,14 +402,7 @@ impl MdCache {
         let (p, n) = (loc.parent?, loc.name.as_deref()?);
         match self.cached_name(p, n) {
             Some(g) => g,
-            None => self
-                .base
-                .first_child()
-                .ok()?
-                .lookup(ctx, loc, &Xattrs::new())
-                .await
-                .ok()
-                .map(|(ia, _)| ia.gfid),
+            None => self.base.gfid_below(ctx, loc).await,
         }
     }
 

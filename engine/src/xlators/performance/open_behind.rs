@@ -94,18 +94,7 @@ impl OpenBehind {
         if self.lazy_count.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let gfid = match loc.gfid {
-            Some(g) => Some(g),
-            None => match self.base.first_child() {
-                Ok(c) => c
-                    .lookup(ctx, loc, &Xattrs::new())
-                    .await
-                    .ok()
-                    .map(|(ia, _)| ia.gfid),
-                Err(_) => None,
-            },
-        };
-        if let Some(g) = gfid {
+        if let Some(g) = self.base.gfid_below(ctx, loc).await {
             self.wake(ctx, g).await;
         }
     }

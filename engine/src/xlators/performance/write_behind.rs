@@ -192,18 +192,7 @@ impl WriteBehind {
         if self.busy.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let g = match loc.gfid {
-            Some(g) => Some(g),
-            None => match self.base.first_child() {
-                Ok(c) => c
-                    .lookup(ctx, loc, &Xattrs::new())
-                    .await
-                    .ok()
-                    .map(|r| r.0.gfid),
-                Err(_) => None,
-            },
-        };
-        if let Some(g) = g {
+        if let Some(g) = self.base.gfid_below(ctx, loc).await {
             self.drain(g).await;
         }
     }

@@ -491,12 +491,12 @@ impl Afr {
 /// dirty that hold the same change, which a heal finds equal. So its post-op and unlock need
 /// not hold up the caller: that is one round trip of every create, unlink or chmod.
 impl Afr {
-    /// Post-op and unlock in the background, registered under the change's locks.
+    /// Post-op and unlock in the background, registered under the change's locks; every
+    /// replica took the change, so every one gets the post-op and nobody is blamed.
     pub(super) fn post_op_and_unlock_behind(
         self: &Arc<Self>,
         ctx: Ctx,
         change: Change,
-        post: Vec<bool>,
         locked: Vec<bool>,
     ) {
         let done: Released = Arc::new(tokio::sync::Semaphore::new(0));
@@ -506,7 +506,7 @@ impl Afr {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let blame = vec![0; me.n()];
+            let (post, blame) = (vec![true; me.n()], vec![0; me.n()]);
             me.post_op_and_unlock(&ctx, &change, &post, &blame, &locked)
                 .await;
             done.close();

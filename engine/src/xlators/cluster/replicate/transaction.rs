@@ -79,10 +79,8 @@ impl Afr {
             return Err(first_error(&results));
         }
         if ok.iter().all(|o| *o) {
-            self.post_op_and_unlock_behind(lctx, change, ok, locked);
-            let mut results = results;
-            let pick = (0..n).find(|i| !self.is_arbiter(*i)).unwrap_or(0);
-            return results.swap_remove(pick);
+            self.post_op_and_unlock_behind(lctx, change, locked);
+            return self.answer(results, &ok);
         }
         let blame: Vec<i32> = ok.iter().map(|o| if *o { 0 } else { 1 }).collect();
         if blame.iter().any(|b| *b != 0) {
@@ -110,11 +108,17 @@ impl Afr {
                 }
             }
         }
+        self.answer(results, &ok)
+    }
+
+    /// The caller's answer among the replicas' results: a data replica's that succeeded
+    /// (the arbiter's holds no data), else any that succeeded. One must have.
+    fn answer<T>(&self, mut results: Vec<Result<T>>, ok: &[bool]) -> Result<T> {
+        let n = results.len();
         let pick = (0..n)
             .find(|i| ok[*i] && !self.is_arbiter(*i))
             .or_else(|| (0..n).find(|i| ok[*i]))
             .expect("one succeeded");
-        let mut results = results;
         results.swap_remove(pick)
     }
 
@@ -221,12 +225,7 @@ impl Afr {
         if !any_ok {
             return Err(first_error(&results));
         }
-        let pick = (0..n)
-            .find(|i| ok[*i] && !self.is_arbiter(*i))
-            .or_else(|| (0..n).find(|i| ok[*i]))
-            .expect("one succeeded");
-        let mut results = results;
-        results.swap_remove(pick)
+        self.answer(results, &ok)
     }
 
     /// An entry fop in `parent`: locked on the name, marked on the parent.
