@@ -144,18 +144,21 @@ impl IndexState {
         }
     }
 
+    /// The current base file of index `w`, made (with its directory) when a new one is
+    /// chosen: on first use, or with `renew` when the last one is full or gone.
     fn base_file(&self, w: Watch, renew: bool) -> std::io::Result<PathBuf> {
         let sub = self.dir.join(w.subdir());
-        let name = {
+        let (name, new) = {
             let mut bases = self.bases.lock();
             let slot = &mut bases[w.slot()];
-            if renew || slot.is_none() {
+            let new = renew || slot.is_none();
+            if new {
                 *slot = Some(format!("{}-{}", w.subdir(), Gfid::random()));
             }
-            slot.clone().expect("set above")
+            (slot.clone().expect("set above"), new)
         };
         let p = sub.join(name);
-        if !p.exists() {
+        if new {
             std::fs::create_dir_all(&sub)?;
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -170,18 +173,24 @@ impl IndexState {
         Ok(p)
     }
 
+    /// Links `g` into index `w`. The link itself says whether it was there (EEXIST) or the
+    /// base file is gone (ENOENT: removed by hand, or the index directory with it), so the
+    /// common case is one syscall.
     fn add(&self, w: Watch, g: &Gfid) -> std::io::Result<()> {
         let entry = self.dir.join(w.subdir()).join(g.to_string());
-        if entry.exists() {
-            return Ok(());
-        }
         let mut renew = false;
         loop {
             let base = self.base_file(w, renew)?;
             match std::fs::hard_link(&base, &entry) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EMLINK) && !renew => renew = true,
+                Err(e)
+                    if !renew
+                        && (e.raw_os_error() == Some(libc::EMLINK)
+                            || e.kind() == std::io::ErrorKind::NotFound) =>
+                {
+                    renew = true
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -422,5 +431,36 @@ mod tests {
         .await
         .unwrap();
         assert!(Index::entries(&indices, XATTROP_DIR).unwrap().is_empty());
+
+        // The index directory removed by hand (an operator's clean-up): the next changelog
+        // that needs an entry makes it again.
+        std::fs::remove_dir_all(indices.join(DIRTY_DIR)).unwrap();
+        idx.xattrop(&ctx, &loc, XattropOp::AddArray, &pre)
+            .await
+            .unwrap();
+        assert_eq!(Index::entries(&indices, DIRTY_DIR).unwrap(), vec![g]);
+        // A value left as it was is not rewritten, and a missing key is still made.
+        let before = std::fs::metadata(d.path().join("f")).unwrap().ctime_nsec();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let same = op("trusted.afr.gv-client-0", counters(0, 0, 0));
+        idx.xattrop(&ctx, &loc, XattropOp::AddArray, &same)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(d.path().join("f")).unwrap().ctime_nsec(),
+            before,
+            "an unchanged changelog is not written"
+        );
+        let fresh = op("trusted.afr.gv-client-7", counters(0, 0, 0));
+        idx.xattrop(&ctx, &loc, XattropOp::AddArray, &fresh)
+            .await
+            .unwrap();
+        assert_eq!(
+            posix
+                .getxattr(&ctx, &loc, Some("trusted.afr.gv-client-7"))
+                .await
+                .unwrap()["trusted.afr.gv-client-7"],
+            counters(0, 0, 0)
+        );
     }
 }

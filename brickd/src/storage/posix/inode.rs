@@ -136,7 +136,8 @@ impl Posix {
 
     pub(super) async fn do_setattr(&self, ctx: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
         let (h, loc, attr, stamp) = (self.h.clone(), loc.clone(), attr.clone(), ctx.stamp);
-        blocking(move || {
+        let truncates = attr.size.is_some();
+        let work = move || {
             let at = h.resolve(&loc)?;
             let g = h.gfid_of(&at, loc.parent)?;
             let md = io(fs::symlink_metadata(&*at))?;
@@ -177,8 +178,13 @@ impl Posix {
                 times::touch(&h, Place::Path(&at), g, stamp.as_ref(), which)?;
             }
             times::iatt(&at, g)
-        })
-        .await
+        };
+        // A truncate frees or zeroes blocks: data work, off the runtime.
+        if truncates {
+            blocking(work).await
+        } else {
+            metadata(work).await
+        }
     }
 
     pub(super) async fn do_access(&self, loc: &Loc) -> Result<()> {
@@ -194,7 +200,7 @@ impl Posix {
 
     pub(super) async fn do_open(&self, ctx: &Ctx, loc: &Loc, flags: i32) -> Result<FdRef> {
         let (h, loc2, stamp) = (self.h.clone(), loc.clone(), ctx.stamp);
-        let (g, file) = blocking(move || {
+        let work = move || {
             let at = h.resolve(&loc2)?;
             let md = io(fs::symlink_metadata(&*at))?;
             if md.is_dir() && flags & libc::O_ACCMODE != libc::O_RDONLY {
@@ -205,8 +211,13 @@ impl Posix {
             let which = stamp.map(|s| s.own()).unwrap_or(0);
             times::touch(&h, Place::File(&f), g, stamp.as_ref(), which)?;
             Ok((g, f))
-        })
-        .await?;
+        };
+        // O_TRUNC frees the file's blocks: data work, off the runtime.
+        let (g, file) = if flags & libc::O_TRUNC != 0 {
+            blocking(work).await?
+        } else {
+            metadata(work).await?
+        };
         Ok(self.keep_open(g, flags, file))
     }
 

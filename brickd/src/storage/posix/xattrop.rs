@@ -23,9 +23,14 @@ impl Posix {
             let _guard = h.stripe(&g).lock();
             let mut out = Xattrs::new();
             for (k, v) in &xs {
-                let old = xattr::get(&path, k)?.unwrap_or_default();
-                let new = combine(op, &old, v)?;
-                xattr::set(&path, k, &new, 0)?;
+                let old = xattr::get(&path, k)?;
+                let new = combine(op, old.as_deref().unwrap_or_default(), v)?;
+                // AFR's pre-op and post-op add zero for every replica they do not blame; a
+                // value they leave as it was is not written again (each write is a
+                // journalled inode update). A missing key is still made, zeros and all.
+                if old.as_deref() != Some(new.as_slice()) {
+                    xattr::set(&path, k, &new, 0)?;
+                }
                 out.insert(k.clone(), Bytes::from(new));
             }
             Ok(out)
