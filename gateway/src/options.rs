@@ -10,7 +10,8 @@ use crate::volume::{
 use crate::volume_caches::{
     AGGREGATE_SIZE, CACHE_CAPABILITY_XATTRS, CACHE_INVALIDATION, CACHE_INVALIDATION_TIMEOUT,
     FLUSH_BEHIND, MD_CACHE_INVALIDATION, MD_CACHE_TIMEOUT, OPEN_BEHIND, QR_CACHE_TIMEOUT,
-    QUICK_READ, STAT_PREFETCH, WRITE_BEHIND, WRITE_BEHIND_WINDOW_SIZE,
+    QUICK_READ, RDA_REQUEST_SIZE, READDIR_AHEAD, STAT_PREFETCH, WRITE_BEHIND,
+    WRITE_BEHIND_WINDOW_SIZE,
 };
 use engine::addr_list::AddrList;
 use engine::options::{OptKind, OptionSpec};
@@ -201,6 +202,24 @@ const GATEWAY_OPTIONS: &[(OptionSpec, Applies)] = &[
             OptKind::Size,
             Some("128KB"),
             "write-behind merges contiguous writes into one of up to this size",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            READDIR_AHEAD,
+            OptKind::Bool,
+            Some("on"),
+            "the client graph has performance/readdir-ahead: directories are read from the bricks in large batches that answer the small listing requests of FUSE and S3",
+        ),
+        Applies::Restart,
+    ),
+    (
+        OptionSpec::new(
+            RDA_REQUEST_SIZE,
+            OptKind::Size,
+            Some("128KB"),
+            "bytes of directory entries readdir-ahead reads from the bricks at once",
         ),
         Applies::Restart,
     ),

@@ -734,6 +734,7 @@ pub(crate) mod tests {
                 "vol-replicate-1",
                 "vol-dht",
                 "vol-utime",
+                "vol-readdir-ahead",
                 "vol-quick-read",
                 "vol-open-behind",
                 "vol-md-cache",
@@ -788,7 +789,7 @@ pub(crate) mod tests {
         let v = VolumeRecord::with_layout("arb", bricks(3), 3, 1).unwrap();
         assert_eq!(v.kind, "replicate");
         let vf = parse_checked(&v.client_volfile(42, "127.0.0.1"));
-        assert_eq!(vf.volumes.len(), 10);
+        assert_eq!(vf.volumes.len(), 11);
         assert_eq!(vf.get("arb-utime").unwrap().subvolumes, ["arb-replicate-0"]);
         let top = vf.get("arb-replicate-0").unwrap();
         assert_eq!(top.type_name, "cluster/replicate");

@@ -1,5 +1,5 @@
-//! A volume's caching: `performance/md-cache`, `open-behind` and `quick-read` in its client
-//! graph and the bricks' `features/upcall` that keeps them coherent (GlusterFS's options, with
+//! A volume's caching: `performance/md-cache`, `open-behind`, `quick-read`, `readdir-ahead`
+//! and `write-behind` in its client graph and the bricks' `features/upcall` that keeps them coherent (GlusterFS's options, with
 //! the defaults of glusterd's group `metadata-cache`).
 
 use crate::volume::VolumeRecord;
@@ -19,6 +19,9 @@ pub const OPEN_BEHIND: &str = "performance.open-behind";
 /// Whether the client graph has `performance/quick-read`.
 pub const QUICK_READ: &str = "performance.quick-read";
 pub const QR_CACHE_TIMEOUT: &str = "performance.qr-cache-timeout";
+/// Whether the client graph has `performance/readdir-ahead`.
+pub const READDIR_AHEAD: &str = "performance.readdir-ahead";
+pub const RDA_REQUEST_SIZE: &str = "performance.rda-request-size";
 /// Whether the client graph has `performance/write-behind`.
 pub const WRITE_BEHIND: &str = "performance.write-behind";
 /// A close is answered before the data written behind reaches the bricks.
@@ -54,8 +57,9 @@ impl VolumeRecord {
     }
 
     /// Adds the caches above `below` to the client volfile `out`, in glusterd's order (md-cache
-    /// on top, then open-behind, quick-read and write-behind), each unless switched off
-    /// (write-behind only when switched on); returns what the next translator stands on.
+    /// on top, then open-behind, quick-read, readdir-ahead and write-behind), each unless
+    /// switched off (write-behind only when switched on); returns what the next translator
+    /// stands on.
     pub(crate) fn add_caches(&self, out: &mut String, below: String) -> String {
         let mut below = below;
         // Off unless set: with it on, tests that write through FUSE and then stop a brick at
@@ -84,6 +88,17 @@ impl VolumeRecord {
                 name = self.name
             );
             below = format!("{}-write-behind", self.name);
+        }
+        if self.bool_option(READDIR_AHEAD, true) {
+            let opts = match self.options.get(RDA_REQUEST_SIZE) {
+                Some(v) => format!("    option rda-request-size {v}\n"),
+                None => String::new(),
+            };
+            *out += &format!(
+                "\nvolume {name}-readdir-ahead\n    type performance/readdir-ahead\n{opts}    subvolumes {below}\nend-volume\n",
+                name = self.name
+            );
+            below = format!("{}-readdir-ahead", self.name);
         }
         if self.bool_option(QUICK_READ, true) {
             *out += &format!(
@@ -179,7 +194,16 @@ mod tests {
                 "performance/open-behind",
                 "vol-quick-read",
             ),
-            ("vol-quick-read", "performance/quick-read", "vol-utime"),
+            (
+                "vol-quick-read",
+                "performance/quick-read",
+                "vol-readdir-ahead",
+            ),
+            (
+                "vol-readdir-ahead",
+                "performance/readdir-ahead",
+                "vol-utime",
+            ),
         ] {
             let d = vf.get(name).unwrap();
             assert_eq!(
@@ -229,6 +253,19 @@ mod tests {
         assert_eq!(qr(&v).as_deref(), Some("1"));
         v.options.insert(OPEN_BEHIND.into(), "off".into());
         v.options.insert(QUICK_READ.into(), "off".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        assert_eq!(
+            parse_checked(&text).get("vol-reserved").unwrap().subvolumes,
+            ["vol-readdir-ahead"]
+        );
+        v.options.insert(RDA_REQUEST_SIZE.into(), "1MB".into());
+        let text = v.client_volfile(42, "127.0.0.1");
+        let rda = parse_checked(&text)
+            .get("vol-readdir-ahead")
+            .unwrap()
+            .clone();
+        assert_eq!(rda.options.get("rda-request-size").unwrap(), "1MB");
+        v.options.insert(READDIR_AHEAD.into(), "off".into());
         let text = v.client_volfile(42, "127.0.0.1");
         assert_eq!(
             parse_checked(&text).get("vol-reserved").unwrap().subvolumes,
