@@ -10,10 +10,13 @@
 //! seconds (GlusterFS's default 1 s); with it on, glusterd's group `metadata-cache` keeps
 //! entries 600 s, as the gateway does.
 //!
-//! Our own changes update or drop entries as they pass. A reply that overlapped any
-//! invalidation (ours or a brick's) is not cached: one global counter, bumped by every
-//! invalidation, is read when a fop starts and again before its answer is kept. That is the
-//! role of GlusterFS's per-inode generation numbers, coarser but lock-free.
+//! Our own changes update or drop entries as they pass. A reply that overlapped an
+//! invalidation of what it is about (ours or a brick's) is not cached: a counter, bumped by
+//! every invalidation, is read when a fop starts and again before its answer is kept, and
+//! when it moved, the log of the last invalidations says whether any was about the inodes the
+//! answer describes. That is the role of GlusterFS's per-inode generation numbers. With a
+//! single counter and no log, any change anywhere (eight threads creating files) kept every
+//! reply in flight from being cached.
 
 use crate::fop::*;
 use crate::metrics::MdCacheMetrics;
@@ -138,7 +141,43 @@ struct Named {
 struct Ticket {
     epoch: u64,
     at: Instant,
+    /// The count of the fop's own change, which does not make its answer stale.
+    own: Option<u64>,
 }
+
+/// The last invalidations, in count order: each count with the inodes it was about
+/// (`Gfid::NULL`: everything). `floor` is the highest count some of whose entries were
+/// dropped to keep it short: a fop that began before it cannot be cleared.
+#[derive(Default)]
+struct InvalLog {
+    entries: std::collections::VecDeque<(u64, Gfid)>,
+    floor: u64,
+}
+
+/// The log's key for the name `n` in directory `p`: a change of one name does not make a
+/// lookup of another name in the same directory stale. (A collision only keeps a reply
+/// out of the cache.)
+fn name_key(p: &Gfid, n: &str) -> Gfid {
+    use std::hash::{Hash, Hasher};
+    let half = |seed: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (seed, p, n).hash(&mut h);
+        h.finish().to_be_bytes()
+    };
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&half(1));
+    b[8..].copy_from_slice(&half(2));
+    Gfid(b)
+}
+
+/// The log's key for every name in directory `p` ("/" is no name).
+fn dir_key(p: &Gfid) -> Gfid {
+    name_key(p, "/")
+}
+
+/// Invalidations remembered for fops in flight: far more than can happen during one brick
+/// round trip.
+const INVAL_LOG: usize = 4096;
 
 pub struct MdCache {
     base: XlatorBase,
@@ -150,6 +189,7 @@ pub struct MdCache {
     /// Directory → the invalidation count at which its names were last invalidated.
     dir_inval: DashMap<Gfid, (u64, Instant)>,
     epoch: AtomicU64,
+    log: parking_lot::Mutex<InvalLog>,
     fills: AtomicU64,
     metrics: MdCacheMetrics,
 }
@@ -171,6 +211,7 @@ impl MdCache {
             names: DashMap::new(),
             dir_inval: DashMap::new(),
             epoch: AtomicU64::new(1),
+            log: parking_lot::Mutex::new(InvalLog::default()),
             fills: AtomicU64::new(0),
             metrics,
         }
@@ -184,6 +225,7 @@ impl MdCache {
         Ticket {
             epoch: self.epoch.load(Ordering::SeqCst),
             at: Instant::now(),
+            own: None,
         }
     }
 
@@ -191,9 +233,47 @@ impl MdCache {
         at.elapsed() < self.timeout
     }
 
-    /// Counts an invalidation; returns the new count.
-    fn bump(&self) -> u64 {
-        self.epoch.fetch_add(1, Ordering::SeqCst) + 1
+    /// Counts an invalidation of the inodes `about` (none: of everything); returns the new
+    /// count.
+    fn bump(&self, about: &[Gfid]) -> u64 {
+        let mut log = self.log.lock();
+        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        if about.is_empty() {
+            log.entries.push_back((e, Gfid::NULL));
+        }
+        log.entries.extend(about.iter().map(|g| (e, *g)));
+        while log.entries.len() > INVAL_LOG {
+            let (dropped, _) = log.entries.pop_front().expect("longer than the cap");
+            log.floor = dropped;
+        }
+        e
+    }
+
+    /// Whether nothing invalidated since `t` began was about any of `about` (besides the
+    /// fop's own change).
+    fn clean(&self, t: Ticket, about: &[Gfid]) -> bool {
+        let now = self.epoch.load(Ordering::SeqCst);
+        if now == t.epoch {
+            return true;
+        }
+        let log = self.log.lock();
+        if log.floor > t.epoch {
+            return false;
+        }
+        // Every count since `t` must be in the log (a bump counts and logs under the lock);
+        // one that is not was made some other way and is taken as about everything.
+        let mut counts = 0;
+        let mut last = None;
+        for (e, g) in log.entries.iter().rev().take_while(|(e, _)| *e > t.epoch) {
+            if last != Some(*e) {
+                counts += 1;
+                last = Some(*e);
+            }
+            if Some(*e) != t.own && (g.is_null() || about.contains(g)) {
+                return false;
+            }
+        }
+        counts == now - t.epoch
     }
 
     fn cached_iatt(&self, g: &Gfid) -> Option<Iatt> {
@@ -226,10 +306,10 @@ impl MdCache {
         self.cached_name(p, n).flatten()
     }
 
-    /// Keeps `f`'s work unless an invalidation came between `t` and now (then the answer may
-    /// predate a change the cache was told of, and must not outlive it).
-    fn fill(&self, t: Ticket, f: impl FnOnce(&Self)) -> bool {
-        if self.epoch.load(Ordering::SeqCst) != t.epoch {
+    /// Keeps `f`'s work unless an invalidation of `about` came between `t` and now (then the
+    /// answer may predate a change the cache was told of, and must not outlive it).
+    fn fill(&self, t: Ticket, about: &[Gfid], f: impl FnOnce(&Self)) -> bool {
+        if !self.clean(t, about) {
             return false;
         }
         f(self);
@@ -246,7 +326,7 @@ impl MdCache {
 
     fn fill_iatt(&self, t: Ticket, ia: &Iatt) {
         let g = ia.gfid;
-        if self.fill(t, |s| s.put_iatt(ia, t.at)) && self.epoch.load(Ordering::SeqCst) != t.epoch {
+        if self.fill(t, &[g], |s| s.put_iatt(ia, t.at)) && !self.clean(t, &[g]) {
             // An invalidation ran between the check and the insert.
             self.inodes.remove(&g);
         }
@@ -259,20 +339,24 @@ impl MdCache {
             at: t.at,
             epoch: t.epoch,
         };
-        if self.fill(t, |s| {
+        let about: Vec<Gfid> = [name_key(&parent, name), dir_key(&parent)]
+            .into_iter()
+            .chain(gfid)
+            .collect();
+        if self.fill(t, &about, |s| {
             s.names.insert(key.clone(), named);
-        }) && self.epoch.load(Ordering::SeqCst) != t.epoch
+        }) && !self.clean(t, &about)
         {
             self.names.remove(&key);
         }
     }
 
     fn fill_xattr(&self, t: Ticket, g: Gfid, name: &str, value: Option<Bytes>) {
-        if self.fill(t, |s| {
+        if self.fill(t, &[g], |s| {
             let mut e = s.inodes.entry(g).or_default();
             e.xattrs.retain(|(n, _, _)| n != name);
             e.xattrs.push((name.to_string(), value, t.at));
-        }) && self.epoch.load(Ordering::SeqCst) != t.epoch
+        }) && !self.clean(t, &[g])
         {
             self.inodes.remove(&g);
         }
@@ -281,7 +365,13 @@ impl MdCache {
     /// Our own change of these inodes and names: counted first, so fops in flight do not
     /// cache what they read before it.
     fn changed(&self, inodes: &[Gfid], names: &[(Gfid, &str)]) -> u64 {
-        let e = self.bump();
+        // The directory's attributes (mtime, nlink) move with its names.
+        let about: Vec<Gfid> = inodes
+            .iter()
+            .copied()
+            .chain(names.iter().flat_map(|(p, n)| [*p, name_key(p, n)]))
+            .collect();
+        let e = self.bump(&about);
         self.metrics.own.inc();
         for g in inodes {
             self.inodes.remove(g);
@@ -299,7 +389,7 @@ impl MdCache {
     /// truncate or chown can change (they only ever drop security.capability). That is what
     /// saves the kernel's getxattr of security.capability before each write a round trip.
     fn data_changed(&self, inodes: &[Gfid]) -> u64 {
-        let e = self.bump();
+        let e = self.bump(inodes);
         self.metrics.own.inc();
         for g in inodes {
             self.drop_attrs(g);
@@ -314,30 +404,29 @@ impl MdCache {
         }
     }
 
-    /// After our own change: keeps the post-op attributes it returned when nothing else was
-    /// invalidated meanwhile (`e` is the count `changed` returned).
+    /// After our own change: keeps the post-op attributes it returned when nothing else
+    /// invalidated that inode meanwhile (`e` is the count `changed` returned).
     fn settle(&self, t: Ticket, e: u64, ia: &Iatt) {
-        if e != t.epoch + 1 {
-            return;
-        }
-        self.fill_iatt(Ticket { epoch: e, at: t.at }, ia);
+        self.fill_iatt(Ticket { own: Some(e), ..t }, ia);
     }
 
     fn settle_name(&self, t: Ticket, e: u64, parent: Gfid, name: &str, gfid: Gfid) {
-        if e != t.epoch + 1 {
-            return;
-        }
-        self.fill_name(Ticket { epoch: e, at: t.at }, parent, name, Some(gfid));
+        self.fill_name(Ticket { own: Some(e), ..t }, parent, name, Some(gfid));
     }
 
     fn invalidate_dir(&self, g: Gfid) {
-        let e = self.epoch.load(Ordering::SeqCst);
+        let e = self.bump(&[dir_key(&g)]);
         self.dir_inval.insert(g, (e, Instant::now()));
     }
 
     /// A brick's upcall (or a reconnect): drop what it names.
     fn upcall(&self, u: &Upcall) {
-        self.bump();
+        // A forget-all is about everything: logged with no inode.
+        self.bump(if u.is_forget_all() {
+            &[]
+        } else {
+            std::slice::from_ref(&u.gfid)
+        });
         self.metrics.upcall.inc();
         if u.is_forget_all() {
             self.inodes.clear();
@@ -423,37 +512,33 @@ impl MdCache {
     /// spares the kernel's getxattr before the first write a round trip.
     fn created_file(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, entry: &NewEntry) {
         const CAPABILITY: &str = "security.capability";
-        self.created(t, loc, r, None);
+        let e = self.created(t, loc, r, None);
         if let Ok(ia) = r
             && ia.is_reg()
             && self.is_cached_xattr(CAPABILITY)
             && !entry.xattrs.contains_key(CAPABILITY)
         {
-            // `created` counted one change: nothing else may have come since.
-            let settled = Ticket {
-                epoch: t.epoch + 1,
-                at: t.at,
-            };
-            self.fill_xattr(settled, ia.gfid, CAPABILITY, None);
+            // Nothing but the create itself may have changed the new inode since.
+            self.fill_xattr(Ticket { own: Some(e), ..t }, ia.gfid, CAPABILITY, None);
         }
     }
 
     /// The new inode of a create-like fop: its parent's names and attributes change, and
-    /// the new one is known.
-    fn created(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, also: Option<Gfid>) {
+    /// the new one is known. Returns the count of this change.
+    fn created(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, also: Option<Gfid>) -> u64 {
         let mut inodes: Vec<Gfid> = also.into_iter().collect();
         if let Ok(ia) = r {
             inodes.push(ia.gfid);
         }
         let (Some(p), Some(n)) = (loc.parent, loc.name.as_deref()) else {
-            self.changed(&inodes, &[]);
-            return;
+            return self.changed(&inodes, &[]);
         };
         let e = self.changed(&inodes, &[(p, n)]);
         if let Ok(ia) = r {
             self.settle(t, e, ia);
             self.settle_name(t, e, p, n, ia.gfid);
         }
+        e
     }
 }
 

@@ -518,6 +518,41 @@ async fn a_file_created_and_written_is_then_looked_up_from_memory() {
 
     // Two writes in flight together: neither reply is kept, whatever order they come in.
     let t = md.begin();
+    md.data_changed(&[fd.gfid]);
+    let e = md.data_changed(&[fd.gfid]);
+    md.settle(t, e, &ia);
+    assert!(md.cached_iatt(&fd.gfid).is_none());
+    // A change of another inode meanwhile does not keep this one's reply out.
+    let t = md.begin();
+    md.data_changed(&[Gfid::random()]);
+    let e = md.data_changed(&[fd.gfid]);
+    md.settle(t, e, &ia);
+    assert!(md.cached_iatt(&fd.gfid).is_some());
+    // A forget-all (a brick reconnected) does.
+    let t = md.begin();
+    md.upcall(&Upcall::forget_all());
+    let e = md.data_changed(&[fd.gfid]);
+    md.settle(t, e, &ia);
+    assert!(md.cached_iatt(&fd.gfid).is_none());
+    // Creates of other names in the same directory meanwhile (eight threads filling one
+    // directory) do not keep a new name out; another client's change of the directory's
+    // names does.
+    let g = Gfid::random();
+    let t = md.begin();
+    md.changed(&[Gfid::random()], &[(ROOT, "other")]);
+    let e = md.changed(&[g], &[(ROOT, "mine")]);
+    md.settle_name(t, e, ROOT, "mine", g);
+    assert_eq!(md.cached_name(ROOT, "mine"), Some(Some(g)));
+    let t = md.begin();
+    md.upcall(&Upcall {
+        gfid: ROOT,
+        flags: upcall_flags::ENTRIES,
+    });
+    let e = md.changed(&[g], &[(ROOT, "mine2")]);
+    md.settle_name(t, e, ROOT, "mine2", g);
+    assert_eq!(md.cached_name(ROOT, "mine2"), None);
+    // A count the log does not hold (dropped, or counted without it) is not taken as clean.
+    let t = md.begin();
     md.epoch.fetch_add(1, Ordering::SeqCst);
     let e = md.data_changed(&[fd.gfid]);
     md.settle(t, e, &ia);
