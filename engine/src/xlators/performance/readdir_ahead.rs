@@ -40,6 +40,12 @@ pub const OPTIONS: &[OptionSpec] = &[OptionSpec::new(
     "bytes of directory entries read from the bricks at once",
 )];
 
+/// A batch's read-ahead starts once it answered this many requests after the one that read
+/// it: a caller that takes a directory in small pages (the kernel) gets the next batch read
+/// while it takes these; one that reads a page or two per open (an NFS READDIR, which opens
+/// the directory for each call) costs the bricks nothing it will not use.
+const READ_AHEAD_AFTER: usize = 2;
+
 /// How long a batch answers requests when nothing said it changed: a listing in progress
 /// takes its next page within milliseconds; one resumed later reads the bricks again.
 const BATCH_LIFE: Duration = Duration::from_secs(1);
@@ -77,6 +83,8 @@ struct Batch {
     /// The offset the first entry follows.
     after: u64,
     entries: Vec<Dirent>,
+    /// Requests answered from it, besides the one that read it.
+    answered: std::sync::atomic::AtomicUsize,
 }
 
 type Reading = Shared<BoxFuture<'static, Result<Arc<Batch>>>>;
@@ -186,6 +194,9 @@ impl ReaddirAhead {
         if let Some(b) = current
             && let Some(out) = self.answer(&b, offset, size, plus, want)
         {
+            if b.answered.fetch_add(1, Ordering::Relaxed) + 1 == READ_AHEAD_AFTER {
+                self.read_ahead(&ahead, ctx, fd, &b);
+            }
             return Ok(out);
         }
         // The batch read ahead, if it follows where this request resumes.
@@ -212,8 +223,7 @@ impl ReaddirAhead {
         // The caller asked before any change made during the read: it gets its page as if
         // the bricks had answered it alone.
         let out = Self::page(&b.entries, size, plus);
-        *ahead.batch.lock() = Some(b.clone());
-        self.read_ahead(&ahead, ctx, fd, &b);
+        *ahead.batch.lock() = Some(b);
         Ok(out)
     }
 
@@ -240,17 +250,23 @@ impl ReaddirAhead {
             want: want.unwrap_or_default(),
             after: offset,
             entries,
+            answered: Default::default(),
         }))
     }
 
     /// Starts reading the batch after `batch` in the background, so the bricks work on it
     /// while the caller takes its pages from this one (GlusterFS's readdir-ahead fills
-    /// ahead the same way). Nothing follows an empty batch.
+    /// ahead the same way). Nothing follows an empty batch. A batch that came from a
+    /// read-ahead starts the next at once: its caller is known to read on.
     fn read_ahead(&self, ahead: &Ahead, ctx: &Ctx, fd: &FdRef, batch: &Batch) {
         let (Some(last), Ok(child)) = (batch.entries.last(), self.base.first_child()) else {
             return;
         };
         let after = last.d_off;
+        let mut next = ahead.next.lock();
+        if next.as_ref().is_some_and(|(a, _)| *a == after) {
+            return;
+        }
         let reading = tokio::spawn(Self::read(
             child.clone(),
             ctx.clone(),
@@ -263,7 +279,7 @@ impl ReaddirAhead {
         let reading = async move { reading.await.unwrap_or(Err(Errno::EIO)) }
             .boxed()
             .shared();
-        *ahead.next.lock() = Some((after, reading));
+        *next = Some((after, reading));
     }
 }
 
@@ -522,13 +538,22 @@ mod tests {
         let (dir, rda) = setup(2000);
         let fd = Fd::new(Gfid::ROOT, libc::O_RDONLY, true);
         let ctx = Ctx::root();
-        let first = rda
-            .readdirp(&ctx, &fd, 0, 32 * 1024, &Xattrs::new())
-            .await
-            .unwrap();
-        // Let the read-ahead of the second batch finish, then remove a name it holds.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(dir.listings.load(Ordering::SeqCst), 2);
+        let mut first = Vec::new();
+        let mut offset = 0;
+        for pages in 1..=3 {
+            let page = rda
+                .readdirp(&ctx, &fd, offset, 32 * 1024, &Xattrs::new())
+                .await
+                .unwrap();
+            let taken: Vec<Dirent> = page.into_iter().take(25).collect();
+            offset = taken.last().unwrap().d_off;
+            first.extend(taken);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The first page read the batch; the third started the read-ahead.
+            let want = if pages < 3 { 1 } else { 2 };
+            assert_eq!(dir.listings.load(Ordering::SeqCst), want);
+        }
+        // Remove a name the batch read ahead holds.
         rda.unlink(&ctx, &Loc::child(Gfid::ROOT, "f1500"))
             .await
             .unwrap();
