@@ -155,6 +155,9 @@ pub struct MdCache {
     names: DashMap<(Gfid, String), Named>,
     /// Directory → the invalidation count at which its names were last invalidated.
     dir_inval: DashMap<Gfid, (u64, Instant)>,
+    /// Directories whose every name is known here, with the count and time they were made
+    /// (see `complete`).
+    complete: DashMap<Gfid, (u64, Instant)>,
     epoch: AtomicU64,
     log: parking_lot::Mutex<InvalLog>,
     fills: AtomicU64,
@@ -177,6 +180,7 @@ impl MdCache {
             inodes: DashMap::new(),
             names: DashMap::new(),
             dir_inval: DashMap::new(),
+            complete: DashMap::new(),
             epoch: AtomicU64::new(1),
             log: parking_lot::Mutex::new(InvalLog::default()),
             fills: AtomicU64::new(0),
@@ -209,7 +213,9 @@ impl MdCache {
     /// The gfid a named loc names, as far as the cache knows; `Some(None)`: known not to exist.
     fn cached_name(&self, parent: Gfid, name: &str) -> Option<Option<Gfid>> {
         let key = (parent, name.to_string());
-        let e = self.names.get(&key)?;
+        let Some(e) = self.names.get(&key) else {
+            return self.all_names_known(&parent).then_some(None);
+        };
         if !self.fresh(e.at) {
             return None;
         }
@@ -272,6 +278,7 @@ impl MdCache {
         }) && !self.clean(t, &about)
         {
             self.names.remove(&key);
+            self.complete.remove(&parent);
         }
     }
 
@@ -339,6 +346,7 @@ impl MdCache {
     }
 
     fn invalidate_dir(&self, g: Gfid) {
+        self.complete.remove(&g);
         let e = self.bump(&[dir_key(&g)]);
         self.dir_inval.insert(g, (e, Instant::now()));
     }
@@ -354,6 +362,7 @@ impl MdCache {
         self.metrics.upcall.inc();
         if u.is_forget_all() {
             self.inodes.clear();
+            self.complete.clear();
             self.names.clear();
             self.dir_inval.clear();
             return;
@@ -391,6 +400,8 @@ impl MdCache {
             }
         }
         if self.names.len() > self.max {
+            // A name dropped from a directory whose names were all known would read as absent.
+            self.complete.clear();
             self.names.retain(|_, n| n.at.elapsed() < timeout);
             if self.names.len() > self.max {
                 self.names.clear();
@@ -462,6 +473,7 @@ impl MdCache {
             self.settle(t, e, ia);
             self.settle_name(t, e, p, n, ia.gfid);
         }
+        self.after_create(p, n, e, r);
         e
     }
 }
@@ -730,6 +742,7 @@ impl Xlator for MdCache {
             loc.name.as_deref().unwrap_or(""),
         );
         self.changed(victim.as_slice(), &[(p, n)]);
+        self.after_remove(p, &r);
         r
     }
 
@@ -741,6 +754,7 @@ impl Xlator for MdCache {
             loc.name.as_deref().unwrap_or(""),
         );
         self.changed(victim.as_slice(), &[(p, n)]);
+        self.after_remove(p, &r);
         if let Some(v) = victim {
             self.invalidate_dir(v);
         }
@@ -764,6 +778,9 @@ impl Xlator for MdCache {
             newloc.name.as_deref().unwrap_or(""),
         );
         self.changed(&inodes, &[(op, on), (np, nn)]);
+        // The new name is not kept here: its directory's names are no longer all known.
+        self.complete.remove(&op);
+        self.complete.remove(&np);
         if let Some(v) = replaced {
             self.invalidate_dir(v);
         }
@@ -872,6 +889,7 @@ impl MdCache {
     }
 }
 
+mod complete;
 mod inval;
 
 #[cfg(test)]

@@ -104,6 +104,24 @@ impl Xlator for Mem {
         let g = self.add(loc.parent()?, loc.name()?, libc::S_IFREG | entry.mode);
         Ok((Fd::new(g, flags, false), self.iatt(g)?))
     }
+    async fn mkdir(&self, _: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+        self.called();
+        if self.resolve(loc).is_ok() {
+            return Err(Errno::EEXIST);
+        }
+        let g = self.add(loc.parent()?, loc.name()?, libc::S_IFDIR | entry.mode);
+        self.iatt(g)
+    }
+    async fn rename(&self, _: &Ctx, old: &Loc, new: &Loc) -> Result<Iatt> {
+        self.called();
+        let mut st = self.st.lock();
+        let g = st
+            .names
+            .remove(&(old.parent()?, old.name()?.into()))
+            .ok_or(Errno::ENOENT)?;
+        st.names.insert((new.parent()?, new.name()?.into()), g);
+        st.inodes.get(&g).cloned().ok_or(Errno::ESTALE)
+    }
     async fn link(&self, _: &Ctx, old: &Loc, new: &Loc) -> Result<Iatt> {
         self.called();
         let g = old.gfid.ok_or(Errno::EINVAL)?;
@@ -604,4 +622,91 @@ async fn a_listing_brings_the_kept_xattrs_of_each_entry_so_ls_l_costs_no_getxatt
         n,
         "every getxattr was answered from the listing"
     );
+}
+
+#[tokio::test]
+async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_could_add_one() {
+    let (md, mem) = long();
+    let ctx = c();
+    let new = NewEntry {
+        mode: 0o755,
+        ..Default::default()
+    };
+    let d = md
+        .mkdir(&ctx, &Loc::child(ROOT, "d"), &new)
+        .await
+        .unwrap()
+        .gfid;
+    let absent = |name: &'static str| {
+        let md = md.clone();
+        async move {
+            md.lookup(&c(), &Loc::child(d, name), &Xattrs::new())
+                .await
+                .map(|(ia, _)| ia.gfid)
+        }
+    };
+    // The lookups before creates cost nothing; what is created is found.
+    let n = mem.calls();
+    assert_eq!(absent("a").await, Err(Errno::ENOENT));
+    let (fd, _) = md
+        .create(&ctx, &Loc::child(d, "a"), libc::O_WRONLY, &new)
+        .await
+        .unwrap();
+    assert_eq!(absent("a").await, Ok(fd.gfid));
+    assert_eq!(absent("b").await, Err(Errno::ENOENT));
+    assert_eq!(mem.calls(), n + 1, "only the create reached the bricks");
+    // A subdirectory made here starts known too.
+    let sub = md
+        .mkdir(&ctx, &Loc::child(d, "sub"), &new)
+        .await
+        .unwrap()
+        .gfid;
+    let n = mem.calls();
+    assert_eq!(
+        md.lookup(&ctx, &Loc::child(sub, "x"), &Xattrs::new())
+            .await
+            .map(|_| ()),
+        Err(Errno::ENOENT)
+    );
+    assert_eq!(mem.calls(), n);
+
+    // A rename into it: the new name must be found.
+    mem.add(ROOT, "outside", libc::S_IFREG | 0o644);
+    let moved = md
+        .rename(&ctx, &Loc::child(ROOT, "outside"), &Loc::child(d, "moved"))
+        .await
+        .unwrap()
+        .gfid;
+    assert_eq!(absent("moved").await, Ok(moved));
+
+    // Another client's name, told by an upcall: found too.
+    let sub2 = md
+        .mkdir(&ctx, &Loc::child(d, "sub2"), &new)
+        .await
+        .unwrap()
+        .gfid;
+    let theirs = mem.add(sub2, "theirs", libc::S_IFREG | 0o644);
+    md.upcall(&Upcall {
+        gfid: sub2,
+        flags: upcall_flags::ENTRIES,
+    });
+    let (ia, _) = md
+        .lookup(&ctx, &Loc::child(sub2, "theirs"), &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!(ia.gfid, theirs);
+
+    // A failed unlink may have left its name: no longer known absent.
+    let sub3 = md
+        .mkdir(&ctx, &Loc::child(d, "sub3"), &new)
+        .await
+        .unwrap()
+        .gfid;
+    let kept = mem.add(sub3, "kept", libc::S_IFREG | 0o644);
+    assert!(md.unlink(&ctx, &Loc::child(sub3, "nothere")).await.is_err());
+    let (ia, _) = md
+        .lookup(&ctx, &Loc::child(sub3, "kept"), &Xattrs::new())
+        .await
+        .unwrap();
+    assert_eq!(ia.gfid, kept);
 }
