@@ -214,7 +214,9 @@ impl MdCache {
     fn cached_name(&self, parent: Gfid, name: &str) -> Option<Option<Gfid>> {
         let key = (parent, name.to_string());
         let Some(e) = self.names.get(&key) else {
-            return self.all_names_known(&parent).then_some(None);
+            // A name no directory can hold gets the bricks' own answer (ENAMETOOLONG).
+            let valid = name.len() <= 255;
+            return (valid && self.all_names_known(&parent)).then_some(None);
         };
         if !self.fresh(e.at) {
             return None;

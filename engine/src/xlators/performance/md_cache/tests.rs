@@ -655,6 +655,10 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
     assert_eq!(absent("a").await, Ok(fd.gfid));
     assert_eq!(absent("b").await, Err(Errno::ENOENT));
     assert_eq!(mem.calls(), n + 1, "only the create reached the bricks");
+    // A name too long for any directory is the bricks' to answer.
+    let long_name: &'static str = Box::leak("n".repeat(256).into_boxed_str());
+    let _ = absent(long_name).await;
+    assert_eq!(mem.calls(), n + 2);
     // A subdirectory made here starts known too.
     let sub = md
         .mkdir(&ctx, &Loc::child(d, "sub"), &new)
