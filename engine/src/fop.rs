@@ -316,6 +316,15 @@ pub struct Dirent {
     pub xattrs: Xattrs,
 }
 
+impl Dirent {
+    /// How much of a listing's `size` budget an entry named `name` takes: the bricks fill a
+    /// reply by it, and a cache that answers listings pages by it too, so a caller gets the
+    /// same page whichever answers.
+    pub fn listing_cost(name: &str, plus: bool) -> usize {
+        24 + name.len() + if plus { 128 } else { 0 }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Statvfs {
     pub bsize: u64,

@@ -197,6 +197,41 @@ fn a_change_on_one_mount_is_seen_on_the_other_within_a_second() -> Result<()> {
             .then_some(())
             .ok_or(format!("{:?}", String::from_utf8_lossy(&d)))
     })?;
+
+    // In a directory made on gatewayd's mount, its md-cache knows every name and answers a
+    // name it does not know as absent; a name the native mount makes there must still be
+    // found, by lookup and in a listing long enough to take many FUSE pages (readdir-ahead
+    // answers those from its batches).
+    fs::create_dir(a.join("e"))?;
+    ensure!(fs::metadata(a.join("e/theirs")).is_err(), "not there yet");
+    fs::write(b.join("e/theirs"), b"t")?;
+    seen_within(
+        "a name made by the native mount in a directory made here",
+        || {
+            fs::read(a.join("e/theirs"))
+                .map_err(|e| e.to_string())
+                .and_then(|d| (d == b"t").then_some(()).ok_or(format!("{d:?}")))
+        },
+    )?;
+    for i in 0..300 {
+        fs::write(b.join(format!("e/many-{i:03}")), b"")?;
+    }
+    seen_within(
+        "300 names from the native mount, each once in a listing here",
+        || {
+            let mut names: Vec<String> = fs::read_dir(a.join("e"))
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            let mut want: Vec<String> = (0..300).map(|i| format!("many-{i:03}")).collect();
+            want.push("theirs".into());
+            (names == want)
+                .then_some(())
+                .ok_or(format!("{} names listed", names.len()))
+        },
+    )?;
     Ok(())
 }
 

@@ -480,7 +480,7 @@ impl Posix {
             let start = snap.entries.partition_point(|e| e.0 <= offset);
             let mut page = Vec::new();
             for e in &snap.entries[start..] {
-                let cost = 24 + e.1.len() + if want.is_some() { 128 } else { 0 };
+                let cost = Dirent::listing_cost(&e.1, want.is_some());
                 if cost > budget && !page.is_empty() {
                     break;
                 }

@@ -27,7 +27,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// GlusterFS's `rda-request-size` default.
@@ -84,7 +84,7 @@ struct Batch {
     after: u64,
     entries: Vec<Dirent>,
     /// Requests answered from it, besides the one that read it.
-    answered: std::sync::atomic::AtomicUsize,
+    answered: AtomicUsize,
 }
 
 type Reading = Shared<BoxFuture<'static, Result<Arc<Batch>>>>;
@@ -152,7 +152,7 @@ impl ReaddirAhead {
         let mut budget = size.max(512) as usize;
         let mut out = Vec::new();
         for d in entries {
-            let cost = 24 + d.name.len() + if plus { 128 } else { 0 };
+            let cost = Dirent::listing_cost(&d.name, plus);
             if cost > budget && !out.is_empty() {
                 break;
             }
