@@ -75,7 +75,7 @@ fn setup() -> Setup {
             mode: 0o644,
             ..Default::default()
         };
-        let (fd, ia) = top
+        let (fd, ia, _) = top
             .create(&Ctx::root(), &Loc::child(Gfid::ROOT, "f"), libc::O_RDWR, &e)
             .await
             .expect("create");

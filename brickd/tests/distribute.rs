@@ -101,7 +101,7 @@ async fn files_land_on_their_hashed_brick_and_listings_are_complete() {
     let mut names = BTreeSet::new();
     for i in 0..200 {
         let n = format!("file-{i}");
-        let (fd, _) = c
+        let (fd, _, _) = c
             .create(
                 &ctx,
                 &Loc::child(de.gfid, n.clone()),
@@ -139,7 +139,7 @@ async fn renames_across_bricks_leave_linkto_files_and_unlink_removes_them() {
         .find(|n| holder(&v.bricks, "", n) != holder(&v.bricks, "", &a))
         .unwrap();
     let e = entry(0o644);
-    let (fd, _) = c
+    let (fd, _, _) = c
         .create(&ctx, &Loc::child(Gfid::ROOT, a.clone()), libc::O_RDWR, &e)
         .await
         .unwrap();

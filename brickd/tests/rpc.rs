@@ -75,7 +75,7 @@ async fn fops_round_trip_and_many_requests_fly_at_once() {
     let c = g.top();
     let ctx = Ctx::root();
     let e = entry(0o644);
-    let (fd, ia) = c
+    let (fd, ia, _) = c
         .create(&ctx, &Loc::child(Gfid::ROOT, "f"), libc::O_RDWR, &e)
         .await
         .unwrap();
@@ -201,7 +201,7 @@ async fn a_lock_granted_after_its_client_left_is_dropped() {
         assert!(g.wait_up(Duration::from_secs(5)).await);
     }
     let ctx = Ctx::root();
-    let (_, ia) = holder
+    let (_, ia, _) = holder
         .top()
         .create(
             &ctx,
@@ -267,7 +267,7 @@ async fn a_compound_request_runs_its_steps_in_order_and_stops_at_the_first_refus
     assert!(g.wait_up(Duration::from_secs(5)).await);
     let c = g.top();
     let e = entry(0o644);
-    let (_, ia) = c
+    let (_, ia, _) = c
         .create(&Ctx::root(), &Loc::child(Gfid::ROOT, "f"), libc::O_RDWR, &e)
         .await
         .unwrap();

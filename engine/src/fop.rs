@@ -126,6 +126,11 @@ impl fmt::Debug for Gfid {
     }
 }
 
+/// A directory's attributes after a change of its names, returned with create, mkdir, unlink
+/// and rmdir (GlusterFS's `postparent`), so a cache above keeps them instead of asking again;
+/// None where the layer below cannot say.
+pub type PostParent = Option<Iatt>;
+
 /// `struct iatt`: stat plus the gfid.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Iatt {
@@ -246,6 +251,11 @@ pub struct Ctx {
     /// The time this fop stamps on the inodes it changes (`features/utime`); None for
     /// lookups, reads and the cluster translators' own fops, which move no times.
     pub stamp: Option<Stamp>,
+    /// An unlink of a file's data by a name distribute remembered: the brick refuses it
+    /// (ESTALE) when the name holds a linkto file instead, as it does once a rebalance
+    /// elsewhere moved the data away, so the caller looks the name up again rather than
+    /// remove only the pointer and leave the data behind.
+    pub refuse_linkto: bool,
     /// The frontend that asked ("fuse", "nfs", "smb", ...; empty for the gateway's own work):
     /// `debug/io-stats` labels its counts with it. Client side only, never sent to a brick.
     #[serde(skip)]

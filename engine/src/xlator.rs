@@ -161,7 +161,7 @@ pub trait Xlator: Send + Sync + 'static {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.base()
             .first_child()?
             .create(ctx, loc, flags, entry)
@@ -208,7 +208,7 @@ pub trait Xlator: Send + Sync + 'static {
         }
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.base().first_child()?.mkdir(ctx, loc, entry).await
     }
 
@@ -232,11 +232,11 @@ pub trait Xlator: Send + Sync + 'static {
         self.base().first_child()?.link(ctx, oldloc, newloc).await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.base().first_child()?.unlink(ctx, loc).await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.base().first_child()?.rmdir(ctx, loc).await
     }
 

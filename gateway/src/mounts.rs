@@ -71,7 +71,7 @@ impl Xlator for VolumeTop {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.top()?.create(ctx, loc, flags, entry).await
     }
 
@@ -109,7 +109,7 @@ impl Xlator for VolumeTop {
         }
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.top()?.mkdir(ctx, loc, entry).await
     }
 
@@ -129,11 +129,11 @@ impl Xlator for VolumeTop {
         self.top()?.link(ctx, oldloc, newloc).await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.top()?.unlink(ctx, loc).await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.top()?.rmdir(ctx, loc).await
     }
 

@@ -368,20 +368,20 @@ impl Xlator for Upcalls {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
-        let (fd, ia) = self
+    ) -> Result<(FdRef, Iatt, PostParent)> {
+        let (fd, ia, parent) = self
             .base
             .first_child()?
             .create(ctx, loc, flags, entry)
             .await?;
         self.created(ctx, loc, &ia);
-        Ok((fd, ia))
+        Ok((fd, ia, parent))
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
-        let ia = self.base.first_child()?.mkdir(ctx, loc, entry).await?;
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
+        let (ia, parent) = self.base.first_child()?.mkdir(ctx, loc, entry).await?;
         self.created(ctx, loc, &ia);
-        Ok(ia)
+        Ok((ia, parent))
     }
 
     async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
@@ -408,25 +408,25 @@ impl Xlator for Upcalls {
         Ok(ia)
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let victim = self.resolve(ctx, loc).await;
-        self.base.first_child()?.unlink(ctx, loc).await?;
+        let parent = self.base.first_child()?.unlink(ctx, loc).await?;
         self.entry_changed(ctx, loc);
         if let Some(v) = victim {
             // Another name may keep it: its nlink and ctime moved either way.
             self.tell(maker(ctx), v, uf::ATTR);
         }
-        Ok(())
+        Ok(parent)
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let victim = self.resolve(ctx, loc).await;
-        self.base.first_child()?.rmdir(ctx, loc).await?;
+        let parent = self.base.first_child()?.rmdir(ctx, loc).await?;
         self.entry_changed(ctx, loc);
         if let Some(v) = victim {
             self.tell(maker(ctx), v, uf::ATTR | uf::ENTRIES | uf::GONE);
         }
-        Ok(())
+        Ok(parent)
     }
 
     async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
@@ -468,11 +468,11 @@ mod tests {
         async fn setattr(&self, _: &Ctx, _: &Loc, _: &SetAttr) -> Result<Iatt> {
             Ok(self.ia.clone())
         }
-        async fn unlink(&self, _: &Ctx, _: &Loc) -> Result<()> {
-            Ok(())
+        async fn unlink(&self, _: &Ctx, _: &Loc) -> Result<PostParent> {
+            Ok(None)
         }
-        async fn mkdir(&self, _: &Ctx, _: &Loc, _: &NewEntry) -> Result<Iatt> {
-            Ok(self.ia.clone())
+        async fn mkdir(&self, _: &Ctx, _: &Loc, _: &NewEntry) -> Result<(Iatt, PostParent)> {
+            Ok((self.ia.clone(), None))
         }
     }
 

@@ -298,8 +298,8 @@ impl Server {
                     flags,
                     entry,
                 } => {
-                    let (fd, ia) = top.create(&with(ctx), &loc, flags, &entry).await?;
-                    ReplyBody::Fd(self.keep_fd(conn, fd), Some(ia))
+                    let (fd, ia, parent) = top.create(&with(ctx), &loc, flags, &entry).await?;
+                    ReplyBody::Created(self.keep_fd(conn, fd), ia, parent)
                 }
                 Request::Open { ctx, loc, flags } => {
                     let fd = top.open(&with(ctx), &loc, flags).await?;
@@ -351,7 +351,8 @@ impl Server {
                     ReplyBody::Unit
                 }
                 Request::Mkdir { ctx, loc, entry } => {
-                    ReplyBody::Iatt(top.mkdir(&with(ctx), &loc, &entry).await?)
+                    let (ia, parent) = top.mkdir(&with(ctx), &loc, &entry).await?;
+                    ReplyBody::Made(ia, parent)
                 }
                 Request::Mknod { ctx, loc, entry } => {
                     ReplyBody::Iatt(top.mknod(&with(ctx), &loc, &entry).await?)
@@ -369,12 +370,10 @@ impl Server {
                     ReplyBody::Iatt(top.link(&with(ctx), &old, &new).await?)
                 }
                 Request::Unlink { ctx, loc } => {
-                    top.unlink(&with(ctx), &loc).await?;
-                    ReplyBody::Unit
+                    ReplyBody::Parent(top.unlink(&with(ctx), &loc).await?)
                 }
                 Request::Rmdir { ctx, loc } => {
-                    top.rmdir(&with(ctx), &loc).await?;
-                    ReplyBody::Unit
+                    ReplyBody::Parent(top.rmdir(&with(ctx), &loc).await?)
                 }
                 Request::Rename { ctx, old, new } => {
                     ReplyBody::Iatt(top.rename(&with(ctx), &old, &new).await?)

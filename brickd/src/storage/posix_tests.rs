@@ -41,7 +41,7 @@ async fn files_and_dirs_get_gfids_handles_and_gfid2path() {
     let (d, p) = brick();
     let ctx = Ctx::root();
     let de = entry(0o755);
-    let dir = p
+    let (dir, _) = p
         .mkdir(&ctx, &Loc::child(Gfid::ROOT, "sub"), &de)
         .await
         .unwrap();
@@ -60,7 +60,7 @@ async fn files_and_dirs_get_gfids_handles_and_gfid2path() {
     );
 
     let fe = entry(0o644);
-    let (fd, ia) = p
+    let (fd, ia, _) = p
         .create(&ctx, &Loc::child(de.gfid, "f.txt"), libc::O_RDWR, &fe)
         .await
         .unwrap();
@@ -107,12 +107,102 @@ async fn files_and_dirs_get_gfids_handles_and_gfid2path() {
     );
 }
 
+/// What create, mkdir, unlink and rmdir say of the parent is what a stat of it says after
+/// them (md-cache keeps it in place of asking).
+#[tokio::test]
+async fn entry_fops_return_the_parent_as_it_is_after_them() {
+    let (_d, p) = brick();
+    use engine::mdata::flags as f;
+    let ctx = Ctx::root();
+    let stamped = |secs: i64| Ctx {
+        stamp: Some(Stamp {
+            time: Timespec { sec: secs, nsec: 7 },
+            flags: f::ATIME | f::CTIME | f::MTIME | f::PAR_CTIME | f::PAR_MTIME,
+        }),
+        ..Ctx::root()
+    };
+    let root = Loc::gfid(Gfid::ROOT);
+    let before = p.stat(&ctx, &root).await.unwrap();
+    let de = entry(0o755);
+    let (_, after) = p
+        .mkdir(&stamped(2_000_000_000), &Loc::child(Gfid::ROOT, "d"), &de)
+        .await
+        .unwrap();
+    let after = after.expect("mkdir says the parent");
+    assert_eq!(after, p.stat(&ctx, &root).await.unwrap());
+    assert_eq!(after.nlink, before.nlink + 1);
+
+    let dir = Loc::gfid(de.gfid);
+    let (_, _, after) = p
+        .create(
+            &stamped(2_000_000_001),
+            &Loc::child(de.gfid, "f"),
+            libc::O_RDWR,
+            &entry(0o644),
+        )
+        .await
+        .unwrap();
+    let after = after.expect("create says the parent");
+    assert_eq!(after, p.stat(&ctx, &dir).await.unwrap());
+    assert_eq!(after.gfid, de.gfid);
+
+    let after = p
+        .unlink(&stamped(2_000_000_002), &Loc::child(de.gfid, "f"))
+        .await
+        .unwrap()
+        .expect("unlink says the parent");
+    assert_eq!(after, p.stat(&ctx, &dir).await.unwrap());
+    assert_eq!(after.mtime.sec, 2_000_000_002);
+
+    let after = p
+        .rmdir(&stamped(2_000_000_003), &Loc::child(Gfid::ROOT, "d"))
+        .await
+        .unwrap()
+        .expect("rmdir says the parent");
+    assert_eq!(after, p.stat(&ctx, &root).await.unwrap());
+    assert_eq!(after.nlink, before.nlink);
+    assert_eq!(after.mtime.sec, 2_000_000_003);
+}
+
+/// Distribute's unlink by a remembered name refuses a linkto file there: after a rebalance
+/// elsewhere moved the data, removing the pointer alone would leave the data behind.
+#[tokio::test]
+async fn an_unlink_of_data_refuses_a_linkto_file() {
+    let (_d, p) = brick();
+    let ctx = Ctx::root();
+    let mut linkto = entry(0o1000);
+    linkto.xattrs.insert(
+        keys::DHT_LINKTO.to_string(),
+        Bytes::from_static(b"vol-replicate-1\0"),
+    );
+    let plain = entry(0o644);
+    for (name, e) in [("l", &linkto), ("f", &plain)] {
+        p.create(&ctx, &Loc::child(Gfid::ROOT, name), libc::O_RDWR, e)
+            .await
+            .unwrap();
+    }
+    let only_data = Ctx {
+        refuse_linkto: true,
+        ..Ctx::root()
+    };
+    let l = Loc::child(Gfid::ROOT, "l");
+    assert_eq!(p.unlink(&only_data, &l).await, Err(Errno::ESTALE));
+    assert!(
+        p.lookup(&ctx, &l, &Xattrs::new()).await.is_ok(),
+        "left alone"
+    );
+    p.unlink(&only_data, &Loc::child(Gfid::ROOT, "f"))
+        .await
+        .unwrap();
+    p.unlink(&ctx, &l).await.unwrap();
+}
+
 #[tokio::test]
 async fn unlink_rename_and_link_keep_handles_right() {
     let (d, p) = brick();
     let ctx = Ctx::root();
     let a = entry(0o644);
-    let (fd, _) = p
+    let (fd, _, _) = p
         .create(&ctx, &Loc::child(Gfid::ROOT, "a"), libc::O_RDWR, &a)
         .await
         .unwrap();
@@ -344,7 +434,7 @@ async fn sparse_files_stay_sparse_and_append_appends() {
     let (_d, p) = brick();
     let ctx = Ctx::root();
     let e = entry(0o644);
-    let (fd, _) = p
+    let (fd, _, _) = p
         .create(&ctx, &Loc::child(Gfid::ROOT, "s"), libc::O_RDWR, &e)
         .await
         .unwrap();

@@ -3,7 +3,8 @@
 use crate::fop::*;
 use serde::{Deserialize, Serialize};
 
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: create, mkdir, unlink and rmdir answer with the parent's attributes after the change.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How a request names an open file: the brick's fd number, or none for an anonymous fd
 /// (the brick opens the inode by its gfid).
@@ -262,8 +263,14 @@ pub enum ReplyBody {
     Unit,
     Iatt(Iatt),
     Lookup(Iatt, Xattrs),
-    /// An fd number on the brick, with the attributes when the fop returns them (create).
+    /// An fd number on the brick, with the attributes when the fop returns them.
     Fd(u64, Option<Iatt>),
+    /// create: the fd number, the new file's attributes and its parent's.
+    Created(u64, Iatt, PostParent),
+    /// mkdir: the new directory's attributes and its parent's.
+    Made(Iatt, PostParent),
+    /// unlink, rmdir: the parent's attributes after the change.
+    Parent(PostParent),
     /// The data is the frame's payload.
     Data,
     Text(String),

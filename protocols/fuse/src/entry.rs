@@ -98,7 +98,7 @@ pub(crate) fn mkdir(
         |s| async move {
             let name = name_of(&name)?;
             let loc = s.child_loc(parent.0, &name)?;
-            let ia = s
+            let (ia, _) = s
                 .top
                 .mkdir(
                     &ctx,
@@ -133,6 +133,7 @@ pub(crate) fn unlink(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, repl
             s.top
                 .unlink(&ctx, &s.child_loc(parent.0, &name_of(&name)?)?)
                 .await
+                .map(|_| ())
                 .map_err(parent_gone)
         },
         answer::ok,
@@ -149,6 +150,7 @@ pub(crate) fn rmdir(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, reply
             s.top
                 .rmdir(&ctx, &s.child_loc(parent.0, &name_of(&name)?)?)
                 .await
+                .map(|_| ())
                 .map_err(parent_gone)
         },
         answer::ok,
@@ -270,7 +272,7 @@ pub(crate) fn create(
         |s| async move {
             let name = name_of(&name)?;
             let loc = s.child_loc(parent.0, &name)?;
-            let (fd, ia) = s
+            let (fd, ia, _) = s
                 .top
                 .create(&ctx, &loc, flags, &new_entry(mode, umask, 0))
                 .await?;

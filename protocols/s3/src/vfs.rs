@@ -140,7 +140,7 @@ impl Vfs {
                         )
                         .await
                     {
-                        Ok(ia) => ia,
+                        Ok((ia, _)) => ia,
                         Err(Errno::EEXIST) => self.lookup(cur, n, &Xattrs::new()).await?.0,
                         Err(e) => return Err(e),
                     }
@@ -161,7 +161,7 @@ impl Vfs {
         name: &str,
         xattrs: Xattrs,
     ) -> Result<(OpenFile, Iatt)> {
-        let (fd, ia) = self
+        let (fd, ia, _) = self
             .top
             .create(
                 &self.ctx,
@@ -372,7 +372,7 @@ impl Vfs {
             let age = Timespec::now().sec - ia.mtime.sec;
             if ia.is_reg() && age > STALE_STAGING_SECS {
                 match top.unlink(&ctx, &loc).await {
-                    Ok(()) => tracing::info!(file = %name, age, "removed a stale S3 staging file"),
+                    Ok(_) => tracing::info!(file = %name, age, "removed a stale S3 staging file"),
                     Err(e) => tracing::warn!(file = %name, "removing a stale S3 staging file: {e}"),
                 }
             }
@@ -402,11 +402,17 @@ impl Vfs {
     }
 
     pub async fn unlink(&self, parent: Gfid, name: &str) -> Result<()> {
-        self.top.unlink(&self.ctx, &Loc::child(parent, name)).await
+        self.top
+            .unlink(&self.ctx, &Loc::child(parent, name))
+            .await
+            .map(|_| ())
     }
 
     pub async fn rmdir(&self, parent: Gfid, name: &str) -> Result<()> {
-        self.top.rmdir(&self.ctx, &Loc::child(parent, name)).await
+        self.top
+            .rmdir(&self.ctx, &Loc::child(parent, name))
+            .await
+            .map(|_| ())
     }
 
     pub async fn mkdir(&self, parent: Gfid, name: &str, xattrs: Xattrs) -> Result<Iatt> {
@@ -417,6 +423,7 @@ impl Vfs {
                 &new_entry(libc::S_IFDIR | 0o755, xattrs),
             )
             .await
+            .map(|(ia, _)| ia)
     }
 
     pub async fn rename(&self, from: (Gfid, &str), to: (Gfid, &str)) -> Result<Iatt> {

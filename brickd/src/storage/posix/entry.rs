@@ -57,6 +57,12 @@ fn parent_changed(h: &Handles, p: &Parent, stamp: Option<&Stamp>) -> Result<()> 
     times::touch(h, Place::Path(&p.dir_at()), p.gfid, stamp, which)
 }
 
+/// `parent_changed`, then the parent's attributes (the fop's `postparent`).
+fn parent_after(h: &Handles, p: &Parent, stamp: Option<&Stamp>) -> Result<Iatt> {
+    parent_changed(h, p, stamp)?;
+    times::iatt(&p.dir_at(), p.gfid)
+}
+
 /// The times of inode `g` at `path` after a change of its names (link, unlink, rename).
 fn inode_changed(h: &Handles, path: &Path, g: Gfid, stamp: Option<&Stamp>) -> Result<()> {
     let which = stamp.map(|s| s.own()).unwrap_or(0);
@@ -76,7 +82,7 @@ fn create_inode(
     loc: &Loc,
     entry: &NewEntry,
     make: impl FnOnce(&Path) -> Result<Option<File>>,
-) -> Result<(At, Gfid, Option<File>)> {
+) -> Result<(At, Gfid, Option<File>, Iatt)> {
     let p = h.parent(loc)?;
     let g = if entry.gfid.is_null() {
         Gfid::random()
@@ -99,8 +105,8 @@ fn create_inode(
         if entry.xattrs.contains_key(keys::DHT_LINKTO) {
             io(fs::hard_link(&hp, &*path))?;
             let _ = xattr::set(&path, &g2p.0, g2p.1.as_bytes(), 0);
-            parent_changed(h, &p, ctx.stamp.as_ref())?;
-            return Ok((path, g, None));
+            let parent = parent_after(h, &p, ctx.stamp.as_ref())?;
+            return Ok((path, g, None, parent));
         }
         // The gfid names a live inode already (a retried create, or a replica that has it).
         return Err(Errno::EEXIST);
@@ -121,8 +127,8 @@ fn create_inode(
         let _ = fs::remove_file(&hp);
         return Err(Errno::from_io(&e));
     }
-    parent_changed(h, &p, ctx.stamp.as_ref())?;
-    Ok((path, g, file))
+    let parent = parent_after(h, &p, ctx.stamp.as_ref())?;
+    Ok((path, g, file, parent))
 }
 
 /// A listing's attributes are filled by up to `FILL_THREADS` threads, each taking at least
@@ -160,11 +166,11 @@ impl Posix {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         let (h, ctx, loc, e) = (self.h.clone(), ctx.clone(), loc.clone(), entry.clone());
         let mode = (e.mode & 0o7777) & !e.umask;
-        let (g, file, ia) = metadata(move || {
-            let (path, g, file) = create_inode(&h, &ctx, &loc, &e, |hp| {
+        let (g, file, ia, parent) = metadata(move || {
+            let (path, g, file, parent) = create_inode(&h, &ctx, &loc, &e, |hp| {
                 let f = OpenOptions::new()
                     .read(true)
                     .write(true)
@@ -181,13 +187,18 @@ impl Posix {
                 file
             };
             let ia = times::iatt_fd(&file, g)?;
-            Ok((g, file, ia))
+            Ok((g, file, ia, parent))
         })
         .await?;
-        Ok((self.keep_open(g, flags, file), ia))
+        Ok((self.keep_open(g, flags, file), ia, Some(parent)))
     }
 
-    pub(super) async fn do_mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    pub(super) async fn do_mkdir(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         let (h, ctx, loc, e) = (self.h.clone(), ctx.clone(), loc.clone(), entry.clone());
         metadata(move || {
             let p = h.parent(&loc)?;
@@ -242,8 +253,8 @@ impl Posix {
             }
             h.forget_dir(&g);
             h.make_dir_handle(&g, &p.gfid, &p.name)?;
-            parent_changed(&h, &p, ctx.stamp.as_ref())?;
-            times::iatt(&path, g)
+            let parent = parent_after(&h, &p, ctx.stamp.as_ref())?;
+            Ok((times::iatt(&path, g)?, Some(parent)))
         })
         .await
     }
@@ -253,7 +264,7 @@ impl Posix {
         metadata(move || {
             let mode = (e.mode & libc::S_IFMT) | ((e.mode & 0o7777) & !e.umask);
             let rdev = e.rdev;
-            let (path, g, _) = create_inode(&h, &ctx, &loc, &e, |hp| {
+            let (path, g, _, _) = create_inode(&h, &ctx, &loc, &e, |hp| {
                 let ch = handle::to_cstring(hp)?;
                 let r = unsafe { libc::mknod(ch.as_ptr(), mode, rdev as libc::dev_t) };
                 if r < 0 {
@@ -281,7 +292,7 @@ impl Posix {
             target.to_string(),
         );
         metadata(move || {
-            let (path, g, _) = create_inode(&h, &ctx, &loc, &e, |hp| {
+            let (path, g, _, _) = create_inode(&h, &ctx, &loc, &e, |hp| {
                 io(std::os::unix::fs::symlink(&target, hp))?;
                 Ok(None)
             })?;
@@ -321,14 +332,21 @@ impl Posix {
         .await
     }
 
-    pub(super) async fn do_unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    pub(super) async fn do_unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let (h, loc, stamp) = (self.h.clone(), loc.clone(), ctx.stamp);
-        let g = metadata(move || {
+        let refuse_linkto = ctx.refuse_linkto;
+        let (g, parent) = metadata(move || {
             let p = h.parent(&loc)?;
             let path = p.entry();
             let md = io(fs::symlink_metadata(&*path))?;
             if md.is_dir() {
                 return Err(Errno::EISDIR);
+            }
+            if refuse_linkto
+                && md.mode() == keys::DHT_LINKFILE_MODE
+                && xattr::get(&path, keys::DHT_LINKTO)?.is_some()
+            {
+                return Err(Errno::ESTALE);
             }
             let g = h.read_gfid(&path)?;
             if let Some(expect) = loc.gfid
@@ -348,17 +366,17 @@ impl Posix {
                     h.drop_file_handle(&g, md.ino());
                 }
             }
-            parent_changed(&h, &p, stamp.as_ref())?;
-            Ok(g)
+            let parent = parent_after(&h, &p, stamp.as_ref())?;
+            Ok((g, parent))
         })
         .await?;
         if let Some(g) = g {
             self.forget_anon(&g);
         }
-        Ok(())
+        Ok(Some(parent))
     }
 
-    pub(super) async fn do_rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    pub(super) async fn do_rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let (h, loc, stamp) = (self.h.clone(), loc.clone(), ctx.stamp);
         metadata(move || {
             let p = h.parent(&loc)?;
@@ -373,7 +391,7 @@ impl Posix {
                 let _ = fs::remove_file(h.handle_path(&g));
                 h.forget_dir(&g);
             }
-            parent_changed(&h, &p, stamp.as_ref())
+            parent_after(&h, &p, stamp.as_ref()).map(Some)
         })
         .await
     }

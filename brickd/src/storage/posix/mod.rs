@@ -98,7 +98,7 @@ impl Xlator for Posix {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.do_create(ctx, loc, flags, entry).await
     }
 
@@ -162,7 +162,7 @@ impl Xlator for Posix {
         }
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.do_mkdir(ctx, loc, entry).await
     }
 
@@ -182,11 +182,11 @@ impl Xlator for Posix {
         self.do_link(ctx, oldloc, newloc).await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.do_unlink(ctx, loc).await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.do_rmdir(ctx, loc).await
     }
 

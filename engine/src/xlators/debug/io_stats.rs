@@ -179,7 +179,7 @@ impl Xlator for IoStats {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.timed(ctx, Fop::Create, async {
             self.child()?.create(ctx, loc, flags, entry).await
         })
@@ -246,7 +246,7 @@ impl Xlator for IoStats {
         .await
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.timed(ctx, Fop::Mkdir, async {
             self.child()?.mkdir(ctx, loc, entry).await
         })
@@ -281,14 +281,14 @@ impl Xlator for IoStats {
         .await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.timed(ctx, Fop::Unlink, async {
             self.child()?.unlink(ctx, loc).await
         })
         .await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.timed(ctx, Fop::Rmdir, async {
             self.child()?.rmdir(ctx, loc).await
         })

@@ -145,7 +145,7 @@ impl Xlator for Reserved {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.refuse(ctx, loc)?;
         self.base
             .first_child()?
@@ -153,7 +153,7 @@ impl Xlator for Reserved {
             .await
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.refuse(ctx, loc)?;
         self.base.first_child()?.mkdir(ctx, loc, entry).await
     }
@@ -176,12 +176,12 @@ impl Xlator for Reserved {
         self.base.first_child()?.link(ctx, oldloc, newloc).await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.absent(ctx, loc)?;
         self.base.first_child()?.unlink(ctx, loc).await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.absent(ctx, loc)?;
         self.base.first_child()?.rmdir(ctx, loc).await
     }

@@ -121,7 +121,7 @@ impl Xlator for Utime {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.base
             .first_child()?
             .create(&stamped(ctx, NEW_ENTRY), loc, flags, entry)
@@ -168,7 +168,7 @@ impl Xlator for Utime {
             .await
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.base
             .first_child()?
             .mkdir(&stamped(ctx, NEW_ENTRY), loc, entry)
@@ -196,14 +196,14 @@ impl Xlator for Utime {
             .await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.base
             .first_child()?
             .unlink(&stamped(ctx, NAME_CHANGE), loc)
             .await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.base
             .first_child()?
             .rmdir(&stamped(ctx, NAME_CHANGE), loc)

@@ -443,41 +443,6 @@ impl MdCache {
     fn miss(&self) {
         self.metrics.miss.inc();
     }
-
-    /// A file this client just made has no security.capability unless its create set one:
-    /// only a setxattr adds it, and that goes through here or comes as an upcall. Known, it
-    /// spares the kernel's getxattr before the first write a round trip.
-    fn created_file(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, entry: &NewEntry) {
-        const CAPABILITY: &str = "security.capability";
-        let e = self.created(t, loc, r, None);
-        if let Ok(ia) = r
-            && ia.is_reg()
-            && self.is_cached_xattr(CAPABILITY)
-            && !entry.xattrs.contains_key(CAPABILITY)
-        {
-            // Nothing but the create itself may have changed the new inode since.
-            self.fill_xattr(Ticket { own: Some(e), ..t }, ia.gfid, CAPABILITY, None);
-        }
-    }
-
-    /// The new inode of a create-like fop: its parent's names and attributes change, and
-    /// the new one is known. Returns the count of this change.
-    fn created(&self, t: Ticket, loc: &Loc, r: &Result<Iatt>, also: Option<Gfid>) -> u64 {
-        let mut inodes: Vec<Gfid> = also.into_iter().collect();
-        if let Ok(ia) = r {
-            inodes.push(ia.gfid);
-        }
-        let (Some(p), Some(n)) = (loc.parent, loc.name.as_deref()) else {
-            return self.changed(&inodes, &[]);
-        };
-        let e = self.changed(&inodes, &[(p, n)]);
-        if let Ok(ia) = r {
-            self.settle(t, e, ia);
-            self.settle_name(t, e, p, n, ia.gfid);
-        }
-        self.after_create(p, n, e, r);
-        e
-    }
 }
 
 #[async_trait]
@@ -691,29 +656,32 @@ impl Xlator for MdCache {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         let t = self.begin();
         let r = self
             .base
             .first_child()?
             .create(ctx, loc, flags, entry)
             .await;
-        let ia = r.as_ref().map(|(_, ia)| ia.clone()).map_err(|e| *e);
-        self.created_file(t, loc, &ia, entry);
+        let ia = r.as_ref().map(|(_, ia, _)| ia.clone()).map_err(|e| *e);
+        let parent = r.as_ref().ok().and_then(|(_, _, p)| p.clone());
+        self.created_file(t, loc, &ia, entry, &parent);
         r
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         let t = self.begin();
         let r = self.base.first_child()?.mkdir(ctx, loc, entry).await;
-        self.created(t, loc, &r, None);
+        let ia = r.as_ref().map(|(ia, _)| ia.clone()).map_err(|e| *e);
+        let parent = r.as_ref().ok().and_then(|(_, p)| p.clone());
+        self.created(t, loc, &ia, None, &parent);
         r
     }
 
     async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
         let t = self.begin();
         let r = self.base.first_child()?.mknod(ctx, loc, entry).await;
-        self.created_file(t, loc, &r, entry);
+        self.created_file(t, loc, &r, entry, &None);
         r
     }
 
@@ -724,7 +692,7 @@ impl Xlator for MdCache {
             .first_child()?
             .symlink(ctx, loc, target, entry)
             .await;
-        self.created(t, loc, &r, None);
+        self.created(t, loc, &r, None, &None);
         r
     }
 
@@ -732,31 +700,23 @@ impl Xlator for MdCache {
         let t = self.begin();
         let r = self.base.first_child()?.link(ctx, oldloc, newloc).await;
         // The inode's nlink and ctime move; the reply says how.
-        self.created(t, newloc, &r, self.gfid_of(oldloc));
+        self.created(t, newloc, &r, self.gfid_of(oldloc), &None);
         r
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
+        let t = self.begin();
         let victim = self.victim(ctx, loc).await;
         let r = self.base.first_child()?.unlink(ctx, loc).await;
-        let (p, n) = (
-            loc.parent.unwrap_or_default(),
-            loc.name.as_deref().unwrap_or(""),
-        );
-        self.changed(victim.as_slice(), &[(p, n)]);
-        self.after_remove(p, &r);
+        self.removed(t, loc, victim, &r);
         r
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
+        let t = self.begin();
         let victim = self.victim(ctx, loc).await;
         let r = self.base.first_child()?.rmdir(ctx, loc).await;
-        let (p, n) = (
-            loc.parent.unwrap_or_default(),
-            loc.name.as_deref().unwrap_or(""),
-        );
-        self.changed(victim.as_slice(), &[(p, n)]);
-        self.after_remove(p, &r);
+        self.removed(t, loc, victim, &r);
         if let Some(v) = victim {
             self.invalidate_dir(v);
         }
@@ -892,6 +852,7 @@ impl MdCache {
 }
 
 mod complete;
+mod entry;
 mod inval;
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ impl Xlator for OpenBehind {
         }
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.wake_loc(ctx, loc).await;
         self.base.first_child()?.unlink(ctx, loc).await
     }

@@ -324,7 +324,7 @@ impl Xlator for ReaddirAhead {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.after(
             self.base
                 .first_child()?
@@ -345,7 +345,7 @@ impl Xlator for ReaddirAhead {
         self.after(self.base.first_child()?.ftruncate(ctx, fd, size).await)
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.after(self.base.first_child()?.mkdir(ctx, loc, entry).await)
     }
 
@@ -366,11 +366,11 @@ impl Xlator for ReaddirAhead {
         self.after(self.base.first_child()?.link(ctx, oldloc, newloc).await)
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.after(self.base.first_child()?.unlink(ctx, loc).await)
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.after(self.base.first_child()?.rmdir(ctx, loc).await)
     }
 
@@ -474,10 +474,10 @@ mod tests {
                 .collect();
             Ok(ReaddirAhead::page(&ents, size, true))
         }
-        async fn unlink(&self, _: &Ctx, loc: &Loc) -> Result<()> {
+        async fn unlink(&self, _: &Ctx, loc: &Loc) -> Result<PostParent> {
             let name = loc.name.clone().unwrap();
             self.names.lock().retain(|n| *n != name);
-            Ok(())
+            Ok(None)
         }
         async fn setattr(&self, _: &Ctx, loc: &Loc, attr: &SetAttr) -> Result<Iatt> {
             let name = loc.name.clone().unwrap();

@@ -452,8 +452,8 @@ impl Xlator for WriteBehind {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
-        let (fd, ia) = self
+    ) -> Result<(FdRef, Iatt, PostParent)> {
+        let (fd, ia, parent) = self
             .base
             .first_child()?
             .create(ctx, loc, flags, entry)
@@ -462,7 +462,7 @@ impl Xlator for WriteBehind {
             // Known from the start: the first writes can then say when they made all of it.
             self.inode(ia.gfid).state.lock().size = Some(ia.size);
         }
-        Ok((fd, ia))
+        Ok((fd, ia, parent))
     }
 
     async fn open(&self, ctx: &Ctx, loc: &Loc, flags: i32) -> Result<FdRef> {

@@ -121,7 +121,7 @@ impl Server {
         self.prepare_new(&t, &n).await?;
         let mode = a.mode.unwrap_or(0o755);
         let loc = Loc::child(t.gfid, n.as_str());
-        let ia = t
+        let (ia, _) = t
             .top
             .mkdir(&t.ctx, &loc, &new_entry(libc::S_IFDIR | mode, 0))
             .await?;

@@ -32,6 +32,18 @@ pub(super) fn merge_dir_iatt<'a>(first: &Iatt, rest: impl IntoIterator<Item = &'
     out
 }
 
+/// A directory's attributes after a change of its names on some of its copies, as `stat_dir`
+/// would merge them; None unless every copy changed said.
+pub(super) fn merge_post_parents(parents: &[PostParent]) -> PostParent {
+    let known: Vec<&Iatt> = parents.iter().flatten().collect();
+    if known.len() < parents.len() {
+        return None;
+    }
+    known
+        .first()
+        .map(|f| merge_dir_iatt(f, known.iter().copied()))
+}
+
 impl Distribute {
     pub(super) async fn lookup_copies(&self, ctx: &Ctx, loc: &Loc, w: &Xattrs) -> Lookups {
         join_all((0..self.n()).map(|i| async move {

@@ -10,7 +10,7 @@
 use super::common::{
     DhtFd, Distribute, OFF_BITS, OFF_MASK, child_path, is_linkto, strip_dht_keys, with_dht_keys,
 };
-use super::copies::merge_dir_iatt;
+use super::copies::{merge_dir_iatt, merge_post_parents};
 
 use crate::fop::keys;
 use crate::fop::*;
@@ -19,7 +19,12 @@ use futures::future::join_all;
 use std::sync::Arc;
 
 impl Distribute {
-    pub(super) async fn do_mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    pub(super) async fn do_mkdir(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         if !self.all_up() {
             // A layout must name every subvolume; refuse rather than leave a hole.
             return Err(Errno::ENOTCONN);
@@ -37,7 +42,7 @@ impl Distribute {
         loc: &Loc,
         entry: &NewEntry,
         hashed: usize,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent)> {
         let gfid = if entry.gfid.is_null() {
             Gfid::random()
         } else {
@@ -54,22 +59,28 @@ impl Distribute {
                 .insert(keys::DHT_LAYOUT.to_string(), self.range_value(&lay, i));
             e
         };
-        let ia = self.sub(hashed).mkdir(ctx, loc, &entry_for(hashed)).await?;
+        let (ia, first) = self.sub(hashed).mkdir(ctx, loc, &entry_for(hashed)).await?;
+        let mut parents = vec![first];
         let rest = join_all((0..self.n()).filter(|i| *i != hashed).map(|i| {
             let e = entry_for(i);
             async move { (i, self.sub(i).mkdir(ctx, loc, &e).await) }
         }))
         .await;
         for (i, r) in rest {
-            if let Err(e) = r {
-                tracing::warn!(xlator = %self.base.name, subvol = %self.names[i], "mkdir failed on a subvolume ({e}); lookup will heal it");
+            match r {
+                Ok((_, p)) => parents.push(p),
+                Err(e) => {
+                    tracing::warn!(xlator = %self.base.name, subvol = %self.names[i], "mkdir failed on a subvolume ({e}); lookup will heal it");
+                    // The parent's copy there did not change: the merge of the others is
+                    // still the whole parent's.
+                }
             }
         }
         self.layouts.insert(gfid, Arc::new(lay));
-        Ok(ia)
+        Ok((ia, merge_post_parents(&parents)))
     }
 
-    pub(super) async fn do_rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    pub(super) async fn do_rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         if !self.all_up() {
             return Err(Errno::ENOTCONN);
         }

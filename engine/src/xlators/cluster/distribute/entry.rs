@@ -2,6 +2,7 @@
 //! keeps the linkto file at the hashed subvolume in step with the data.
 
 use super::common::Distribute;
+use super::copies::merge_post_parents;
 use crate::fop::*;
 
 impl Distribute {
@@ -11,16 +12,20 @@ impl Distribute {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         let hashed = self.hashed(ctx, loc).await?;
         if !self.is_up(hashed) {
             return Err(Errno::ENOTCONN);
         }
         let i = self.avail_subvol(ctx, hashed).await;
         if i == hashed {
-            let (child, ia) = self.sub(i).create(ctx, loc, flags, entry).await?;
+            let (child, ia, parent) = self.sub(i).create(ctx, loc, flags, entry).await?;
             self.cached.insert(ia.gfid, i);
-            return Ok((self.wrap_file(ia.gfid, flags, i, child), ia));
+            // A file made is often soon removed (a build's temporaries, a bench): its unlink
+            // then needs no lookup first.
+            self.remember_name(loc, ia.gfid, i);
+            let parent = merge_post_parents(&[parent]);
+            return Ok((self.wrap_file(ia.gfid, flags, i, child), ia, parent));
         }
         // GlusterFS's dht_create_wind_to_avail_subvol: the linkto first, so the name is
         // found through its hashed subvolume as soon as the file exists.
@@ -29,15 +34,17 @@ impl Distribute {
         } else {
             entry.gfid
         };
+        // The linkto changed the parent's copy on `hashed` too; not said here.
         self.make_linkto(ctx, hashed, i, loc, gfid).await?;
         let e = NewEntry {
             gfid,
             ..entry.clone()
         };
         match self.sub(i).create(ctx, loc, flags, &e).await {
-            Ok((child, ia)) => {
+            Ok((child, ia, _)) => {
                 self.cached.insert(ia.gfid, i);
-                Ok((self.wrap_file(ia.gfid, flags, i, child), ia))
+                self.remember_name(loc, ia.gfid, i);
+                Ok((self.wrap_file(ia.gfid, flags, i, child), ia, None))
             }
             Err(err) => {
                 let linkto = Loc {
@@ -114,7 +121,7 @@ impl Distribute {
         Ok(ia)
     }
 
-    pub(super) async fn do_unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    pub(super) async fn do_unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let hint = match (loc.parent, &loc.name) {
             (Some(p), Some(n)) => self.name_hints.remove(&(p, n.clone())).map(|(_, v)| v),
             _ => None,
@@ -123,11 +130,16 @@ impl Distribute {
             && self.is_up(data)
         {
             let hashed = self.hashed(ctx, loc).await?;
-            // The brick refuses (ESTALE) if the name now holds another inode.
+            // The brick refuses (ESTALE) if the name now holds another inode, or a linkto
+            // file (a rebalance moved the data since).
+            let only_data = Ctx {
+                refuse_linkto: true,
+                ..ctx.clone()
+            };
             match self
                 .sub(data)
                 .unlink(
-                    ctx,
+                    &only_data,
                     &Loc {
                         gfid: Some(gfid),
                         ..loc.clone()
@@ -135,16 +147,8 @@ impl Distribute {
                 )
                 .await
             {
-                Ok(()) => {
-                    if hashed != data && self.is_up(hashed) {
-                        match self.sub(hashed).unlink(ctx, loc).await {
-                            Ok(()) | Err(Errno::ENOENT) => {}
-                            Err(e) => {
-                                tracing::warn!(xlator = %self.base.name, "could not remove a linkto file: {e}")
-                            }
-                        }
-                    }
-                    return Ok(());
+                Ok(parent) => {
+                    return Ok(self.unlink_linkto(ctx, loc, hashed, data, parent).await);
                 }
                 Err(Errno::ESTALE) | Err(Errno::ENOENT) => {}
                 Err(e) => return Err(e),
@@ -161,15 +165,33 @@ impl Distribute {
             .await
             .map_err(|e| if e == Errno::ESTALE { Errno::ENOENT } else { e })?;
         let hashed = self.hashed(ctx, loc).await?;
-        self.sub(data).unlink(ctx, loc).await?;
-        if hashed != data && self.is_up(hashed) {
-            match self.sub(hashed).unlink(ctx, loc).await {
-                Ok(()) | Err(Errno::ENOENT) => {}
-                Err(e) => {
-                    tracing::warn!(xlator = %self.base.name, "could not remove a linkto file: {e}")
-                }
+        let parent = self.sub(data).unlink(ctx, loc).await?;
+        Ok(self.unlink_linkto(ctx, loc, hashed, data, parent).await)
+    }
+
+    /// After the data file's name went: the linkto at the hashed subvolume goes too. Returns
+    /// the parent's attributes when every copy that changed said them.
+    async fn unlink_linkto(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        hashed: usize,
+        data: usize,
+        parent: PostParent,
+    ) -> PostParent {
+        if hashed == data {
+            return merge_post_parents(&[parent]);
+        }
+        if !self.is_up(hashed) {
+            return None;
+        }
+        match self.sub(hashed).unlink(ctx, loc).await {
+            Ok(linkto) => merge_post_parents(&[parent, linkto]),
+            Err(Errno::ENOENT) => None,
+            Err(e) => {
+                tracing::warn!(xlator = %self.base.name, "could not remove a linkto file: {e}");
+                None
             }
         }
-        Ok(())
     }
 }

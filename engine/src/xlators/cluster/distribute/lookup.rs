@@ -4,7 +4,7 @@
 //! inode or fd goes.
 
 use super::common::{Distribute, is_linkto, strip_dht_keys, with_dht_keys};
-use super::copies::{Lookups, merge_dir_iatt};
+use super::copies::{Lookups, merge_dir_iatt, merge_post_parents};
 use super::layout::{self, Layout};
 use crate::fop::keys;
 use crate::fop::*;
@@ -529,7 +529,7 @@ impl Distribute {
         g: Gfid,
         on: &[bool],
         stale: Vec<(usize, String)>,
-    ) -> Result<()> {
+    ) -> Result<PostParent> {
         for (i, name) in stale {
             let _ = self.sub(i).unlink(ctx, &Loc::child(g, name)).await;
         }
@@ -540,20 +540,29 @@ impl Distribute {
                 .map(|i| self.sub(i).rmdir(ctx, loc)),
         )
         .await;
+        let mut parents = Vec::new();
         for r in rest {
             match r {
-                Ok(()) | Err(Errno::ENOENT) => {}
+                Ok(p) => parents.push(p),
+                Err(Errno::ENOENT) => {}
                 Err(e) => return Err(e),
             }
         }
         if on[hashed] {
             match self.sub(hashed).rmdir(ctx, loc).await {
-                Ok(()) | Err(Errno::ENOENT) => {}
+                Ok(p) => parents.push(p),
+                Err(Errno::ENOENT) => {}
                 Err(e) => return Err(e),
             }
         }
         self.layouts.remove(&g);
-        Ok(())
+        // Copies already gone were removed by another client: what they say of the parent
+        // is not known here.
+        Ok(if parents.len() == on.iter().filter(|o| **o).count() {
+            merge_post_parents(&parents)
+        } else {
+            None
+        })
     }
 }
 

@@ -13,7 +13,7 @@ impl Afr {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         let a = self;
         let e = Afr::new_gfid(entry);
         let l = Loc {
@@ -21,13 +21,13 @@ impl Afr {
             ..loc.clone()
         };
         let fds: Vec<Mutex<Option<FdRef>>> = (0..a.n()).map(|_| Mutex::new(None)).collect();
-        let ia = a
+        let (ia, parent) = a
             .entry_txn(loc, None, |i| {
                 let (l, e, fds) = (&l, &e, &fds);
                 async move {
-                    let (fd, ia) = a.sub(i).create(ctx, l, flags, e).await?;
+                    let (fd, ia, parent) = a.sub(i).create(ctx, l, flags, e).await?;
                     *fds[i].lock() = Some(fd);
-                    Ok(ia)
+                    Ok((ia, parent))
                 }
             })
             .await?;
@@ -47,7 +47,7 @@ impl Afr {
                 path: loc.path.clone(),
             });
         }
-        Ok((a.wrap(ia.gfid, flags, false, fds), ia))
+        Ok((a.wrap(ia.gfid, flags, false, fds), ia, parent))
     }
 
     pub(super) async fn mkdir(
@@ -55,14 +55,14 @@ impl Afr {
         ctx: &Ctx,
         loc: &Loc,
         entry: &NewEntry,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent)> {
         let a = self;
         let e = Afr::new_gfid(entry);
-        let ia = a
+        let (ia, parent) = a
             .entry_txn(loc, None, |i| a.sub(i).mkdir(ctx, loc, &e))
             .await?;
         a.saw_name(ia.gfid, loc);
-        Ok(ia)
+        Ok((ia, parent))
     }
 
     pub(super) async fn mknod(
@@ -110,7 +110,7 @@ impl Afr {
         Ok(ia)
     }
 
-    pub(super) async fn unlink(self: &Arc<Self>, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    pub(super) async fn unlink(self: &Arc<Self>, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let a = self;
         let r = a.entry_txn(loc, None, |i| a.sub(i).unlink(ctx, loc)).await;
         if r.is_ok()
@@ -122,7 +122,7 @@ impl Afr {
         r
     }
 
-    pub(super) async fn rmdir(self: &Arc<Self>, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    pub(super) async fn rmdir(self: &Arc<Self>, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         let a = self;
         let r = a.entry_txn(loc, None, |i| a.sub(i).rmdir(ctx, loc)).await;
         if r.is_ok()

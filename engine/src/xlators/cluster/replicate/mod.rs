@@ -304,11 +304,11 @@ impl Xlator for Replicate {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.afr.create(ctx, loc, flags, entry).await
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.afr.mkdir(ctx, loc, entry).await
     }
 
@@ -324,11 +324,11 @@ impl Xlator for Replicate {
         self.afr.link(ctx, oldloc, newloc).await
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.afr.unlink(ctx, loc).await
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.afr.rmdir(ctx, loc).await
     }
 

@@ -16,7 +16,7 @@ struct Mem {
     base: XlatorBase,
     st: Mutex<State>,
     calls: AtomicU64,
-    /// When set, stat waits for it: a reply held in flight.
+    /// When set, stat and create wait for it: a reply held in flight.
     hold: Mutex<Option<Arc<Notify>>>,
 }
 
@@ -51,6 +51,16 @@ impl Mem {
     }
     fn iatt(&self, g: Gfid) -> Result<Iatt> {
         self.st.lock().inodes.get(&g).cloned().ok_or(Errno::ESTALE)
+    }
+    /// A change of `p`'s names: its times move on, its link count by `links`; returned as
+    /// a brick returns the parent's attributes.
+    fn parent_moved(&self, p: Gfid, links: i32) -> PostParent {
+        let mut st = self.st.lock();
+        let ia = st.inodes.get_mut(&p)?;
+        ia.mtime.sec += 1;
+        ia.ctime.sec += 1;
+        ia.nlink = ia.nlink.saturating_add_signed(links);
+        Some(ia.clone())
     }
     fn behind_its_back(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.st.lock());
@@ -99,18 +109,24 @@ impl Xlator for Mem {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         self.called();
         let g = self.add(loc.parent()?, loc.name()?, libc::S_IFREG | entry.mode);
-        Ok((Fd::new(g, flags, false), self.iatt(g)?))
+        let parent = self.parent_moved(loc.parent()?, 0);
+        let hold = self.hold.lock().clone();
+        if let Some(h) = hold {
+            h.notified().await;
+        }
+        Ok((Fd::new(g, flags, false), self.iatt(g)?, parent))
     }
-    async fn mkdir(&self, _: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mkdir(&self, _: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.called();
         if self.resolve(loc).is_ok() {
             return Err(Errno::EEXIST);
         }
         let g = self.add(loc.parent()?, loc.name()?, libc::S_IFDIR | entry.mode);
-        self.iatt(g)
+        let parent = self.parent_moved(loc.parent()?, 1);
+        Ok((self.iatt(g)?, parent))
     }
     async fn rename(&self, _: &Ctx, old: &Loc, new: &Loc) -> Result<Iatt> {
         self.called();
@@ -131,17 +147,19 @@ impl Xlator for Mem {
         ia.nlink += 1;
         Ok(ia.clone())
     }
-    async fn unlink(&self, _: &Ctx, loc: &Loc) -> Result<()> {
+    async fn unlink(&self, _: &Ctx, loc: &Loc) -> Result<PostParent> {
         self.called();
-        let mut st = self.st.lock();
-        let g = st
-            .names
-            .remove(&(loc.parent()?, loc.name()?.into()))
-            .ok_or(Errno::ENOENT)?;
-        if let Some(ia) = st.inodes.get_mut(&g) {
-            ia.nlink -= 1;
+        {
+            let mut st = self.st.lock();
+            let g = st
+                .names
+                .remove(&(loc.parent()?, loc.name()?.into()))
+                .ok_or(Errno::ENOENT)?;
+            if let Some(ia) = st.inodes.get_mut(&g) {
+                ia.nlink -= 1;
+            }
         }
-        Ok(())
+        Ok(self.parent_moved(loc.parent()?, 0))
     }
     async fn getxattr(&self, _: &Ctx, loc: &Loc, name: Option<&str>) -> Result<Xattrs> {
         self.called();
@@ -325,7 +343,7 @@ async fn a_negative_entry_goes_with_a_create_here_or_an_entry_upcall_from_elsewh
         mode: 0o644,
         ..Default::default()
     };
-    let (_, ia) = md
+    let (_, ia, _) = md
         .create(&c(), &Loc::child(ROOT, "m"), libc::O_RDWR, &entry)
         .await
         .unwrap();
@@ -459,7 +477,7 @@ async fn a_file_just_created_is_known_to_have_no_security_capability() {
         mode: 0o644,
         ..Default::default()
     };
-    let (fd, _) = md
+    let (fd, _, _) = md
         .create(&c(), &Loc::child(ROOT, "fresh"), libc::O_RDWR, &entry)
         .await
         .unwrap();
@@ -496,7 +514,7 @@ async fn a_file_just_created_is_known_to_have_no_security_capability() {
         xattrs: Xattrs::from([("security.capability".to_string(), Bytes::from_static(b"d"))]),
         ..Default::default()
     };
-    let (fd, _) = md
+    let (fd, _, _) = md
         .create(&c(), &Loc::child(ROOT, "capable"), libc::O_RDWR, &with)
         .await
         .unwrap();
@@ -515,7 +533,7 @@ async fn a_file_created_and_written_is_then_looked_up_from_memory() {
         mode: 0o644,
         ..Default::default()
     };
-    let (fd, _) = md
+    let (fd, _, _) = md
         .create(&c(), &Loc::child(ROOT, "new"), libc::O_RDWR, &entry)
         .await
         .unwrap();
@@ -636,6 +654,7 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
         .mkdir(&ctx, &Loc::child(ROOT, "d"), &new)
         .await
         .unwrap()
+        .0
         .gfid;
     let absent = |name: &'static str| {
         let md = md.clone();
@@ -648,7 +667,7 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
     // The lookups before creates cost nothing; what is created is found.
     let n = mem.calls();
     assert_eq!(absent("a").await, Err(Errno::ENOENT));
-    let (fd, _) = md
+    let (fd, _, _) = md
         .create(&ctx, &Loc::child(d, "a"), libc::O_WRONLY, &new)
         .await
         .unwrap();
@@ -664,6 +683,7 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
         .mkdir(&ctx, &Loc::child(d, "sub"), &new)
         .await
         .unwrap()
+        .0
         .gfid;
     let n = mem.calls();
     assert_eq!(
@@ -688,6 +708,7 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
         .mkdir(&ctx, &Loc::child(d, "sub2"), &new)
         .await
         .unwrap()
+        .0
         .gfid;
     let theirs = mem.add(sub2, "theirs", libc::S_IFREG | 0o644);
     md.upcall(&Upcall {
@@ -705,6 +726,7 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
         .mkdir(&ctx, &Loc::child(d, "sub3"), &new)
         .await
         .unwrap()
+        .0
         .gfid;
     let kept = mem.add(sub3, "kept", libc::S_IFREG | 0o644);
     assert!(md.unlink(&ctx, &Loc::child(sub3, "nothere")).await.is_err());
@@ -713,4 +735,74 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
         .await
         .unwrap();
     assert_eq!(ia.gfid, kept);
+}
+
+/// After our own create, mkdir or unlink in a directory whose attributes were known, they are
+/// known again, as the bricks said them after the change: the kernel's stat of the parent
+/// after each change in it costs no round trip.
+#[tokio::test]
+async fn the_parent_is_known_after_our_own_change_in_it() {
+    let (md, mem) = long();
+    let ctx = c();
+    let d = mem.add(ROOT, "d", libc::S_IFDIR | 0o755);
+    let dir = Loc::gfid(d);
+    let first = md.stat(&ctx, &dir).await.unwrap();
+    let new = |m| NewEntry {
+        gfid: Gfid::random(),
+        mode: m,
+        ..Default::default()
+    };
+    let stat_from_memory = async |what: &str| {
+        let n = mem.calls();
+        let ia = md.stat(&ctx, &dir).await.unwrap();
+        assert_eq!(mem.calls(), n, "{what}: answered from memory");
+        assert_eq!(ia, mem.iatt(d).unwrap(), "{what}: as the brick has it");
+        ia
+    };
+
+    md.create(&ctx, &Loc::child(d, "f"), libc::O_RDWR, &new(0o644))
+        .await
+        .unwrap();
+    let after = stat_from_memory("create").await;
+    assert!(after.mtime.sec > first.mtime.sec);
+    md.mkdir(&ctx, &Loc::child(d, "sub"), &new(0o755))
+        .await
+        .unwrap();
+    assert_eq!(stat_from_memory("mkdir").await.nlink, first.nlink + 1);
+    md.unlink(&ctx, &Loc::child(d, "f")).await.unwrap();
+    stat_from_memory("unlink").await;
+
+    // Not known before the change (another client changed it): not made up from the reply.
+    upcall(&md, d, upcall_flags::ATTR).await;
+    md.create(&ctx, &Loc::child(d, "g"), libc::O_RDWR, &new(0o644))
+        .await
+        .unwrap();
+    let n = mem.calls();
+    md.stat(&ctx, &dir).await.unwrap();
+    assert_eq!(mem.calls(), n + 1, "asked of the brick");
+
+    // Another client's change of the directory while ours was in flight: its upcall may
+    // say more than the reply, which is not kept.
+    let hold = Arc::new(Notify::new());
+    *mem.hold.lock() = Some(hold.clone());
+    let md2 = md.clone();
+    let create = tokio::spawn(async move {
+        md2.create(&c(), &Loc::child(d, "h"), libc::O_RDWR, &new(0o644))
+            .await
+            .map(|_| ())
+    });
+    let n = mem.calls();
+    while mem.calls() == n {
+        tokio::task::yield_now().await;
+    }
+    mem.behind_its_back(|s| s.inodes.get_mut(&d).unwrap().mode = libc::S_IFDIR | 0o700);
+    upcall(&md, d, upcall_flags::ATTR).await;
+    *mem.hold.lock() = None;
+    hold.notify_one();
+    create.await.unwrap().unwrap();
+    assert_eq!(
+        md.stat(&ctx, &dir).await.unwrap().mode & 0o777,
+        0o700,
+        "the reply that overlapped the upcall was not kept"
+    );
 }

@@ -99,7 +99,7 @@ impl Xlator for Client {
         loc: &Loc,
         flags: i32,
         entry: &NewEntry,
-    ) -> Result<(FdRef, Iatt)> {
+    ) -> Result<(FdRef, Iatt, PostParent)> {
         let req = Request::Create {
             ctx: ctx.clone(),
             loc: loc.clone(),
@@ -107,7 +107,9 @@ impl Xlator for Client {
             entry: entry.clone(),
         };
         match self.call_body(req).await? {
-            ReplyBody::Fd(remote, Some(ia)) => Ok((self.new_fd(ia.gfid, flags, false, remote), ia)),
+            ReplyBody::Created(remote, ia, parent) => {
+                Ok((self.new_fd(ia.gfid, flags, false, remote), ia, parent))
+            }
             _ => unexpected(),
         }
     }
@@ -218,15 +220,18 @@ impl Xlator for Client {
         fd.ctx_del(self.base.id);
     }
 
-    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
-        iatt(
-            self.call_body(Request::Mkdir {
+    async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
+        match self
+            .call_body(Request::Mkdir {
                 ctx: ctx.clone(),
                 loc: loc.clone(),
                 entry: entry.clone(),
             })
-            .await?,
-        )
+            .await?
+        {
+            ReplyBody::Made(ia, parent) => Ok((ia, parent)),
+            _ => unexpected(),
+        }
     }
 
     async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
@@ -274,22 +279,30 @@ impl Xlator for Client {
         )
     }
 
-    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
-        self.call_body(Request::Unlink {
-            ctx: ctx.clone(),
-            loc: loc.clone(),
-        })
-        .await
-        .map(|_| ())
+    async fn unlink(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
+        match self
+            .call_body(Request::Unlink {
+                ctx: ctx.clone(),
+                loc: loc.clone(),
+            })
+            .await?
+        {
+            ReplyBody::Parent(parent) => Ok(parent),
+            _ => unexpected(),
+        }
     }
 
-    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<()> {
-        self.call_body(Request::Rmdir {
-            ctx: ctx.clone(),
-            loc: loc.clone(),
-        })
-        .await
-        .map(|_| ())
+    async fn rmdir(&self, ctx: &Ctx, loc: &Loc) -> Result<PostParent> {
+        match self
+            .call_body(Request::Rmdir {
+                ctx: ctx.clone(),
+                loc: loc.clone(),
+            })
+            .await?
+        {
+            ReplyBody::Parent(parent) => Ok(parent),
+            _ => unexpected(),
+        }
     }
 
     async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {

@@ -267,7 +267,7 @@ impl Distribute {
         self.name_hints.remove(&(c.dir, c.name.to_string()));
         if c.from != c.hashed {
             match from.unlink(ctx, &named).await {
-                Ok(()) | Err(Errno::ENOENT) | Err(Errno::ESTALE) => {}
+                Ok(_) | Err(Errno::ENOENT) | Err(Errno::ESTALE) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -391,7 +391,7 @@ impl Distribute {
             ..named.clone()
         };
         match from.unlink(ctx, &gone).await {
-            Ok(()) | Err(Errno::ENOENT) | Err(Errno::ESTALE) => {}
+            Ok(_) | Err(Errno::ENOENT) | Err(Errno::ESTALE) => {}
             Err(e) => return Err(e),
         }
         if c.from == c.hashed {

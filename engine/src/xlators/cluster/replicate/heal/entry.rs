@@ -56,7 +56,7 @@ impl Afr {
     ) -> Result<()> {
         let l = Loc::child(parent, name).with_gfid(ia.gfid);
         if !ia.is_dir() {
-            return self.sub(k).unlink(ctx, &l).await;
+            return self.sub(k).unlink(ctx, &l).await.map(|_| ());
         }
         let mut stack = vec![(parent, name.to_string(), ia.gfid, false)];
         while let Some((p, n, g, expanded)) = stack.pop() {
