@@ -384,20 +384,26 @@ impl Xlator for Upcalls {
         Ok((ia, parent))
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
-        let ia = self.base.first_child()?.mknod(ctx, loc, entry).await?;
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
+        let (ia, parent) = self.base.first_child()?.mknod(ctx, loc, entry).await?;
         self.created(ctx, loc, &ia);
-        Ok(ia)
+        Ok((ia, parent))
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
-        let ia = self
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
+        let (ia, parent) = self
             .base
             .first_child()?
             .symlink(ctx, loc, target, entry)
             .await?;
         self.created(ctx, loc, &ia);
-        Ok(ia)
+        Ok((ia, parent))
     }
 
     async fn link(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {

@@ -355,14 +355,18 @@ impl Server {
                     ReplyBody::Made(ia, parent)
                 }
                 Request::Mknod { ctx, loc, entry } => {
-                    ReplyBody::Iatt(top.mknod(&with(ctx), &loc, &entry).await?)
+                    let (ia, parent) = top.mknod(&with(ctx), &loc, &entry).await?;
+                    ReplyBody::Made(ia, parent)
                 }
                 Request::Symlink {
                     ctx,
                     loc,
                     target,
                     entry,
-                } => ReplyBody::Iatt(top.symlink(&with(ctx), &loc, &target, &entry).await?),
+                } => {
+                    let (ia, parent) = top.symlink(&with(ctx), &loc, &target, &entry).await?;
+                    ReplyBody::Made(ia, parent)
+                }
                 Request::Readlink { ctx, loc } => {
                     ReplyBody::Text(top.readlink(&with(ctx), &loc).await?)
                 }

@@ -146,6 +146,21 @@ async fn entry_fops_return_the_parent_as_it_is_after_them() {
     assert_eq!(after, p.stat(&ctx, &dir).await.unwrap());
     assert_eq!(after.gfid, de.gfid);
 
+    let (_, after) = p
+        .symlink(
+            &stamped(2_000_000_001),
+            &Loc::child(de.gfid, "s"),
+            "f",
+            &entry(0o777),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.expect("symlink says the parent"),
+        p.stat(&ctx, &dir).await.unwrap()
+    );
+    p.unlink(&ctx, &Loc::child(de.gfid, "s")).await.unwrap();
+
     let after = p
         .unlink(&stamped(2_000_000_002), &Loc::child(de.gfid, "f"))
         .await

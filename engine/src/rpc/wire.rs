@@ -3,7 +3,8 @@
 use crate::fop::*;
 use serde::{Deserialize, Serialize};
 
-/// 3: create, mkdir, unlink and rmdir answer with the parent's attributes after the change.
+/// 3: create, mkdir, mknod, symlink, unlink and rmdir answer with the parent's attributes
+/// after the change.
 pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How a request names an open file: the brick's fd number, or none for an anonymous fd
@@ -267,7 +268,7 @@ pub enum ReplyBody {
     Fd(u64, Option<Iatt>),
     /// create: the fd number, the new file's attributes and its parent's.
     Created(u64, Iatt, PostParent),
-    /// mkdir: the new directory's attributes and its parent's.
+    /// mkdir, mknod, symlink: the new inode's attributes and its parent's.
     Made(Iatt, PostParent),
     /// unlink, rmdir: the parent's attributes after the change.
     Parent(PostParent),

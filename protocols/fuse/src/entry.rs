@@ -70,7 +70,7 @@ pub(crate) fn mknod(
         |s| async move {
             let name = name_of(&name)?;
             let loc = s.child_loc(parent.0, &name)?;
-            let ia = s
+            let (ia, _) = s
                 .top
                 .mknod(&ctx, &loc, &new_entry(mode, umask, rdev as u64))
                 .await?;
@@ -174,7 +174,7 @@ pub(crate) fn symlink(
             let name = name_of(&name)?;
             let target = target.to_str().ok_or(Errno::EILSEQ)?;
             let loc = s.child_loc(parent.0, &name)?;
-            let ia = s
+            let (ia, _) = s
                 .top
                 .symlink(&ctx, &loc, target, &new_entry(0o777, 0, 0))
                 .await?;

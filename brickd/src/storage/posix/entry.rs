@@ -259,12 +259,17 @@ impl Posix {
         .await
     }
 
-    pub(super) async fn do_mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    pub(super) async fn do_mknod(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         let (h, ctx, loc, e) = (self.h.clone(), ctx.clone(), loc.clone(), entry.clone());
         metadata(move || {
             let mode = (e.mode & libc::S_IFMT) | ((e.mode & 0o7777) & !e.umask);
             let rdev = e.rdev;
-            let (path, g, _, _) = create_inode(&h, &ctx, &loc, &e, |hp| {
+            let (path, g, _, parent) = create_inode(&h, &ctx, &loc, &e, |hp| {
                 let ch = handle::to_cstring(hp)?;
                 let r = unsafe { libc::mknod(ch.as_ptr(), mode, rdev as libc::dev_t) };
                 if r < 0 {
@@ -272,7 +277,7 @@ impl Posix {
                 }
                 Ok(None)
             })?;
-            times::iatt(&path, g)
+            Ok((times::iatt(&path, g)?, Some(parent)))
         })
         .await
     }
@@ -283,7 +288,7 @@ impl Posix {
         loc: &Loc,
         target: &str,
         entry: &NewEntry,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent)> {
         let (h, ctx, loc, e, target) = (
             self.h.clone(),
             ctx.clone(),
@@ -292,11 +297,11 @@ impl Posix {
             target.to_string(),
         );
         metadata(move || {
-            let (path, g, _, _) = create_inode(&h, &ctx, &loc, &e, |hp| {
+            let (path, g, _, parent) = create_inode(&h, &ctx, &loc, &e, |hp| {
                 io(std::os::unix::fs::symlink(&target, hp))?;
                 Ok(None)
             })?;
-            times::iatt(&path, g)
+            Ok((times::iatt(&path, g)?, Some(parent)))
         })
         .await
     }

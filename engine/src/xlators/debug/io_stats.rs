@@ -253,14 +253,20 @@ impl Xlator for IoStats {
         .await
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.timed(ctx, Fop::Mknod, async {
             self.child()?.mknod(ctx, loc, entry).await
         })
         .await
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         self.timed(ctx, Fop::Symlink, async {
             self.child()?.symlink(ctx, loc, target, entry).await
         })

@@ -158,12 +158,18 @@ impl Xlator for Reserved {
         self.base.first_child()?.mkdir(ctx, loc, entry).await
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.refuse(ctx, loc)?;
         self.base.first_child()?.mknod(ctx, loc, entry).await
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         self.refuse(ctx, loc)?;
         self.base
             .first_child()?

@@ -175,14 +175,20 @@ impl Xlator for Utime {
             .await
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.base
             .first_child()?
             .mknod(&stamped(ctx, NEW_ENTRY), loc, entry)
             .await
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         self.base
             .first_child()?
             .symlink(&stamped(ctx, NEW_ENTRY), loc, target, entry)

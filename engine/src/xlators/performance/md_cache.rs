@@ -672,27 +672,34 @@ impl Xlator for MdCache {
     async fn mkdir(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         let t = self.begin();
         let r = self.base.first_child()?.mkdir(ctx, loc, entry).await;
-        let ia = r.as_ref().map(|(ia, _)| ia.clone()).map_err(|e| *e);
-        let parent = r.as_ref().ok().and_then(|(_, p)| p.clone());
+        let (ia, parent) = entry::split(&r);
         self.created(t, loc, &ia, None, &parent);
         r
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         let t = self.begin();
         let r = self.base.first_child()?.mknod(ctx, loc, entry).await;
-        self.created_file(t, loc, &r, entry, &None);
+        let (ia, parent) = entry::split(&r);
+        self.created_file(t, loc, &ia, entry, &parent);
         r
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         let t = self.begin();
         let r = self
             .base
             .first_child()?
             .symlink(ctx, loc, target, entry)
             .await;
-        self.created(t, loc, &r, None, &None);
+        let (ia, parent) = entry::split(&r);
+        self.created(t, loc, &ia, None, &parent);
         r
     }
 

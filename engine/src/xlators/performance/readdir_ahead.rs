@@ -349,11 +349,17 @@ impl Xlator for ReaddirAhead {
         self.after(self.base.first_child()?.mkdir(ctx, loc, entry).await)
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.after(self.base.first_child()?.mknod(ctx, loc, entry).await)
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         self.after(
             self.base
                 .first_child()?

@@ -53,7 +53,8 @@ impl Server {
         let made = t
             .top
             .mknod(&t.ctx, &loc, &new_entry(libc::S_IFREG | mode, 0))
-            .await;
+            .await
+            .map(|(ia, _)| ia);
         let ia = match (made, how, &verf) {
             (Ok(ia), _, None) => ia,
             // EXCLUSIVE: the verifier is kept in atime and mtime (as knfsd and GlusterFS do)
@@ -153,7 +154,7 @@ impl Server {
         }
         self.prepare_new(&t, &n).await?;
         let loc = Loc::child(t.gfid, n.as_str());
-        let ia = t
+        let (ia, _) = t
             .top
             .symlink(&t.ctx, &loc, target, &new_entry(libc::S_IFLNK | 0o777, 0))
             .await?;
@@ -196,7 +197,7 @@ impl Server {
         }
         let mode = a.mode.unwrap_or(0o644);
         let loc = Loc::child(t.gfid, n.as_str());
-        let ia = t
+        let (ia, _) = t
             .top
             .mknod(&t.ctx, &loc, &new_entry(fmt | mode, rdev))
             .await?;

@@ -82,14 +82,21 @@ impl Distribute {
             .unwrap_or(hashed)
     }
 
-    pub(super) async fn do_mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    pub(super) async fn do_mknod(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         let i = self.hashed(ctx, loc).await?;
         if !self.is_up(i) {
             return Err(Errno::ENOTCONN);
         }
-        let ia = self.sub(i).mknod(ctx, loc, entry).await?;
+        let (ia, parent) = self.sub(i).mknod(ctx, loc, entry).await?;
         self.cached.insert(ia.gfid, i);
-        Ok(ia)
+        // An NFS CREATE is a mknod: see do_create.
+        self.remember_name(loc, ia.gfid, i);
+        Ok((ia, merge_post_parents(&[parent])))
     }
 
     pub(super) async fn do_symlink(
@@ -98,14 +105,15 @@ impl Distribute {
         loc: &Loc,
         target: &str,
         entry: &NewEntry,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent)> {
         let i = self.hashed(ctx, loc).await?;
         if !self.is_up(i) {
             return Err(Errno::ENOTCONN);
         }
-        let ia = self.sub(i).symlink(ctx, loc, target, entry).await?;
+        let (ia, parent) = self.sub(i).symlink(ctx, loc, target, entry).await?;
         self.cached.insert(ia.gfid, i);
-        Ok(ia)
+        self.remember_name(loc, ia.gfid, i);
+        Ok((ia, merge_post_parents(&[parent])))
     }
 
     pub(super) async fn do_link(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {

@@ -70,14 +70,14 @@ impl Afr {
         ctx: &Ctx,
         loc: &Loc,
         entry: &NewEntry,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent)> {
         let a = self;
         let e = Afr::new_gfid(entry);
-        let ia = a
+        let (ia, parent) = a
             .entry_txn(loc, None, |i| a.sub(i).mknod(ctx, loc, &e))
             .await?;
         a.saw_name(ia.gfid, loc);
-        Ok(ia)
+        Ok((ia, parent))
     }
 
     pub(super) async fn symlink(
@@ -86,14 +86,14 @@ impl Afr {
         loc: &Loc,
         target: &str,
         entry: &NewEntry,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent)> {
         let a = self;
         let e = Afr::new_gfid(entry);
-        let ia = a
+        let (ia, parent) = a
             .entry_txn(loc, None, |i| a.sub(i).symlink(ctx, loc, target, &e))
             .await?;
         a.saw_name(ia.gfid, loc);
-        Ok(ia)
+        Ok((ia, parent))
     }
 
     pub(super) async fn link(

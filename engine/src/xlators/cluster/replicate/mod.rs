@@ -312,11 +312,17 @@ impl Xlator for Replicate {
         self.afr.mkdir(ctx, loc, entry).await
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
         self.afr.mknod(ctx, loc, entry).await
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         self.afr.symlink(ctx, loc, target, entry).await
     }
 

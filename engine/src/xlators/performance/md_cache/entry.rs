@@ -9,6 +9,14 @@
 use super::{MdCache, Ticket};
 use crate::fop::{Gfid, Iatt, Loc, NewEntry, PostParent, Result, Timespec};
 
+/// The new inode and the parent's attributes of a mkdir, mknod or symlink, apart.
+pub(super) fn split(r: &Result<(Iatt, PostParent)>) -> (Result<Iatt>, PostParent) {
+    match r {
+        Ok((ia, parent)) => (Ok(ia.clone()), parent.clone()),
+        Err(e) => (Err(*e), None),
+    }
+}
+
 fn later(a: Timespec, b: Timespec) -> Timespec {
     if (a.sec, a.nsec) >= (b.sec, b.nsec) {
         a

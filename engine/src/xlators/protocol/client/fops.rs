@@ -234,8 +234,8 @@ impl Xlator for Client {
         }
     }
 
-    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<Iatt> {
-        iatt(
+    async fn mknod(&self, ctx: &Ctx, loc: &Loc, entry: &NewEntry) -> Result<(Iatt, PostParent)> {
+        made(
             self.call_body(Request::Mknod {
                 ctx: ctx.clone(),
                 loc: loc.clone(),
@@ -245,14 +245,20 @@ impl Xlator for Client {
         )
     }
 
-    async fn symlink(&self, ctx: &Ctx, loc: &Loc, target: &str, entry: &NewEntry) -> Result<Iatt> {
+    async fn symlink(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        target: &str,
+        entry: &NewEntry,
+    ) -> Result<(Iatt, PostParent)> {
         let req = Request::Symlink {
             ctx: ctx.clone(),
             loc: loc.clone(),
             target: target.to_string(),
             entry: entry.clone(),
         };
-        iatt(self.call_body(req).await?)
+        made(self.call_body(req).await?)
     }
 
     async fn readlink(&self, ctx: &Ctx, loc: &Loc) -> Result<String> {
@@ -544,6 +550,13 @@ impl Xlator for Client {
         })
         .await
         .map(|_| ())
+    }
+}
+
+fn made(b: ReplyBody) -> Result<(Iatt, PostParent)> {
+    match b {
+        ReplyBody::Made(ia, parent) => Ok((ia, parent)),
+        _ => unexpected(),
     }
 }
 
