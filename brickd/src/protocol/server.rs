@@ -210,15 +210,23 @@ impl Server {
                         Err(e) => break Err(e),
                     };
                     let (me, conn) = (self.clone(), conn.clone());
-                    // Each request in a task of its own, so the requests behind it are read
-                    // while it waits on a lock, the disk or the socket.
-                    tokio::spawn(async move {
+                    let mut task = Box::pin(async move {
                         let (reply, payload) = me.dispatch(&conn, req, f.payload).await;
                         let _ = conn.tx.write(reply_frame(f.id, &reply, payload)).await;
                         if conn.gone.load(Ordering::SeqCst) {
                             me.forget(&conn).await;
                         }
                     });
+                    // First run here: what needs no wait (a stat, a lookup, an xattrop, the
+                    // metadata work posix does on the worker) is answered at once, with no
+                    // hand-off to another task. What must wait (a lock, the disk pool) goes on
+                    // as a task of its own, so the requests behind it are read meanwhile; the
+                    // runtime polls it again at once, which puts its waker in place of the
+                    // no-op one used here.
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    if task.as_mut().poll(&mut cx).is_pending() {
+                        tokio::spawn(task);
+                    }
                 }
                 k => {
                     break Err(FrameError::Malformed(format!(

@@ -8,9 +8,13 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use tokio::sync::Notify;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 /// Largest frame accepted: a 16 MiB payload plus headroom for the message. Anything larger is
@@ -147,51 +151,175 @@ pub fn parse_frame(mut buf: Bytes) -> Result<Frame, FrameError> {
 #[error("connection closed")]
 pub struct SinkClosed;
 
-/// The writing half, shared by every task that sends on a connection: frames go to one writer
-/// task per connection, in the order they were sent, and leave in batches (what queued while
-/// it wrote shares its next flush). The senders never wait on the socket, so a reader that
-/// answers a ping, or a request that replies, can never block on a peer that is itself
-/// waiting to write. (Letting each sender write its own frame under a lock saved a hand-off
-/// but stalled connections for a whole ping-timeout under many large writes at once.)
+/// The writing half, shared by every task that sends on a connection. A sender that finds
+/// the connection idle writes its frame itself, as far as the socket takes it without waiting
+/// (a round trip then costs no hand-off to another task on either side); whatever the socket
+/// does not take at once, and every frame sent while some are still queued, is left to one
+/// writer task per connection, which writes them in order and in batches. So a sender never
+/// waits on the socket: a reader that answers a ping, or a request that replies, can never
+/// block on a peer that is itself waiting to write. (Letting each sender wait for its own
+/// write under a lock stalled connections for a whole ping-timeout under many large writes at
+/// once.)
 pub struct FrameSink {
-    tx: mpsc::UnboundedSender<OutFrame>,
+    shared: Arc<SinkShared>,
+}
+
+struct SinkShared {
+    state: parking_lot::Mutex<SinkState>,
+    /// Tells the writer task there is work: queued bytes, or the sink went away.
+    work: Notify,
+}
+
+struct SinkState {
+    w: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Bytes not yet written, in order; the first may be partly written already.
+    queue: VecDeque<Bytes>,
+    /// Written but not flushed (a TLS stream holds records until flushed).
+    unflushed: bool,
+    /// A write failed: the connection is gone.
+    failed: bool,
+    /// Every sender is gone: the writer task ends once the queue is out.
+    dropped: bool,
+}
+
+/// At most this many queued buffers go to one vectored write.
+const WRITE_BATCH: usize = 64;
+
+impl SinkState {
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && !self.unflushed
+    }
+
+    /// Writes and flushes what is queued; Pending (with `cx` woken later) where the socket
+    /// takes no more now.
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.queue.is_empty() {
+            let bufs: Vec<IoSlice<'_>> = self
+                .queue
+                .iter()
+                .take(WRITE_BATCH)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let mut n = match self.w.as_mut().poll_write_vectored(cx, &bufs) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            self.unflushed = true;
+            while n > 0 {
+                let front = self.queue.front_mut().expect("written bytes were queued");
+                if n >= front.len() {
+                    n -= front.len();
+                    self.queue.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        if self.unflushed {
+            match self.w.as_mut().poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                other => return other,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        self.queue.clear();
+        self.unflushed = false;
+    }
 }
 
 impl FrameSink {
     pub fn new<W: AsyncWrite + Send + Unpin + 'static>(w: W) -> Arc<FrameSink> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<OutFrame>();
+        let shared = Arc::new(SinkShared {
+            state: parking_lot::Mutex::new(SinkState {
+                w: Box::pin(w),
+                queue: VecDeque::new(),
+                unflushed: false,
+                failed: false,
+                dropped: false,
+            }),
+            work: Notify::new(),
+        });
+        let s = shared.clone();
         tokio::spawn(async move {
-            let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, w);
-            while let Some(f) = rx.recv().await {
-                let mut next = Some(f);
-                while let Some(f) = next.take() {
-                    if w.write_all(&f.head).await.is_err() || w.write_all(&f.payload).await.is_err()
-                    {
+            loop {
+                s.work.notified().await;
+                let r = std::future::poll_fn(|cx| s.state.lock().drive(cx)).await;
+                let end = {
+                    let mut st = s.state.lock();
+                    if r.is_err() {
+                        st.fail();
                         return;
                     }
-                    next = rx.try_recv().ok();
-                }
-                if w.flush().await.is_err() {
+                    st.dropped && st.idle()
+                };
+                if end {
+                    let _ = std::future::poll_fn(|cx| s.state.lock().w.as_mut().poll_shutdown(cx))
+                        .await;
                     return;
                 }
             }
-            let _ = w.shutdown().await;
         });
-        Arc::new(FrameSink { tx })
+        Arc::new(FrameSink { shared })
     }
 
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.shared.state.lock().failed
     }
 
-    /// Queues `f` for the connection's writer.
+    /// Queues `f` for the connection (see the type's comment: written here when the
+    /// connection is idle and the socket takes it at once).
     pub async fn write(&self, f: OutFrame) -> Result<(), SinkClosed> {
-        self.tx.send(f).map_err(|_| SinkClosed)
+        self.push(f)
     }
 
-    /// Queues `f` for the connection's writer, from code that is not async.
+    /// `write`, from code that is not async.
     pub fn send(self: &Arc<Self>, f: OutFrame) -> Result<(), SinkClosed> {
-        self.tx.send(f).map_err(|_| SinkClosed)
+        self.push(f)
+    }
+
+    fn push(&self, f: OutFrame) -> Result<(), SinkClosed> {
+        let mut st = self.shared.state.lock();
+        if st.failed {
+            return Err(SinkClosed);
+        }
+        let idle = st.idle();
+        st.queue.push_back(f.head.freeze());
+        if !f.payload.is_empty() {
+            st.queue.push_back(f.payload);
+        }
+        if !idle {
+            // The writer task was told when the queue filled, and has not emptied it yet.
+            return Ok(());
+        }
+        let waker = futures::task::noop_waker();
+        match st.drive(&mut Context::from_waker(&waker)) {
+            Poll::Ready(Ok(())) => Ok(()),
+            Poll::Ready(Err(_)) => {
+                st.fail();
+                Err(SinkClosed)
+            }
+            Poll::Pending => {
+                drop(st);
+                self.shared.work.notify_one();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for FrameSink {
+    fn drop(&mut self) {
+        self.shared.state.lock().dropped = true;
+        self.shared.work.notify_one();
     }
 }
 
