@@ -127,7 +127,7 @@ impl fmt::Debug for Gfid {
 }
 
 /// A directory's attributes after a change of its names, returned with create, mkdir, mknod,
-/// symlink, unlink and rmdir (GlusterFS's `postparent`), so a cache above keeps them instead of asking again;
+/// symlink, unlink, rmdir and rename (GlusterFS's `postparent`), so a cache above keeps them instead of asking again;
 /// None where the layer below cannot say.
 pub type PostParent = Option<Iatt>;
 

@@ -246,8 +246,14 @@ pub trait Xlator: Send + Sync + 'static {
         self.base().first_child()?.rmdir(ctx, loc).await
     }
 
-    /// Renames `oldloc` to `newloc`, replacing what `newloc` names; returns the moved inode.
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    /// Renames `oldloc` to `newloc`, replacing what `newloc` names; returns the moved inode
+    /// and the old and the new parent's attributes after it.
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.base().first_child()?.rename(ctx, oldloc, newloc).await
     }
 

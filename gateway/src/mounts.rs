@@ -143,7 +143,12 @@ impl Xlator for VolumeTop {
         self.top()?.rmdir(ctx, loc).await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.top()?.rename(ctx, oldloc, newloc).await
     }
 

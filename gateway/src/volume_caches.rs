@@ -163,6 +163,15 @@ impl VolumeRecord {
         if !self.bool_option(CACHE_CAPABILITY_XATTRS, true) {
             opts += "    option cache-capability-xattrs off\n";
         }
+        if upcalls {
+            // The S3 frontend reads a bucket's access settings (these xattrs of its directory)
+            // for every request; upcalls tell another gateway's change of them as they tell
+            // any xattr change.
+            opts += &format!(
+                "    option xattr-cache-list {}*\n",
+                protocols_s3::access::keys::PREFIX
+            );
+        }
         Some(format!(
             "\nvolume {name}-md-cache\n    type performance/md-cache\n{opts}    subvolumes {below}\nend-volume\n",
             name = self.name

@@ -435,9 +435,15 @@ impl Xlator for Upcalls {
         Ok(parent)
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         let replaced = self.resolve(ctx, newloc).await;
-        let ia = self.base.first_child()?.rename(ctx, oldloc, newloc).await?;
+        let r = self.base.first_child()?.rename(ctx, oldloc, newloc).await?;
+        let ia = &r.0;
         self.entry_changed(ctx, oldloc);
         if newloc.parent != oldloc.parent {
             self.entry_changed(ctx, newloc);
@@ -448,7 +454,7 @@ impl Xlator for Upcalls {
             self.tell(maker(ctx), v, uf::ATTR | uf::ENTRIES);
         }
         self.touch(ctx.client_id, ia.gfid);
-        Ok(ia)
+        Ok(r)
     }
 }
 

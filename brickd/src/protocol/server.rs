@@ -388,7 +388,8 @@ impl Server {
                     ReplyBody::Parent(top.rmdir(&with(ctx), &loc).await?)
                 }
                 Request::Rename { ctx, old, new } => {
-                    ReplyBody::Iatt(top.rename(&with(ctx), &old, &new).await?)
+                    let (ia, old_parent, new_parent) = top.rename(&with(ctx), &old, &new).await?;
+                    ReplyBody::Renamed(ia, old_parent, new_parent)
                 }
                 Request::Opendir { ctx, loc } => {
                     let fd = top.opendir(&with(ctx), &loc).await?;

@@ -250,7 +250,7 @@ async fn unlink_rename_and_link_keep_handles_right() {
     p.create(&ctx, &Loc::child(Gfid::ROOT, "c"), libc::O_RDWR, &c)
         .await
         .unwrap();
-    let moved = p
+    let (moved, from, to) = p
         .rename(
             &ctx,
             &Loc::child(Gfid::ROOT, "b"),
@@ -259,6 +259,12 @@ async fn unlink_rename_and_link_keep_handles_right() {
         .await
         .unwrap();
     assert_eq!(moved.gfid, b.gfid);
+    let root = p.stat(&ctx, &Loc::gfid(Gfid::ROOT)).await.unwrap();
+    assert_eq!(
+        (from, to),
+        (Some(root.clone()), Some(root)),
+        "the parent after"
+    );
     assert!(
         !handle(d.path(), &c.gfid).exists(),
         "the replaced inode's handle goes"

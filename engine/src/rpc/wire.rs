@@ -3,8 +3,8 @@
 use crate::fop::*;
 use serde::{Deserialize, Serialize};
 
-/// 3: create, mkdir, mknod, symlink, unlink and rmdir answer with the parent's attributes
-/// after the change.
+/// 3: create, mkdir, mknod, symlink, unlink, rmdir and rename answer with the parents'
+/// attributes after the change.
 pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How a request names an open file: the brick's fd number, or none for an anonymous fd
@@ -272,6 +272,8 @@ pub enum ReplyBody {
     Made(Iatt, PostParent),
     /// unlink, rmdir: the parent's attributes after the change.
     Parent(PostParent),
+    /// rename: the moved inode's attributes, the old parent's and the new parent's.
+    Renamed(Iatt, PostParent, PostParent),
     /// The data is the frame's payload.
     Data,
     Text(String),

@@ -216,7 +216,7 @@ pub(crate) fn rename(
                     Err(e) => return Err(e),
                 }
             }
-            let ia = s.top.rename(&ctx, &old, &new).await?;
+            let (ia, _, _) = s.top.rename(&ctx, &old, &new).await?;
             if let Some(mut i) = s.inodes.get_mut(&ia.gfid.ino()) {
                 i.parent = newparent.0;
                 i.name = newname;

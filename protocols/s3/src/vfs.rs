@@ -434,6 +434,7 @@ impl Vfs {
                 &Loc::child(to.0, to.1),
             )
             .await
+            .map(|(ia, _, _)| ia)
     }
 
     pub async fn getxattr(&self, gfid: Gfid, name: Option<&str>) -> Result<Xattrs> {

@@ -401,7 +401,12 @@ impl Posix {
         .await
     }
 
-    pub(super) async fn do_rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    pub(super) async fn do_rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         let (h, old, new, stamp) = (self.h.clone(), oldloc.clone(), newloc.clone(), ctx.stamp);
         metadata(move || {
             let op = h.parent(&old)?;
@@ -412,7 +417,7 @@ impl Posix {
             let replaced = match fs::symlink_metadata(&*dst) {
                 Ok(dmd) if dmd.ino() == smd.ino() => {
                     // Two names of one inode: POSIX says do nothing.
-                    return times::iatt(&src, g);
+                    return Ok((times::iatt(&src, g)?, None, None));
                 }
                 Ok(dmd) => Some((dmd, h.read_gfid(&dst)?)),
                 Err(_) => None,
@@ -441,11 +446,13 @@ impl Posix {
                 )?;
             }
             inode_changed(&h, &dst, g, stamp.as_ref())?;
-            parent_changed(&h, &op, stamp.as_ref())?;
-            if np.gfid != op.gfid {
-                parent_changed(&h, &np, stamp.as_ref())?;
-            }
-            times::iatt(&dst, g)
+            let old_parent = parent_after(&h, &op, stamp.as_ref())?;
+            let new_parent = if np.gfid != op.gfid {
+                parent_after(&h, &np, stamp.as_ref())?
+            } else {
+                old_parent.clone()
+            };
+            Ok((times::iatt(&dst, g)?, Some(old_parent), Some(new_parent)))
         })
         .await
     }

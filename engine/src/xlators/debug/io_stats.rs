@@ -301,7 +301,12 @@ impl Xlator for IoStats {
         .await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.timed(ctx, Fop::Rename, async {
             self.child()?.rename(ctx, oldloc, newloc).await
         })

@@ -192,7 +192,12 @@ impl Xlator for Reserved {
         self.base.first_child()?.rmdir(ctx, loc).await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.refuse(ctx, oldloc)?;
         self.refuse(ctx, newloc)?;
         self.base.first_child()?.rename(ctx, oldloc, newloc).await

@@ -216,7 +216,12 @@ impl Xlator for Utime {
             .await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.base
             .first_child()?
             .rename(&stamped(ctx, NAME_CHANGE), oldloc, newloc)

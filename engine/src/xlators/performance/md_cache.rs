@@ -72,6 +72,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         "cache security.ima",
     ),
     OptionSpec::new(
+        "xattr-cache-list",
+        OptKind::List,
+        None,
+        "more xattrs to cache, comma-separated: a name ending in * means every xattr with that prefix, kept as one set (GlusterFS's xattr-cache-list)",
+    ),
+    OptionSpec::new(
         "md-cache-max-entries",
         OptKind::Int {
             min: 1024,
@@ -108,13 +114,21 @@ pub fn xlator_type() -> XlatorType {
                 .strip_suffix("-md-cache")
                 .unwrap_or(&base.name)
                 .to_string();
-            Ok(Arc::new(MdCache::new(
+            let mut md = MdCache::new(
                 base,
                 o.secs_or("md-cache-timeout", Duration::from_secs(1)),
                 xattrs,
                 o.int_or("md-cache-max-entries", 131072) as usize,
                 MdCacheMetrics::new(&volume),
-            )))
+            );
+            md.xattr_prefixes = o
+                .list("xattr-cache-list")
+                .iter()
+                .filter_map(|n| n.strip_suffix('*'))
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+            Ok(Arc::new(md))
         }),
     }
 }
@@ -125,6 +139,8 @@ struct Md {
     iatt: Option<(Iatt, Instant)>,
     /// Cacheable xattrs asked for: the value, or None for "not set" (ENODATA).
     xattrs: Vec<(String, Option<Bytes>, Instant)>,
+    /// Every xattr under a prefix of `xattr-cache-list`, as one set.
+    prefixed: Vec<(String, Xattrs, Instant)>,
 }
 
 /// What a name in a directory was found to be.
@@ -150,6 +166,8 @@ pub struct MdCache {
     base: XlatorBase,
     timeout: Duration,
     xattr_names: Vec<&'static str>,
+    /// `xattr-cache-list` prefixes (without the `*`).
+    xattr_prefixes: Vec<String>,
     max: usize,
     inodes: DashMap<Gfid, Md>,
     names: DashMap<(Gfid, String), Named>,
@@ -176,6 +194,7 @@ impl MdCache {
             base,
             timeout,
             xattr_names,
+            xattr_prefixes: Vec::new(),
             max,
             inodes: DashMap::new(),
             names: DashMap::new(),
@@ -311,8 +330,11 @@ impl MdCache {
         }
         for (p, n) in names {
             self.names.remove(&(*p, n.to_string()));
-            // The directory's attributes (mtime, nlink) move with its names.
-            self.inodes.remove(p);
+            // The directory's attributes (mtime, nlink) move with its names; its xattrs do
+            // not.
+            if let Some(mut m) = self.inodes.get_mut(p) {
+                m.iatt = None;
+            }
         }
         e
     }
@@ -334,6 +356,7 @@ impl MdCache {
         if let Some(mut m) = self.inodes.get_mut(g) {
             m.iatt = None;
             m.xattrs.retain(|(_, v, _)| v.is_none());
+            m.prefixed.clear();
         }
     }
 
@@ -396,6 +419,7 @@ impl MdCache {
                     .as_ref()
                     .is_some_and(|(_, at)| at.elapsed() < timeout)
                     || m.xattrs.iter().any(|(_, _, at)| at.elapsed() < timeout)
+                    || m.prefixed.iter().any(|(_, _, at)| at.elapsed() < timeout)
             });
             if self.inodes.len() > self.max {
                 self.inodes.clear();
@@ -460,8 +484,14 @@ impl Xlator for MdCache {
 
     async fn lookup(&self, ctx: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
         let child = self.base.first_child()?;
-        if !self.enabled() || !want.is_empty() {
+        if !self.enabled() {
             return child.lookup(ctx, loc, want).await;
+        }
+        if !want.is_empty() {
+            return match self.prefixes_of(want) {
+                Some(prefixes) => self.lookup_prefixed(ctx, loc, want, &prefixes).await,
+                None => child.lookup(ctx, loc, want).await,
+            };
         }
         let named = loc.parent.zip(loc.name.as_deref());
         match named {
@@ -730,29 +760,17 @@ impl Xlator for MdCache {
         r
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
+        let t = self.begin();
         let moved = self.victim(ctx, oldloc).await;
         let replaced = self.victim(ctx, newloc).await;
         let r = self.base.first_child()?.rename(ctx, oldloc, newloc).await;
-        let mut inodes: Vec<Gfid> = moved.into_iter().chain(replaced).collect();
-        if let Ok(ia) = &r {
-            inodes.push(ia.gfid);
-        }
-        let (op, on) = (
-            oldloc.parent.unwrap_or_default(),
-            oldloc.name.as_deref().unwrap_or(""),
-        );
-        let (np, nn) = (
-            newloc.parent.unwrap_or_default(),
-            newloc.name.as_deref().unwrap_or(""),
-        );
-        self.changed(&inodes, &[(op, on), (np, nn)]);
-        // The new name is not kept here: its directory's names are no longer all known.
-        self.complete.remove(&op);
-        self.complete.remove(&np);
-        if let Some(v) = replaced {
-            self.invalidate_dir(v);
-        }
+        self.renamed(t, (oldloc, newloc), moved, replaced, &r);
         r
     }
 
@@ -861,6 +879,7 @@ impl MdCache {
 mod complete;
 mod entry;
 mod inval;
+mod prefixed;
 
 #[cfg(test)]
 mod tests;

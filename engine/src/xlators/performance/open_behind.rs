@@ -195,7 +195,12 @@ impl Xlator for OpenBehind {
         self.base.first_child()?.unlink(ctx, loc).await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         // The file renamed over loses its name.
         self.wake_loc(ctx, newloc).await;
         self.base.first_child()?.rename(ctx, oldloc, newloc).await

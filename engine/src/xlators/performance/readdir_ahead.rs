@@ -380,7 +380,12 @@ impl Xlator for ReaddirAhead {
         self.after(self.base.first_child()?.rmdir(ctx, loc).await)
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.after(self.base.first_child()?.rename(ctx, oldloc, newloc).await)
     }
 

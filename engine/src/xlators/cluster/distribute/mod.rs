@@ -316,7 +316,12 @@ impl Xlator for Distribute {
         self.do_rmdir(ctx, loc).await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.do_rename(ctx, oldloc, newloc).await
     }
 

@@ -2,16 +2,25 @@
 //! files following; a directory is renamed on every subvolume under both names' locks.
 
 use super::common::Distribute;
+use super::copies::merge_post_parents;
 use crate::fop::*;
 use futures::future::join_all;
 
 impl Distribute {
-    pub(super) async fn do_rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    /// Returns the parents' attributes only when the rename touched the subvolume it ran on
+    /// alone (no linkto made or removed elsewhere).
+    pub(super) async fn do_rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.forget_name(oldloc);
         self.forget_name(newloc);
         let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new(), true).await?;
         if src_ia.is_dir() {
-            return self.rename_dir(ctx, oldloc, newloc, &src_ia).await;
+            let ia = self.rename_dir(ctx, oldloc, newloc, &src_ia).await?;
+            return Ok((ia, None, None));
         }
         // Gone since the lookup: another client removed or moved it first (ENOENT, as for a
         // name that is not there, not a stale handle the caller holds).
@@ -22,7 +31,7 @@ impl Distribute {
         let old_hashed = self.hashed(ctx, oldloc).await?;
         let new_hashed = self.hashed(ctx, newloc).await?;
         let target = match self.lookup_named(ctx, newloc, &Xattrs::new(), true).await {
-            Ok((ia, _)) if ia.gfid == src_ia.gfid => return Ok(src_ia),
+            Ok((ia, _)) if ia.gfid == src_ia.gfid => return Ok((src_ia, None, None)),
             Ok((ia, _)) if ia.is_dir() => return Err(Errno::EISDIR),
             Ok((ia, _)) => Some((ia.gfid, self.cached_subvol(ctx, ia.gfid).await?)),
             Err(Errno::ENOENT) => None,
@@ -33,7 +42,9 @@ impl Distribute {
                 return Err(Errno::ENOTCONN);
             }
         }
-        let ia = self.sub(src).rename(ctx, oldloc, newloc).await?;
+        let (ia, old_parent, new_parent) = self.sub(src).rename(ctx, oldloc, newloc).await?;
+        let alone =
+            old_hashed == src && new_hashed == src && target.is_none_or(|(_, tdata)| tdata == src);
         // The replaced file's data on another subvolume goes, as its name now means ours.
         if let Some((_, tdata)) = target
             && tdata != src
@@ -50,7 +61,14 @@ impl Distribute {
             let _ = self.sub(old_hashed).unlink(ctx, oldloc).await;
         }
         self.cached.insert(ia.gfid, src);
-        Ok(ia)
+        if !alone {
+            return Ok((ia, None, None));
+        }
+        Ok((
+            ia,
+            merge_post_parents(&[old_parent]),
+            merge_post_parents(&[new_parent]),
+        ))
     }
 
     /// Renames a directory on every subvolume, the hashed subvolume of the new name first,
@@ -112,7 +130,7 @@ impl Distribute {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        let ia = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
+        let (ia, _, _) = self.sub(hashed).rename(ctx, oldloc, newloc).await?;
         let rest: Vec<usize> = (0..self.n()).filter(|i| *i != hashed).collect();
         let results = join_all(
             rest.iter()

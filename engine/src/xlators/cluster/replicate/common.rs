@@ -257,6 +257,19 @@ impl Afr {
         }
     }
 
+    /// Whether a change of ours to `g` may still have its dirty mark up: an eager data
+    /// transaction held, or a transaction answered before its post-op was done. A lookup
+    /// that sees that mark sees our own change under way, not something to heal (a replica
+    /// the change misses is blamed at its post-op, and the heal daemon finds any mark a
+    /// crash leaves behind).
+    pub(super) fn changing(&self, g: &Gfid) -> bool {
+        self.eager.contains_key(g)
+            || (!self.releasing.is_empty()
+                && self.releasing.iter().any(|e| match e.key() {
+                    LockKey::Inode(h, _) | LockKey::Dir(h) | LockKey::Name(h, _) => h == g,
+                }))
+    }
+
     /// Remembers where `g` was named, for the paths heal info prints.
     pub(super) fn saw_name(&self, g: Gfid, loc: &Loc) {
         if let (Some(p), Some(n)) = (loc.parent, &loc.name) {

@@ -138,14 +138,14 @@ impl Afr {
         ctx: &Ctx,
         oldloc: &Loc,
         newloc: &Loc,
-    ) -> Result<Iatt> {
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         let a = self;
-        let ia = a
+        let r = a
             .entry_txn(oldloc, Some(newloc), |i| {
                 a.sub(i).rename(ctx, oldloc, newloc)
             })
             .await?;
-        a.saw_name(ia.gfid, newloc);
-        Ok(ia)
+        a.saw_name(r.0.gfid, newloc);
+        Ok(r)
     }
 }

@@ -73,7 +73,9 @@ impl Afr {
             self.inodes.clear();
         }
         self.inodes.insert(g, info);
-        if (heal_main && self.self_heal[ty as usize]) || (heal_meta && self.self_heal[1]) {
+        if ((heal_main && self.self_heal[ty as usize]) || (heal_meta && self.self_heal[1]))
+            && !self.changing(&g)
+        {
             self.heal_in_background(g);
         }
         if missing && let Some((p, _)) = loc.parent.zip(loc.name.as_ref()) {

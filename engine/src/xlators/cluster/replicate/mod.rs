@@ -338,7 +338,12 @@ impl Xlator for Replicate {
         self.afr.rmdir(ctx, loc).await
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.afr.rename(ctx, oldloc, newloc).await
     }
 

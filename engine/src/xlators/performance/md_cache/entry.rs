@@ -133,4 +133,42 @@ impl MdCache {
         self.after_create(p, n, e, r);
         e
     }
+
+    /// After our rename (begun at `t`) of `moved` from `locs.0` to `locs.1`, replacing
+    /// `replaced`.
+    pub(super) fn renamed(
+        &self,
+        t: Ticket,
+        (oldloc, newloc): (&Loc, &Loc),
+        moved: Option<Gfid>,
+        replaced: Option<Gfid>,
+        r: &Result<(Iatt, PostParent, PostParent)>,
+    ) {
+        let mut inodes: Vec<Gfid> = moved.into_iter().chain(replaced).collect();
+        if let Ok((ia, _, _)) = r {
+            inodes.push(ia.gfid);
+        }
+        let (op, on) = (
+            oldloc.parent.unwrap_or_default(),
+            oldloc.name.as_deref().unwrap_or(""),
+        );
+        let (np, nn) = (
+            newloc.parent.unwrap_or_default(),
+            newloc.name.as_deref().unwrap_or(""),
+        );
+        let before = (self.parent_before(Some(op)), self.parent_before(Some(np)));
+        let e = self.changed(&inodes, &[(op, on), (np, nn)]);
+        if let Ok((_, old_parent, new_parent)) = r {
+            self.settle_parent(t, e, before.1, new_parent);
+            if op != np {
+                self.settle_parent(t, e, before.0, old_parent);
+            }
+        }
+        // The new name is not kept here: its directory's names are no longer all known.
+        self.complete.remove(&op);
+        self.complete.remove(&np);
+        if let Some(v) = replaced {
+            self.invalidate_dir(v);
+        }
+    }
 }

@@ -72,9 +72,19 @@ impl Xlator for Mem {
     fn base(&self) -> &XlatorBase {
         &self.base
     }
-    async fn lookup(&self, _: &Ctx, loc: &Loc, _: &Xattrs) -> Result<(Iatt, Xattrs)> {
+    async fn lookup(&self, _: &Ctx, loc: &Loc, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
         self.called();
-        Ok((self.iatt(self.resolve(loc)?)?, Xattrs::new()))
+        let g = self.resolve(loc)?;
+        let prefixes: Vec<&str> = want.keys().filter_map(|k| k.strip_suffix('*')).collect();
+        let x = self
+            .st
+            .lock()
+            .xattrs
+            .iter()
+            .filter(|((h, k), _)| *h == g && prefixes.iter().any(|p| k.starts_with(p)))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        Ok((self.iatt(g)?, x))
     }
     async fn stat(&self, _: &Ctx, loc: &Loc) -> Result<Iatt> {
         self.called();
@@ -128,15 +138,25 @@ impl Xlator for Mem {
         let parent = self.parent_moved(loc.parent()?, 1);
         Ok((self.iatt(g)?, parent))
     }
-    async fn rename(&self, _: &Ctx, old: &Loc, new: &Loc) -> Result<Iatt> {
+    async fn rename(
+        &self,
+        _: &Ctx,
+        old: &Loc,
+        new: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
         self.called();
-        let mut st = self.st.lock();
-        let g = st
-            .names
-            .remove(&(old.parent()?, old.name()?.into()))
-            .ok_or(Errno::ENOENT)?;
-        st.names.insert((new.parent()?, new.name()?.into()), g);
-        st.inodes.get(&g).cloned().ok_or(Errno::ESTALE)
+        let ia = {
+            let mut st = self.st.lock();
+            let g = st
+                .names
+                .remove(&(old.parent()?, old.name()?.into()))
+                .ok_or(Errno::ENOENT)?;
+            st.names.insert((new.parent()?, new.name()?.into()), g);
+            st.inodes.get(&g).cloned().ok_or(Errno::ESTALE)?
+        };
+        let from = self.parent_moved(old.parent()?, 0);
+        let to = self.parent_moved(new.parent()?, 0);
+        Ok((ia, from, to))
     }
     async fn link(&self, _: &Ctx, old: &Loc, new: &Loc) -> Result<Iatt> {
         self.called();
@@ -700,6 +720,7 @@ async fn in_a_directory_made_here_unknown_names_are_known_absent_until_anything_
         .rename(&ctx, &Loc::child(ROOT, "outside"), &Loc::child(d, "moved"))
         .await
         .unwrap()
+        .0
         .gfid;
     assert_eq!(absent("moved").await, Ok(moved));
 
@@ -769,6 +790,13 @@ async fn the_parent_is_known_after_our_own_change_in_it() {
         .await
         .unwrap();
     assert_eq!(stat_from_memory("mkdir").await.nlink, first.nlink + 1);
+    md.create(&ctx, &Loc::child(d, ".f.tmp"), libc::O_RDWR, &new(0o644))
+        .await
+        .unwrap();
+    md.rename(&ctx, &Loc::child(d, ".f.tmp"), &Loc::child(d, "f2"))
+        .await
+        .unwrap();
+    stat_from_memory("rename").await;
     md.unlink(&ctx, &Loc::child(d, "f")).await.unwrap();
     stat_from_memory("unlink").await;
 
@@ -805,4 +833,53 @@ async fn the_parent_is_known_after_our_own_change_in_it() {
         0o700,
         "the reply that overlapped the upcall was not kept"
     );
+}
+
+/// A lookup for the xattrs under an `xattr-cache-list` prefix is answered from memory, with
+/// the whole set, until our own setxattr or another client's upcall.
+#[tokio::test]
+async fn xattrs_under_a_listed_prefix_are_kept_with_the_inode() {
+    let (md, mem) = long();
+    let mut md = Arc::try_unwrap(md).ok().expect("only reference");
+    md.xattr_prefixes = vec!["trusted.app.".into()];
+    let md = Arc::new(md);
+    let ctx = c();
+    let d = mem.add(ROOT, "bucket", libc::S_IFDIR | 0o755);
+    mem.behind_its_back(|s| {
+        s.xattrs.insert(
+            (d, "trusted.app.owner".into()),
+            Bytes::from_static(b"alice"),
+        );
+    });
+    let want = Xattrs::from([("trusted.app.*".to_string(), Bytes::new())]);
+    let loc = Loc::child(ROOT, "bucket");
+    let owner = |x: &Xattrs| x.get("trusted.app.owner").cloned();
+    let (_, x) = md.lookup(&ctx, &loc, &want).await.unwrap();
+    assert_eq!(owner(&x).as_deref(), Some(&b"alice"[..]));
+    let n = mem.calls();
+    let (ia, x) = md.lookup(&ctx, &loc, &want).await.unwrap();
+    assert_eq!(mem.calls(), n, "answered from memory");
+    assert_eq!((ia.gfid, owner(&x).as_deref()), (d, Some(&b"alice"[..])));
+
+    // Another prefix, or a name not listed, is asked of the bricks.
+    let other = Xattrs::from([("trusted.other.*".to_string(), Bytes::new())]);
+    md.lookup(&ctx, &loc, &other).await.unwrap();
+    assert_eq!(mem.calls(), n + 1);
+
+    // Our own change: seen at once.
+    let bob = Xattrs::from([("trusted.app.owner".to_string(), Bytes::from_static(b"bob"))]);
+    md.setxattr(&ctx, &Loc::gfid(d), &bob, 0).await.unwrap();
+    let (_, x) = md.lookup(&ctx, &loc, &want).await.unwrap();
+    assert_eq!(owner(&x).as_deref(), Some(&b"bob"[..]));
+
+    // Another client's, told by an upcall.
+    mem.behind_its_back(|s| {
+        s.xattrs.insert(
+            (d, "trusted.app.owner".into()),
+            Bytes::from_static(b"carol"),
+        );
+    });
+    upcall(&md, d, upcall_flags::XATTR).await;
+    let (_, x) = md.lookup(&ctx, &loc, &want).await.unwrap();
+    assert_eq!(owner(&x).as_deref(), Some(&b"carol"[..]));
 }

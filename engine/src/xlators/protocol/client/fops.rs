@@ -311,15 +311,23 @@ impl Xlator for Client {
         }
     }
 
-    async fn rename(&self, ctx: &Ctx, oldloc: &Loc, newloc: &Loc) -> Result<Iatt> {
-        iatt(
-            self.call_body(Request::Rename {
+    async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<(Iatt, PostParent, PostParent)> {
+        match self
+            .call_body(Request::Rename {
                 ctx: ctx.clone(),
                 old: oldloc.clone(),
                 new: newloc.clone(),
             })
-            .await?,
-        )
+            .await?
+        {
+            ReplyBody::Renamed(ia, old, new) => Ok((ia, old, new)),
+            _ => unexpected(),
+        }
     }
 
     async fn opendir(&self, ctx: &Ctx, loc: &Loc) -> Result<FdRef> {
