@@ -1,7 +1,7 @@
 //! Lookups that ask for the xattrs under a prefix of `xattr-cache-list` (GlusterFS's option of
 //! that name): the whole set under the prefix is kept with the inode's attributes, so a
-//! frontend that reads its own settings from a directory's xattrs on every request (the S3
-//! gateway's bucket access settings) asks the bricks once. Kept as any cached xattr is: our
+//! frontend that reads its own settings from a directory's xattrs on every request asks the
+//! bricks once. Kept as any cached xattr is: our
 //! own setxattr or removexattr drops it, another client's comes as an upcall, and so does the
 //! cache's timeout.
 
