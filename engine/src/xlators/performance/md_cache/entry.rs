@@ -1,6 +1,6 @@
-//! Our own changes of names: the new inode and name are known, and so is the directory's
-//! attributes after the change. The bricks answer create,
-//! mkdir, unlink and rmdir with the parent's attributes after the change (GlusterFS's
+//! Our own changes of names: the new inode and name are known, and so are the directory's
+//! attributes after the change. The bricks answer create, mkdir, mknod, symlink, unlink,
+//! rmdir and rename with the parents' attributes after the change (GlusterFS's
 //! `postparent`), and they are kept in place of the ones the change made stale: the kernel
 //! checks a directory's attributes after each change in it, and an NFS client looks the
 //! directory up before each remove, so without them every create and every delete cost a
@@ -60,9 +60,7 @@ impl MdCache {
         }
         self.fill_iatt(Ticket { own: Some(e), ..t }, &merged(&before, after));
     }
-}
 
-impl MdCache {
     /// After our unlink or rmdir of `loc`, which began at `t`, of the inode `victim`.
     pub(super) fn removed(
         &self,
