@@ -11,7 +11,7 @@ use e2e::*;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -263,6 +263,58 @@ fn a_stat_of_an_unchanged_file_is_answered_without_the_bricks() -> Result<()> {
         sent < (STATS / 10) as f64,
         "{sent} brick requests for {STATS} stats of an unchanged file"
     );
+    Ok(())
+}
+
+/// After a create or a delete through this mount, the kernel asks for the directory's
+/// attributes again; the bricks answered the change with them (the parent's post-op
+/// attributes), so md-cache answers from memory, and what it answers is what a mount that
+/// caches nothing of it reads.
+#[test]
+fn a_directory_is_known_after_each_change_in_it_and_right() -> Result<()> {
+    let gw = Gateway::up()?;
+    let a = gw.mnt().to_path_buf();
+    let native = NativeMount::start(&gw, "vol", &gw.root().join("native"))?;
+    let dir = a.join("p");
+    fs::create_dir(&dir)?;
+    fs::write(dir.join("first"), b"")?;
+    statx_sync(&dir)?;
+    thread::sleep(Duration::from_millis(500));
+    let before = metrics(&gw)?;
+    const CHANGES: usize = 100;
+    for i in 0..CHANGES {
+        let f = dir.join(format!("f{i}"));
+        if i % 2 == 0 {
+            fs::write(&f, b"x")?;
+        } else {
+            fs::write(&f, b"x")?;
+            fs::remove_file(&f)?;
+        }
+        statx_sync(&dir)?;
+    }
+    let after = metrics(&gw)?;
+    let misses = |t: &str| counter(t, "gateway_md_cache_total", r#"event="miss""#);
+    let missed = misses(&after) - misses(&before);
+    // Each directory stat asked of the bricks would be a miss: 100 of them.
+    ensure!(
+        missed < (CHANGES / 4) as f64,
+        "{missed} md-cache misses over {CHANGES} changes, each followed by a stat of the directory"
+    );
+    let here = fs::metadata(&dir)?;
+    let there = native.dir.join("p");
+    seen_within(
+        "the directory's times as the native mount reads them",
+        || {
+            let m = fs::metadata(&there).map_err(|e| e.to_string())?;
+            let (h, t) = (
+                (here.mtime(), here.mtime_nsec(), here.nlink()),
+                (m.mtime(), m.mtime_nsec(), m.nlink()),
+            );
+            (h == t)
+                .then_some(())
+                .ok_or(format!("here {h:?}, native {t:?}"))
+        },
+    )?;
     Ok(())
 }
 

@@ -57,10 +57,19 @@ fn parent_changed(h: &Handles, p: &Parent, stamp: Option<&Stamp>) -> Result<()> 
     times::touch(h, Place::Path(&p.dir_at()), p.gfid, stamp, which)
 }
 
-/// `parent_changed`, then the parent's attributes (the fop's `postparent`).
+/// `parent_changed`, then the parent's attributes (the fop's `postparent`), with the times
+/// it just wrote rather than read back.
 fn parent_after(h: &Handles, p: &Parent, stamp: Option<&Stamp>) -> Result<Iatt> {
-    parent_changed(h, p, stamp)?;
-    times::iatt(&p.dir_at(), p.gfid)
+    let which = stamp.map(|s| s.parent()).unwrap_or(0);
+    let dir = p.dir_at();
+    match times::touched(h, Place::Path(&dir), p.gfid, stamp, which)? {
+        Some(m) => {
+            let mut ia = times::iatt_from(&io(fs::symlink_metadata(&*dir))?, p.gfid);
+            m.apply(&mut ia);
+            Ok(ia)
+        }
+        None => times::iatt(&dir, p.gfid),
+    }
 }
 
 /// The times of inode `g` at `path` after a change of its names (link, unlink, rename).

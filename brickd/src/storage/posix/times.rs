@@ -109,19 +109,19 @@ fn update(
     g: Gfid,
     base: impl FnOnce() -> Option<Mdata>,
     change: impl FnOnce(&mut Mdata),
-) -> Result<()> {
+) -> Result<Option<Mdata>> {
     let _guard = h.stripe(&g).lock();
     let loaded = place.load()?;
     let existed = loaded.is_some();
     let Some(mut m) = loaded.or_else(base) else {
-        return Ok(());
+        return Ok(None);
     };
     let before = m;
     change(&mut m);
     if m != before || !existed {
         place.store(&m)?;
     }
-    Ok(())
+    Ok(Some(m))
 }
 
 /// Moves the times that `stamp`'s bits `which` name. An inode without times gets them all at
@@ -133,9 +133,20 @@ pub(super) fn touch(
     stamp: Option<&Stamp>,
     which: u8,
 ) -> Result<()> {
-    let Some(s) = stamp else { return Ok(()) };
+    touched(h, place, g, stamp, which).map(|_| ())
+}
+
+/// `touch`, returning the times it left, or None when it had nothing to move (and read none).
+pub(super) fn touched(
+    h: &Handles,
+    place: Place<'_>,
+    g: Gfid,
+    stamp: Option<&Stamp>,
+    which: u8,
+) -> Result<Option<Mdata>> {
+    let Some(s) = stamp else { return Ok(None) };
     if which == 0 {
-        return Ok(());
+        return Ok(None);
     }
     update(
         h,
@@ -177,6 +188,7 @@ pub(super) fn set_times(
             }
         },
     )
+    .map(|_| ())
 }
 
 /// A setxattr of the times themselves (heal, rebalance, a lookup giving a file its first
@@ -184,7 +196,7 @@ pub(super) fn set_times(
 /// as GlusterFS's `posix_set_mdata_xattr_legacy_files` does.
 pub(super) fn merge_in(h: &Handles, path: &Path, g: Gfid, value: &[u8]) -> Result<()> {
     let given = Mdata::decode(value).ok_or(Errno::EINVAL)?;
-    update(h, Place::Path(path), g, || Some(given), |m| m.merge(&given))
+    update(h, Place::Path(path), g, || Some(given), |m| m.merge(&given)).map(|_| ())
 }
 
 /// The times an inode is created with: all at the stamp (None without one).

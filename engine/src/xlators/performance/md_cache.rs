@@ -487,48 +487,17 @@ impl Xlator for MdCache {
         if !self.enabled() {
             return child.lookup(ctx, loc, want).await;
         }
-        if !want.is_empty() {
-            return match self.prefixes_of(want) {
-                Some(prefixes) => self.lookup_prefixed(ctx, loc, want, &prefixes).await,
-                None => child.lookup(ctx, loc, want).await,
-            };
-        }
-        let named = loc.parent.zip(loc.name.as_deref());
-        match named {
-            Some((p, n)) => match self.cached_name(p, n) {
-                Some(None) => {
-                    self.hit();
-                    return Err(Errno::ENOENT);
-                }
-                Some(Some(g)) if loc.gfid.is_none_or(|lg| lg == g) => {
-                    if let Some(ia) = self.cached_iatt(&g) {
-                        self.hit();
-                        return Ok((ia, Xattrs::new()));
-                    }
-                }
-                _ => {}
-            },
-            None => {
-                if let Some(ia) = loc.gfid.and_then(|g| self.cached_iatt(&g)) {
-                    self.hit();
-                    return Ok((ia, Xattrs::new()));
-                }
+        // Plain lookups, and those that ask only for whole xattr-cache-list prefixes, are
+        // answered here; any other xattr asked for goes to the bricks.
+        let prefixes = if want.is_empty() {
+            Vec::new()
+        } else {
+            match self.prefixes_of(want) {
+                Some(p) => p,
+                None => return child.lookup(ctx, loc, want).await,
             }
-        }
-        self.miss();
-        let t = self.begin();
-        let r = child.lookup(ctx, loc, want).await;
-        match (&r, named) {
-            (Ok((ia, _)), _) => {
-                self.fill_iatt(t, ia);
-                if let Some((p, n)) = named {
-                    self.fill_name(t, p, n, Some(ia.gfid));
-                }
-            }
-            (Err(e), Some((p, n))) if *e == Errno::ENOENT => self.fill_name(t, p, n, None),
-            _ => {}
-        }
-        r
+        };
+        self.lookup_cached(ctx, loc, want, &prefixes).await
     }
 
     async fn stat(&self, ctx: &Ctx, loc: &Loc) -> Result<Iatt> {
@@ -879,7 +848,7 @@ impl MdCache {
 mod complete;
 mod entry;
 mod inval;
-mod prefixed;
+mod lookup;
 
 #[cfg(test)]
 mod tests;

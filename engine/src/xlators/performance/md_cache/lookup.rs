@@ -1,9 +1,9 @@
-//! Lookups that ask for the xattrs under a prefix of `xattr-cache-list` (GlusterFS's option of
-//! that name): the whole set under the prefix is kept with the inode's attributes, so a
-//! frontend that reads its own settings from a directory's xattrs on every request asks the
-//! bricks once. Kept as any cached xattr is: our
-//! own setxattr or removexattr drops it, another client's comes as an upcall, and so does the
-//! cache's timeout.
+//! Lookups from memory: the attributes, and the xattrs under the prefixes of
+//! `xattr-cache-list` (GlusterFS's option of that name) that a lookup asks for. The whole set
+//! under a prefix is kept with the inode's attributes, so a frontend that reads its own
+//! settings from a directory's xattrs on every request asks the bricks once. It is kept as any
+//! cached xattr is: our own setxattr or removexattr drops it, another client's comes as an
+//! upcall, and so does the cache's timeout.
 
 use super::{MdCache, Ticket};
 use crate::fop::{Ctx, Errno, Gfid, Iatt, Loc, Result, Xattrs};
@@ -38,6 +38,9 @@ impl MdCache {
     }
 
     fn fill_prefixed(&self, t: Ticket, g: Gfid, prefixes: &[String], x: &Xattrs) {
+        if prefixes.is_empty() {
+            return;
+        }
         if self.fill(t, &[g], |s| {
             let mut e = s.inodes.entry(g).or_default();
             for p in prefixes {
@@ -55,7 +58,9 @@ impl MdCache {
         }
     }
 
-    pub(super) async fn lookup_prefixed(
+    /// A lookup answered from memory when the name, the attributes and every prefix asked for
+    /// are known there; else asked below, and what it says kept.
+    pub(super) async fn lookup_cached(
         &self,
         ctx: &Ctx,
         loc: &Loc,
