@@ -41,6 +41,28 @@ async fn volume() -> Vol {
     }
 }
 
+/// A second client of the same bricks: distribute straight over their storage/posix.
+async fn another_client(v: &Vol) -> Graph {
+    let vid = brickd::storage::xattr::get(&v.bricks[0], keys::VOLUME_ID)
+        .unwrap()
+        .unwrap();
+    let vid = Gfid::from_slice(&vid).unwrap();
+    let mut text = String::new();
+    for (i, d) in v.bricks.iter().enumerate() {
+        text += &format!(
+            "volume gv-client-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n",
+            d.display()
+        );
+    }
+    text += "volume gv-dht\n type cluster/distribute\n subvolumes gv-client-0 gv-client-1 gv-client-2 gv-client-3\nend-volume\n";
+    let mut r = Registry::client_side();
+    brickd::register_all(&mut r);
+    let other = Graph::from_text(&text, &r).unwrap();
+    other.init().await.unwrap();
+    assert!(other.wait_up(std::time::Duration::from_secs(5)).await);
+    other
+}
+
 fn entry(mode: u32) -> NewEntry {
     NewEntry {
         gfid: Gfid::random(),
@@ -238,23 +260,7 @@ async fn unlink_after_another_client_replaced_the_name_removes_what_is_there() {
         .unwrap();
     assert_eq!(ia.gfid, a.gfid);
     // ...then another client replaces the file behind its back.
-    let vid = brickd::storage::xattr::get(&v.bricks[0], keys::VOLUME_ID)
-        .unwrap()
-        .unwrap();
-    let vid = Gfid::from_slice(&vid).unwrap();
-    let mut text = String::new();
-    for (i, d) in v.bricks.iter().enumerate() {
-        text += &format!(
-            "volume gv-client-{i}\n type storage/posix\n option directory {}\n option volume-id {vid}\nend-volume\n",
-            d.display()
-        );
-    }
-    text += "volume gv-dht\n type cluster/distribute\n subvolumes gv-client-0 gv-client-1 gv-client-2 gv-client-3\nend-volume\n";
-    let mut r = Registry::client_side();
-    brickd::register_all(&mut r);
-    let other = Graph::from_text(&text, &r).unwrap();
-    other.init().await.unwrap();
-    assert!(other.wait_up(std::time::Duration::from_secs(5)).await);
+    let other = another_client(&v).await;
     let o = other.top();
     o.unlink(&ctx, &Loc::child(Gfid::ROOT, "x")).await.unwrap();
     let b = entry(0o644);
@@ -272,4 +278,74 @@ async fn unlink_after_another_client_replaced_the_name_removes_what_is_there() {
     for br in &v.bricks {
         assert!(!br.join("x").exists());
     }
+}
+
+/// A rename by a name this client made skips the lookups; when another client has since
+/// renamed a file from another brick over the target (a linkto there now), the brick refuses
+/// and the rename takes the way with lookups: the target's data elsewhere goes, and the name
+/// means the renamed file.
+#[tokio::test]
+async fn a_rename_by_a_made_name_over_a_linkto_removes_the_data_it_pointed_to() {
+    let v = volume().await;
+    let c = v.g.top();
+    let ctx = Ctx::root();
+    c.lookup(&ctx, &Loc::root(), &Xattrs::new()).await.unwrap();
+    let h = holder(&v.bricks, "", "key");
+    let staged = (0..200)
+        .map(|i| format!("st{i}"))
+        .find(|n| holder(&v.bricks, "", n) == h)
+        .unwrap();
+    let far = (0..200)
+        .map(|i| format!("far{i}"))
+        .find(|n| holder(&v.bricks, "", n) != h)
+        .unwrap();
+    let far_brick = holder(&v.bricks, "", &far);
+    let at = |n: &str| Loc::child(Gfid::ROOT, n);
+    // Made by this client (distribute remembers the name), then renamed over "key"; the
+    // gfid "key" then has, as another client finds it.
+    let make_and_rename = async |e: &NewEntry| {
+        c.create(&ctx, &at(&staged), libc::O_RDWR, e).await.unwrap();
+        c.rename(&ctx, &at(&staged), &at("key")).await.unwrap();
+    };
+    let mine = entry(0o644);
+    // Another client: a file on another brick renamed over "key" leaves a linkto at h.
+    let other = another_client(&v).await;
+    let o = other.top();
+    o.lookup(&ctx, &Loc::root(), &Xattrs::new()).await.unwrap();
+    let theirs = entry(0o644);
+    o.create(
+        &ctx,
+        &Loc::child(Gfid::ROOT, far.clone()),
+        libc::O_RDWR,
+        &theirs,
+    )
+    .await
+    .unwrap();
+    o.rename(
+        &ctx,
+        &Loc::child(Gfid::ROOT, far.clone()),
+        &Loc::child(Gfid::ROOT, "key"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        v.bricks[far_brick].join("key").exists(),
+        "their data at its brick"
+    );
+
+    make_and_rename(&mine).await;
+    let (ia, _) = o.lookup(&ctx, &at("key"), &Xattrs::new()).await.unwrap();
+    assert_eq!(ia.gfid, mine.gfid);
+    assert!(
+        !v.bricks[far_brick].join("key").exists(),
+        "the replaced data is gone"
+    );
+    assert_eq!(list(&c, Gfid::ROOT, 4096).await, vec!["key".to_string()]);
+
+    // With nothing in the way, the made name is renamed at once, and stays found.
+    let second = entry(0o644);
+    make_and_rename(&second).await;
+    let (ia, _) = o.lookup(&ctx, &at("key"), &Xattrs::new()).await.unwrap();
+    assert_eq!(ia.gfid, second.gfid);
+    assert_eq!(list(&c, Gfid::ROOT, 4096).await, vec!["key".to_string()]);
 }

@@ -112,6 +112,54 @@ async fn fops_round_trip_and_many_requests_fly_at_once() {
 }
 
 #[tokio::test]
+async fn a_file_created_with_its_content_has_it_before_its_name_is_seen() {
+    let b = brick("s3cret").await;
+    let g = client(b.port, &b.vid, "s3cret").await;
+    assert!(g.wait_up(Duration::from_secs(5)).await);
+    let (c, ctx) = (g.top(), Ctx::root());
+    let data = Bytes::from((0..100_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    let e = NewEntry {
+        data: data.clone(),
+        xattrs: Xattrs::from([("user.k".to_string(), Bytes::from_static(b"v"))]),
+        ..entry(libc::S_IFREG | 0o640)
+    };
+    let (fd, ia, _) = c
+        .create(&ctx, &Loc::child(Gfid::ROOT, "whole"), libc::O_WRONLY, &e)
+        .await
+        .unwrap();
+    assert_eq!((ia.gfid, ia.size), (e.gfid, data.len() as u64));
+    c.release(&fd).await;
+    let on_disk = std::fs::read(b._dir.path().join("whole")).unwrap();
+    assert!(
+        on_disk == data,
+        "the brick's file holds the created content"
+    );
+    let x = c
+        .getxattr(&ctx, &Loc::gfid(e.gfid), Some("user.k"))
+        .await
+        .unwrap();
+    assert_eq!(&x["user.k"][..], b"v");
+    // A create that fails (the name exists) leaves the old file as it was.
+    let again = NewEntry {
+        gfid: Gfid::random(),
+        data: Bytes::from_static(b"other"),
+        ..e.clone()
+    };
+    let r = c
+        .create(
+            &ctx,
+            &Loc::child(Gfid::ROOT, "whole"),
+            libc::O_WRONLY,
+            &again,
+        )
+        .await;
+    assert_eq!(r.err(), Some(Errno::EEXIST));
+    assert!(std::fs::read(b._dir.path().join("whole")).unwrap() == data);
+    g.fini().await;
+    b.task.abort();
+}
+
+#[tokio::test]
 async fn a_client_without_the_secret_is_refused() {
     let b = brick("right").await;
     let g = client(b.port, &b.vid, "wrong").await;

@@ -264,6 +264,12 @@ pub struct Ctx {
     /// (`features/reserved` hides them from everyone else). Client side only.
     #[serde(skip)]
     pub sees_reserved: bool,
+    /// The caller uses a lookup's answer for the inode's gfid, type and xattrs, not for its
+    /// times, size or link count (a frontend finding its top directory on every request):
+    /// `performance/md-cache` may answer with a directory's attributes from before this
+    /// client's own latest name changes in it, which moved only those. Client side only.
+    #[serde(skip)]
+    pub attrs_may_lag: bool,
     /// The caller's writes may be answered before the bricks hold them
     /// (`performance/write-behind`): a FUSE mount, whose kernel page cache makes the same
     /// promise and which says with fsync and close when data must be stored. A frontend that
@@ -289,6 +295,17 @@ impl Ctx {
 
     pub fn is_internal(&self) -> bool {
         self.pid < 0
+    }
+
+    /// A user's change whose time the caller chose (`features/utime` stamps this time, not
+    /// its own clock), so the caller knows the times the change leaves before the reply: a
+    /// checksum a frontend keeps in an xattr is stored with the mtime it describes, in the
+    /// create that makes the file.
+    pub fn at(&self, time: Timespec) -> Ctx {
+        Ctx {
+            stamp: Some(Stamp { time, flags: 0 }),
+            ..self.clone()
+        }
     }
 }
 
@@ -443,6 +460,12 @@ pub struct NewEntry {
     /// Xattrs set on the new inode before it becomes visible under its name
     /// (distribute's linkto, layouts, replicate's changelogs).
     pub xattrs: Xattrs,
+    /// A created file's first bytes, written before it becomes visible under its name (as
+    /// GlusterFS's `put` fop carries them), so a small file whole is one request per brick
+    /// instead of a create, a write and their two transactions. Empty for every other
+    /// entry; on the wire it is the create's frame payload, as a write's data is.
+    #[serde(skip)]
+    pub data: Bytes,
 }
 
 /// Events that travel up the graph (GlusterFS `GF_EVENT_*`).

@@ -304,8 +304,9 @@ impl Server {
                     ctx,
                     loc,
                     flags,
-                    entry,
+                    mut entry,
                 } => {
+                    entry.data = payload;
                     let (fd, ia, parent) = top.create(&with(ctx), &loc, flags, &entry).await?;
                     ReplyBody::Created(self.keep_fd(conn, fd), ia, parent)
                 }

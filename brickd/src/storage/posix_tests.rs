@@ -179,17 +179,23 @@ async fn entry_fops_return_the_parent_as_it_is_after_them() {
     assert_eq!(after.mtime.sec, 2_000_000_003);
 }
 
+/// A DHT linkto file's entry: the sticky-bit mode and the xattr naming the data's subvolume.
+fn linkto_entry() -> NewEntry {
+    let mut e = entry(0o1000);
+    e.xattrs.insert(
+        keys::DHT_LINKTO.to_string(),
+        Bytes::from_static(b"vol-replicate-1\0"),
+    );
+    e
+}
+
 /// Distribute's unlink by a remembered name refuses a linkto file there: after a rebalance
 /// elsewhere moved the data, removing the pointer alone would leave the data behind.
 #[tokio::test]
 async fn an_unlink_of_data_refuses_a_linkto_file() {
     let (_d, p) = brick();
     let ctx = Ctx::root();
-    let mut linkto = entry(0o1000);
-    linkto.xattrs.insert(
-        keys::DHT_LINKTO.to_string(),
-        Bytes::from_static(b"vol-replicate-1\0"),
-    );
+    let linkto = linkto_entry();
     let plain = entry(0o644);
     for (name, e) in [("l", &linkto), ("f", &plain)] {
         p.create(&ctx, &Loc::child(Gfid::ROOT, name), libc::O_RDWR, e)
@@ -210,6 +216,56 @@ async fn an_unlink_of_data_refuses_a_linkto_file() {
         .await
         .unwrap();
     p.unlink(&ctx, &l).await.unwrap();
+}
+
+/// Distribute renames by remembered names with `refuse_linkto`: the brick refuses (ESTALE)
+/// a source that is another inode now or a linkto, and a target that is a linkto, and
+/// renames the data file over a plain file or a free name.
+#[tokio::test]
+async fn a_rename_by_remembered_names_refuses_linkto_files_and_other_inodes() {
+    let (_d, p) = brick();
+    let ctx = Ctx::root();
+    let linkto = linkto_entry();
+    let (data, other) = (entry(0o644), entry(0o644));
+    for (name, e) in [("l", &linkto), ("f", &data), ("g", &other)] {
+        p.create(&ctx, &Loc::child(Gfid::ROOT, name), libc::O_RDWR, e)
+            .await
+            .unwrap();
+    }
+    let checked = Ctx {
+        refuse_linkto: true,
+        ..Ctx::root()
+    };
+    let named = |n: &str, g: Gfid| Loc::child(Gfid::ROOT, n).with_gfid(g);
+    let to = |n: &str| Loc::child(Gfid::ROOT, n);
+    for (from, dst, what) in [
+        (named("f", data.gfid), to("l"), "over a linkto"),
+        (named("l", linkto.gfid), to("new"), "a linkto"),
+        (
+            named("f", other.gfid),
+            to("new"),
+            "another inode than meant",
+        ),
+    ] {
+        assert_eq!(
+            p.rename(&checked, &from, &dst).await.err(),
+            Some(Errno::ESTALE),
+            "{what}"
+        );
+    }
+    for n in ["l", "f", "g"] {
+        assert!(
+            p.lookup(&ctx, &to(n), &Xattrs::new()).await.is_ok(),
+            "{n} left alone"
+        );
+    }
+    let (ia, _, _) = p
+        .rename(&checked, &named("f", data.gfid), &to("g"))
+        .await
+        .unwrap();
+    assert_eq!(ia.gfid, data.gfid);
+    let (ia, _) = p.lookup(&ctx, &to("g"), &Xattrs::new()).await.unwrap();
+    assert_eq!(ia.gfid, data.gfid, "the data file replaced the plain one");
 }
 
 #[tokio::test]

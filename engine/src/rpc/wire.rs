@@ -4,8 +4,8 @@ use crate::fop::*;
 use serde::{Deserialize, Serialize};
 
 /// 3: create, mkdir, mknod, symlink, unlink, rmdir and rename answer with the parents'
-/// attributes after the change.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// attributes after the change. 4: a create's payload is the new file's first bytes.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// How a request names an open file: the brick's fd number, or none for an anonymous fd
 /// (the brick opens the inode by its gfid).
@@ -41,6 +41,7 @@ pub enum Request {
         loc: Loc,
         mask: u32,
     },
+    /// The new file's first bytes (`NewEntry::data`) are the frame's payload.
     Create {
         ctx: Ctx,
         loc: Loc,

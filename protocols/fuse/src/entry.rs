@@ -20,6 +20,7 @@ fn new_entry(mode: u32, umask: u32, rdev: u64) -> NewEntry {
         umask,
         rdev,
         xattrs: Xattrs::new(),
+        ..Default::default()
     }
 }
 

@@ -274,7 +274,7 @@ impl GatewayS3 {
                 "The specified bucket does not exist."
             ));
         }
-        match vfs.lookup(Gfid::ROOT, name, &access_want()).await {
+        match vfs.find(Gfid::ROOT, name, &access_want()).await {
             Ok((ia, x)) if ia.is_dir() => Ok((ia.gfid, BucketAccess::from_xattrs(name, &x))),
             Ok(_) => Err(s3_error!(
                 NoSuchBucket,

@@ -124,7 +124,7 @@ impl GatewayS3 {
                 "The specified bucket does not exist."
             ));
         }
-        match vfs.lookup(Gfid::ROOT, name, &Xattrs::new()).await {
+        match vfs.find(Gfid::ROOT, name, &Xattrs::new()).await {
             Ok((ia, _)) if ia.is_dir() => Ok(ia.gfid),
             Ok(_) => Err(s3_error!(
                 NoSuchBucket,

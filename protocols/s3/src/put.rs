@@ -12,9 +12,9 @@ use crate::layout;
 use crate::meta::{self, ObjectMeta, Parts, StoredChecksum, etag_xattr};
 use crate::sidecar;
 use crate::tagging::check_tagging;
-use crate::vfs::{Vfs, WriteError};
+use crate::vfs::{IO_BLOCK, Vfs, WriteError};
 use bytes::Bytes;
-use engine::fop::{Errno, Gfid, Iatt};
+use engine::fop::{Errno, Gfid, Iatt, Timespec, Xattrs};
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use s3s::dto::*;
@@ -84,6 +84,10 @@ impl GatewayS3 {
     /// every byte is on the bricks, so readers see the old object or the whole new one, and a
     /// failed upload leaves nothing behind. `checks` holds the body to the checksums it
     /// promised. Returns the ETag and the new file's attributes.
+    ///
+    /// A body of at most one write (`IO_BLOCK`) is read whole first and then created with its
+    /// data, ETag and metadata in one create (`store_whole`): one transaction on each brick
+    /// instead of a create, a write and a setxattr with a transaction each.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn store<S, E>(
         &self,
@@ -91,7 +95,7 @@ impl GatewayS3 {
         bucket: Gfid,
         key: &str,
         meta: &ObjectMeta,
-        body: S,
+        mut body: S,
         etag_from: EtagFrom<'_>,
         checks: &mut BodyChecks,
         extra: Extra,
@@ -107,7 +111,7 @@ impl GatewayS3 {
         // brick the key belongs to and the final rename moves no data and leaves no linkto.
         // FUSE and listings hide these names. A name too long for the prefix stages in
         // STAGING_DIR instead.
-        let (tmp_dir, tmp) = if name.len() + TMP_EXTRA <= 255 {
+        let staged = if name.len() + TMP_EXTRA <= 255 {
             (parent, tmp_name(name))
         } else {
             (
@@ -116,7 +120,43 @@ impl GatewayS3 {
             )
         };
         let (xattrs, tags_aside) = meta.object_xattrs();
-        let (f, created) = match vfs.create(tmp_dir, &tmp, xattrs).await {
+        let mut head = Vec::new();
+        if matches!(etag_from, EtagFrom::Md5 { .. })
+            && extra.parts.is_none()
+            && tags_aside.is_none()
+        {
+            let mut len = 0;
+            while len <= IO_BLOCK {
+                match body.next().await {
+                    Some(Ok(c)) => {
+                        len += c.len();
+                        head.push(c);
+                    }
+                    Some(Err(e)) => return Err(crate::error::body_error(&e.to_string())),
+                    None => {
+                        let data = concat(head);
+                        let to = (parent, name);
+                        return self
+                            .store_whole(
+                                vfs,
+                                bucket,
+                                (key, &k),
+                                to,
+                                staged,
+                                xattrs,
+                                data,
+                                etag_from,
+                                checks,
+                                extra,
+                            )
+                            .await;
+                    }
+                }
+            }
+        }
+        let body = futures::stream::iter(head.into_iter().map(Ok)).chain(body);
+        let (tmp_dir, tmp) = (staged.0, staged.1.as_str());
+        let (f, created) = match vfs.create(tmp_dir, tmp, xattrs).await {
             Ok(r) => r,
             Err(e) => {
                 self.forget_staging();
@@ -126,7 +166,7 @@ impl GatewayS3 {
         let mut guard = StagingGuard {
             vfs: vfs.clone(),
             dir: tmp_dir,
-            name: tmp.clone(),
+            name: tmp.to_string(),
             armed: true,
         };
         let mut h = Md5::new();
@@ -136,65 +176,33 @@ impl GatewayS3 {
                 checks.update(c);
             })
             .await;
-        let fail = |err: S3Error| async {
-            if err.status_code().is_some_and(|c| c.is_server_error()) {
-                tracing::warn!(key, "storing an object failed: {err}");
+        drop(f);
+        let written = match written {
+            Ok(w) => w,
+            Err(WriteError::Body(e)) => {
+                let e = crate::error::body_error(&e.to_string());
+                return abandon(vfs, staged, key, e).await;
             }
-            let _ = vfs.unlink(tmp_dir, &tmp).await;
-            Err(err)
+            Err(WriteError::Fs(e)) => {
+                return abandon(vfs, staged, key, fs_error(e, On::Object)).await;
+            }
         };
-        if let Err(e) = &written {
-            let e = match e {
-                WriteError::Body(e) => WriteError::Body(e.to_string()),
-                WriteError::Fs(e) => WriteError::Fs(*e),
-            };
-            drop(f);
-            return fail(match e {
-                WriteError::Body(e) => crate::error::body_error(&e),
-                WriteError::Fs(e) => fs_error(e, On::Object),
-            })
-            .await;
-        }
         if let Err(e) = checks.verify() {
-            drop(f);
-            return fail(e).await;
+            return abandon(vfs, staged, key, e).await;
         }
         let digest = h.finalize();
-        if let EtagFrom::Md5 {
-            content_md5: Some(want),
-        } = &etag_from
-        {
-            use base64::Engine;
-            let got = base64::engine::general_purpose::STANDARD.encode(digest);
-            if got != want.trim() {
-                drop(f);
-                return fail(s3_error!(
-                    BadDigest,
-                    "The Content-MD5 you specified did not match what we received."
-                ))
-                .await;
-            }
+        if let Err(e) = check_content_md5(&etag_from, &digest) {
+            return abandon(vfs, staged, key, e).await;
         }
         let etag = match etag_from {
             EtagFrom::Given(e) => e,
             EtagFrom::Md5 { .. } => hex::encode(digest),
         };
         let ia = match written {
-            Ok((_, Some(ia))) => ia,
+            (_, Some(ia)) => ia,
             _ => created,
         };
-        drop(f);
-        let mut x = etag_xattr(&etag, &ia);
-        let checksum = extra.checksum.or_else(|| {
-            crate::checksum::first(checks.result()).map(|(algo, value)| StoredChecksum {
-                algo,
-                full_object: true,
-                value,
-            })
-        });
-        if let Some(c) = checksum {
-            x.insert(meta::CHECKSUM.to_string(), meta::stamped(&c.encode(), &ia));
-        }
+        let mut x = object_xattrs(&etag, &ia, &stored_checksum(checks, extra.checksum));
         let saved = async {
             if let Some(p) = &extra.parts {
                 let enc = p.encode();
@@ -213,33 +221,119 @@ impl GatewayS3 {
         }
         .await;
         if let Err(e) = saved {
-            return fail(e).await;
+            return abandon(vfs, staged, key, e).await;
         }
-        // A concurrent delete may prune the parent between mkdir_p and here, or a concurrent
-        // PUT of `key/...` make the key's name a directory: find the target again once.
-        let mut r = vfs.rename((tmp_dir, &tmp), (parent, name)).await;
-        if matches!(
-            r,
-            Err(Errno::ENOENT) | Err(Errno::ESTALE) | Err(Errno::EISDIR)
-        ) {
-            let (parent, name) = self.target(vfs, bucket, &k).await?;
-            r = vfs.rename((tmp_dir, &tmp), (parent, name)).await;
-        }
-        match r {
-            Ok(_) => {}
-            Err(Errno::EISDIR) | Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => {
-                return fail(clash()).await;
-            }
-            Err(e) => return fail(fs_error(e, On::Object)).await,
+        if let Err(e) = self.commit(vfs, bucket, &k, (parent, name), &staged).await {
+            return abandon(vfs, staged, key, e).await;
         }
         guard.armed = false;
         Ok((etag, ia))
     }
 
+    /// `store` of a body read whole: checked before anything is made, then created with its
+    /// ETag and checksum already stamped with the size and mtime the create gives it (the
+    /// time is chosen here: `Vfs::create_whole`).
+    #[allow(clippy::too_many_arguments)]
+    async fn store_whole(
+        &self,
+        vfs: &Vfs,
+        bucket: Gfid,
+        (key, k): (&str, &Key<'_>),
+        to: (Gfid, &str),
+        staged: (Gfid, String),
+        mut x: Xattrs,
+        data: Bytes,
+        etag_from: EtagFrom<'_>,
+        checks: &mut BodyChecks,
+        extra: Extra,
+    ) -> S3Result<(String, Iatt)> {
+        checks.update(&data);
+        checks.verify()?;
+        let digest = Md5::digest(&data);
+        check_content_md5(&etag_from, &digest)?;
+        let etag = hex::encode(digest);
+        let checksum = stored_checksum(checks, extra.checksum);
+        let now = Timespec::now();
+        let expect = Iatt {
+            size: data.len() as u64,
+            mtime: now,
+            ..Default::default()
+        };
+        x.extend(object_xattrs(&etag, &expect, &checksum));
+        let ia = match vfs.create_whole(staged.0, &staged.1, x, data, now).await {
+            Ok(ia) => ia,
+            Err(e) => {
+                self.forget_staging();
+                return Err(fs_error(e, On::Object));
+            }
+        };
+        let mut guard = StagingGuard {
+            vfs: vfs.clone(),
+            dir: staged.0,
+            name: staged.1.clone(),
+            armed: true,
+        };
+        if (ia.size, ia.mtime) != (expect.size, expect.mtime) {
+            // The volume keeps no client-side times (features/utime is off): the brick's
+            // clock stamped the file, so the ETag is stamped again with what it says.
+            let x = object_xattrs(&etag, &ia, &checksum);
+            if let Err(e) = vfs.setxattrs(ia.gfid, &x).await {
+                return abandon(vfs, staged, key, fs_error(e, On::Object)).await;
+            }
+        }
+        if let Err(e) = self.commit(vfs, bucket, k, to, &staged).await {
+            return abandon(vfs, staged, key, e).await;
+        }
+        guard.armed = false;
+        Ok((etag, ia))
+    }
+
+    /// Renames the staging file over the key. A concurrent delete may prune the parent
+    /// between mkdir_p and here, or the key's name be a directory (a PUT of `key/...`, now or
+    /// before): the target is found again once, by a lookup this time.
+    async fn commit(
+        &self,
+        vfs: &Vfs,
+        bucket: Gfid,
+        k: &Key<'_>,
+        to: (Gfid, &str),
+        staged: &(Gfid, String),
+    ) -> S3Result<()> {
+        let from = (staged.0, staged.1.as_str());
+        let mut r = vfs.rename(from, to).await;
+        if matches!(
+            r,
+            Err(Errno::ENOENT) | Err(Errno::ESTALE) | Err(Errno::EISDIR)
+        ) {
+            let to = self.find_target(vfs, bucket, k).await?;
+            r = vfs.rename(from, to).await;
+        }
+        match r {
+            Ok(_) => Ok(()),
+            Err(Errno::EISDIR) | Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => Err(clash()),
+            Err(e) => Err(fs_error(e, On::Object)),
+        }
+    }
+
+    /// The directory and name an object with key `k` is written as, as far as it is known
+    /// without looking: its own name, or `DIR_DATA` for a folder key, in the directory of
+    /// its prefix (made on the way). `commit` finds out when the name is a directory.
+    async fn target<'k>(&self, vfs: &Vfs, bucket: Gfid, k: &Key<'k>) -> S3Result<(Gfid, &'k str)> {
+        let parent = layout::mkdir_p(vfs, bucket, &k.dirs)
+            .await
+            .map_err(|e| fs_error(e, On::Object))?;
+        Ok((parent, k.name.unwrap_or(layout::DIR_DATA)))
+    }
+
     /// The directory and name an object with key `k` is written as (`layout.rs`): its own
     /// name, `SELF` in the directory of that name, or `DIR_DATA` for a folder key; the
     /// directories above are made on the way.
-    async fn target<'k>(&self, vfs: &Vfs, bucket: Gfid, k: &Key<'k>) -> S3Result<(Gfid, &'k str)> {
+    async fn find_target<'k>(
+        &self,
+        vfs: &Vfs,
+        bucket: Gfid,
+        k: &Key<'k>,
+    ) -> S3Result<(Gfid, &'k str)> {
         let err = |e| fs_error(e, On::Object);
         let parent = layout::mkdir_p(vfs, bucket, &k.dirs).await.map_err(err)?;
         let Some(name) = k.name else {
@@ -279,6 +373,64 @@ impl GatewayS3 {
             Err(e) => Err(err(e)),
         }
     }
+}
+
+/// A failed `store`: its staging file goes before the error is answered.
+async fn abandon<T>(vfs: &Vfs, staged: (Gfid, String), key: &str, err: S3Error) -> S3Result<T> {
+    if err.status_code().is_some_and(|c| c.is_server_error()) {
+        tracing::warn!(key, "storing an object failed: {err}");
+    }
+    let _ = vfs.unlink(staged.0, &staged.1).await;
+    Err(err)
+}
+
+/// The chunks of a body read whole, as one buffer (without a copy when it came as one).
+fn concat(mut chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().expect("one chunk");
+    }
+    let mut b = bytes::BytesMut::with_capacity(chunks.iter().map(|c| c.len()).sum());
+    for c in &chunks {
+        b.extend_from_slice(c);
+    }
+    b.freeze()
+}
+
+/// Content-MD5, when the client sent one, must be the digest of what was received.
+fn check_content_md5(etag_from: &EtagFrom<'_>, digest: &[u8]) -> S3Result<()> {
+    use base64::Engine;
+    if let EtagFrom::Md5 {
+        content_md5: Some(want),
+    } = etag_from
+        && base64::engine::general_purpose::STANDARD.encode(digest) != want.trim()
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
+    }
+    Ok(())
+}
+
+/// The additional checksum an object is stored with: the caller's, else the one the body's
+/// checks computed (a checksum the client sent or announced), as a FULL_OBJECT checksum.
+fn stored_checksum(checks: &BodyChecks, given: Option<StoredChecksum>) -> Option<StoredChecksum> {
+    given.or_else(|| {
+        crate::checksum::first(checks.result()).map(|(algo, value)| StoredChecksum {
+            algo,
+            full_object: true,
+            value,
+        })
+    })
+}
+
+/// The xattrs that describe an object's bytes as `ia` says they are: its ETag and checksum.
+fn object_xattrs(etag: &str, ia: &Iatt, checksum: &Option<StoredChecksum>) -> Xattrs {
+    let mut x = etag_xattr(etag, ia);
+    if let Some(c) = checksum {
+        x.insert(meta::CHECKSUM.to_string(), meta::stamped(&c.encode(), ia));
+    }
+    x
 }
 
 /// S3's conditional writes: `If-None-Match: *` or an ETag the object has fails when it

@@ -63,6 +63,7 @@ pub fn new_entry(mode: u32, xattrs: Xattrs) -> NewEntry {
         umask: 0o022,
         rdev: 0,
         xattrs,
+        ..Default::default()
     }
 }
 
@@ -98,6 +99,18 @@ impl Vfs {
             .await
     }
 
+    /// A lookup whose answer is used for the inode's gfid, type and xattrs only (a bucket, a
+    /// directory on a key's way): the caches may answer it with a directory's attributes from
+    /// before this gateway's latest PUTs and DELETEs in it (`Ctx::attrs_may_lag`), so busy
+    /// buckets are not looked up on every brick for each request.
+    pub async fn find(&self, parent: Gfid, name: &str, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
+        let ctx = Ctx {
+            attrs_may_lag: true,
+            ..self.ctx.clone()
+        };
+        self.top.lookup(&ctx, &Loc::child(parent, name), want).await
+    }
+
     pub async fn lookup_gfid(&self, gfid: Gfid, want: &Xattrs) -> Result<(Iatt, Xattrs)> {
         self.top.lookup(&self.ctx, &Loc::gfid(gfid), want).await
     }
@@ -108,9 +121,11 @@ impl Vfs {
         let mut cur = start;
         for (i, n) in names.iter().enumerate() {
             let last = i + 1 == names.len();
-            let (ia, x) = self
-                .lookup(cur, n, if last { want } else { &empty })
-                .await?;
+            let (ia, x) = if last {
+                self.lookup(cur, n, want).await?
+            } else {
+                self.find(cur, n, &empty).await?
+            };
             if last {
                 return Ok((ia, x));
             }
@@ -127,7 +142,7 @@ impl Vfs {
     pub async fn mkdir_p(&self, start: Gfid, names: &[&str]) -> Result<Gfid> {
         let mut cur = start;
         for n in names {
-            let ia = match self.lookup(cur, n, &Xattrs::new()).await {
+            let ia = match self.find(cur, n, &Xattrs::new()).await {
                 Ok((ia, _)) => ia,
                 Err(Errno::ENOENT) => {
                     let loc = Loc::child(cur, *n);
@@ -177,6 +192,36 @@ impl Vfs {
             },
             ia,
         ))
+    }
+
+    /// Creates `name` holding all of `data` and `xattrs` in one create, stamped with the time
+    /// `at` (the times it reports unless the volume keeps no times of its own).
+    pub async fn create_whole(
+        &self,
+        parent: Gfid,
+        name: &str,
+        xattrs: Xattrs,
+        data: Bytes,
+        at: Timespec,
+    ) -> Result<Iatt> {
+        let entry = NewEntry {
+            data,
+            ..new_entry(libc::S_IFREG | 0o644, xattrs)
+        };
+        let (fd, ia, _) = self
+            .top
+            .create(
+                &self.ctx.at(at),
+                &Loc::child(parent, name),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                &entry,
+            )
+            .await?;
+        drop(OpenFile {
+            fd,
+            top: self.top.clone(),
+        });
+        Ok(ia)
     }
 
     pub async fn open(&self, gfid: Gfid, flags: i32) -> Result<OpenFile> {

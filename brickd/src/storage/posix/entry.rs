@@ -11,6 +11,7 @@ use engine::fop::keys;
 use engine::mdata::{Stamp, flags};
 use engine::*;
 use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirEntryExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -140,6 +141,12 @@ fn create_inode(
     Ok((path, g, file, parent))
 }
 
+/// A DHT linkto file: the pointer distribute leaves at a name's hashed subvolume when the
+/// data is on another.
+fn is_linkto(path: &Path, md: &fs::Metadata) -> Result<bool> {
+    Ok(md.mode() == keys::DHT_LINKFILE_MODE && xattr::get(path, keys::DHT_LINKTO)?.is_some())
+}
+
 /// A listing's attributes are filled by up to `FILL_THREADS` threads, each taking at least
 /// `FILL_PER_THREAD` entries (fewer are not worth a thread).
 const FILL_THREADS: usize = 8;
@@ -186,7 +193,14 @@ impl Posix {
                     .create_new(true)
                     .mode(mode)
                     .open(hp);
-                Ok(Some(io(f)?))
+                let mut f = io(f)?;
+                if !e.data.is_empty()
+                    && let Err(err) = f.write_all(&e.data)
+                {
+                    let _ = fs::remove_file(hp);
+                    return Err(Errno::from_io(&err));
+                }
+                Ok(Some(f))
             })?;
             let file = file.expect("create made a file");
             // The kernel's O_APPEND must carry over: reopen through the new fd's flags.
@@ -356,10 +370,7 @@ impl Posix {
             if md.is_dir() {
                 return Err(Errno::EISDIR);
             }
-            if refuse_linkto
-                && md.mode() == keys::DHT_LINKFILE_MODE
-                && xattr::get(&path, keys::DHT_LINKTO)?.is_some()
-            {
+            if refuse_linkto && is_linkto(&path, &md)? {
                 return Err(Errno::ESTALE);
             }
             let g = h.read_gfid(&path)?;
@@ -417,12 +428,24 @@ impl Posix {
         newloc: &Loc,
     ) -> Result<(Iatt, PostParent, PostParent)> {
         let (h, old, new, stamp) = (self.h.clone(), oldloc.clone(), newloc.clone(), ctx.stamp);
+        let refuse_linkto = ctx.refuse_linkto;
         metadata(move || {
             let op = h.parent(&old)?;
             let np = h.parent(&new)?;
             let (src, dst) = (op.entry(), np.entry());
             let smd = io(fs::symlink_metadata(&*src))?;
             let g = h.gfid_of(&src, Some(op.gfid))?;
+            // Distribute renamed by names it remembered, without looking them up: the source
+            // must still be that inode's data and the target no pointer to data elsewhere.
+            if refuse_linkto {
+                let dmd = fs::symlink_metadata(&*dst).ok();
+                if old.gfid.is_some_and(|want| want != g)
+                    || is_linkto(&src, &smd)?
+                    || dmd.is_some_and(|d| !d.is_dir() && is_linkto(&dst, &d).unwrap_or(true))
+                {
+                    return Err(Errno::ESTALE);
+                }
+            }
             let replaced = match fs::symlink_metadata(&*dst) {
                 Ok(dmd) if dmd.ino() == smd.ino() => {
                     // Two names of one inode: POSIX says do nothing.

@@ -180,10 +180,16 @@ impl Xlator for IoStats {
         flags: i32,
         entry: &NewEntry,
     ) -> Result<(FdRef, Iatt, PostParent)> {
-        self.timed(ctx, Fop::Create, async {
-            self.child()?.create(ctx, loc, flags, entry).await
-        })
-        .await
+        let (r, p) = self
+            .counted(ctx, Fop::Create, async {
+                self.child()?.create(ctx, loc, flags, entry).await
+            })
+            .await;
+        // A file created with its content wrote it, as a write would have.
+        if r.is_ok() && !entry.data.is_empty() {
+            p.written_bytes(entry.data.len() as u64);
+        }
+        r
     }
 
     async fn open(&self, ctx: &Ctx, loc: &Loc, flags: i32) -> Result<FdRef> {

@@ -47,9 +47,15 @@ const NEW_ENTRY: u8 = f::ATIME | f::CTIME | f::MTIME | f::PAR_CTIME | f::PAR_MTI
 const NAME_CHANGE: u8 = f::CTIME | f::PAR_CTIME | f::PAR_MTIME;
 const DATA: u8 = f::CTIME | f::MTIME;
 
+/// The fop's own time, or the one the caller chose ([`Ctx::at`]), with the times this fop
+/// moves.
 fn stamped(ctx: &Ctx, flags: u8) -> Ctx {
+    let time = ctx.stamp.as_ref().map(|s| s.time);
     Ctx {
-        stamp: (!ctx.is_internal()).then(|| Stamp::now(flags)),
+        stamp: (!ctx.is_internal()).then(|| Stamp {
+            time: time.unwrap_or_else(Timespec::now),
+            flags,
+        }),
         ..ctx.clone()
     }
 }

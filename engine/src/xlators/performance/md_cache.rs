@@ -137,6 +137,9 @@ pub fn xlator_type() -> XlatorType {
 #[derive(Default)]
 struct Md {
     iatt: Option<(Iatt, Instant)>,
+    /// A directory's attributes as they were before our own name changes in it dropped
+    /// them: right but for its times, size and link count (see `Ctx::attrs_may_lag`).
+    lagging: Option<(Iatt, Instant)>,
     /// Cacheable xattrs asked for: the value, or None for "not set" (ENODATA).
     xattrs: Vec<(String, Option<Bytes>, Instant)>,
     /// Every xattr under a prefix of `xattr-cache-list`, as one set.
@@ -227,6 +230,15 @@ impl MdCache {
         let e = self.inodes.get(g)?;
         let (ia, at) = e.iatt.as_ref()?;
         self.fresh(*at).then(|| ia.clone())
+    }
+
+    /// The attributes known, or for a caller that allows it, the lagging ones.
+    fn cached_iatt_for(&self, ctx: &Ctx, g: &Gfid) -> Option<Iatt> {
+        self.cached_iatt(g).or_else(|| {
+            let e = self.inodes.get(g).filter(|_| ctx.attrs_may_lag)?;
+            let (ia, at) = e.lagging.as_ref()?;
+            self.fresh(*at).then(|| ia.clone())
+        })
     }
 
     /// The gfid a named loc names, as far as the cache knows; `Some(None)`: known not to exist.
@@ -332,8 +344,10 @@ impl MdCache {
             self.names.remove(&(*p, n.to_string()));
             // The directory's attributes (mtime, nlink) move with its names; its xattrs do
             // not.
-            if let Some(mut m) = self.inodes.get_mut(p) {
-                m.iatt = None;
+            if let Some(mut m) = self.inodes.get_mut(p)
+                && let Some(known) = m.iatt.take()
+            {
+                m.lagging = Some(known);
             }
         }
         e
@@ -355,6 +369,7 @@ impl MdCache {
     fn drop_attrs(&self, g: &Gfid) {
         if let Some(mut m) = self.inodes.get_mut(g) {
             m.iatt = None;
+            m.lagging = None;
             m.xattrs.retain(|(_, v, _)| v.is_none());
             m.prefixed.clear();
         }

@@ -188,6 +188,28 @@ impl Xlator for QuickRead {
         Ok(data)
     }
 
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        flags: i32,
+        entry: &NewEntry,
+    ) -> Result<(FdRef, Iatt, PostParent)> {
+        let g = entry.gfid;
+        let epoch = self.epoch(g).load(Ordering::SeqCst);
+        let r = self
+            .base
+            .first_child()?
+            .create(ctx, loc, flags, entry)
+            .await?;
+        // Created with its content (`NewEntry::data`): that is the whole file.
+        let whole = !g.is_null() && r.1.gfid == g && r.1.size == entry.data.len() as u64;
+        if whole && !entry.data.is_empty() {
+            self.fill(g, epoch, entry.data.clone());
+        }
+        Ok(r)
+    }
+
     async fn write(&self, ctx: &Ctx, fd: &FdRef, offset: u64, data: Bytes) -> Result<Iatt> {
         let g = fd.gfid;
         self.invalidate(g);
@@ -319,6 +341,21 @@ mod tests {
                 ..Default::default()
             })
         }
+        async fn create(
+            &self,
+            _: &Ctx,
+            _: &Loc,
+            flags: i32,
+            e: &NewEntry,
+        ) -> Result<(FdRef, Iatt, PostParent)> {
+            self.files.lock().insert(e.gfid, e.data.to_vec());
+            let ia = Iatt {
+                gfid: e.gfid,
+                size: e.data.len() as u64,
+                ..Default::default()
+            };
+            Ok((Fd::new(e.gfid, flags, false), ia, None))
+        }
     }
 
     fn setup(timeout: Duration) -> (Arc<Store>, QuickRead) {
@@ -361,6 +398,37 @@ mod tests {
         assert_eq!(qr.read(&ctx, &fd, 6, 3).await.unwrap(), &b"wor"[..]);
         assert_eq!(qr.read(&ctx, &fd, 100, 3).await.unwrap(), &b""[..]);
         assert_eq!(store.reads.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_created_with_its_content_is_read_with_no_round_trip() {
+        let (store, qr) = setup(Duration::from_secs(600));
+        let ctx = Ctx::root();
+        let e = NewEntry {
+            gfid: gfid(5),
+            mode: libc::S_IFREG | 0o644,
+            data: Bytes::from_static(b"all of it"),
+            ..Default::default()
+        };
+        qr.create(&ctx, &Loc::child(gfid(9), "f"), libc::O_WRONLY, &e)
+            .await
+            .unwrap();
+        let fd = Fd::anonymous(gfid(5));
+        assert_eq!(
+            qr.read(&ctx, &fd, 0, 4096).await.unwrap(),
+            &b"all of it"[..]
+        );
+        assert_eq!(store.reads.load(Ordering::SeqCst), 0);
+        // Created empty: nothing is known of later writes, so nothing is kept.
+        let empty = NewEntry {
+            gfid: gfid(6),
+            data: Bytes::new(),
+            ..e.clone()
+        };
+        qr.create(&ctx, &Loc::child(gfid(9), "g"), libc::O_WRONLY, &empty)
+            .await
+            .unwrap();
+        assert!(qr.fresh(gfid(6)).is_none());
     }
 
     #[tokio::test]

@@ -307,6 +307,7 @@ fn new_entry(mode: u32, rdev: u64) -> NewEntry {
         umask: 0,
         rdev,
         xattrs: Xattrs::new(),
+        ..Default::default()
     }
 }
 

@@ -184,6 +184,7 @@ impl Distribute {
             umask: 0,
             rdev: 0,
             xattrs: Xattrs::from([(keys::DHT_LINKTO.to_string(), Bytes::from(linkname))]),
+            ..Default::default()
         };
         let l = Loc {
             gfid: None,

@@ -15,9 +15,19 @@ impl Distribute {
         oldloc: &Loc,
         newloc: &Loc,
     ) -> Result<(Iatt, PostParent, PostParent)> {
+        if let Some(r) = self.rename_remembered(ctx, oldloc, newloc).await? {
+            return Ok(r);
+        }
         self.forget_name(oldloc);
         self.forget_name(newloc);
-        let (src_ia, _) = self.lookup_named(ctx, oldloc, &Xattrs::new(), true).await?;
+        // Both names at once: the target's lookup needs nothing from the source's, and a
+        // rename of a file waits one round trip for them instead of two.
+        let none = Xattrs::new();
+        let (src, dst) = futures::join!(
+            self.lookup_named(ctx, oldloc, &none, true),
+            self.lookup_named(ctx, newloc, &none, true)
+        );
+        let (src_ia, _) = src?;
         if src_ia.is_dir() {
             let ia = self.rename_dir(ctx, oldloc, newloc, &src_ia).await?;
             return Ok((ia, None, None));
@@ -30,7 +40,7 @@ impl Distribute {
             .map_err(|e| if e == Errno::ESTALE { Errno::ENOENT } else { e })?;
         let old_hashed = self.hashed(ctx, oldloc).await?;
         let new_hashed = self.hashed(ctx, newloc).await?;
-        let target = match self.lookup_named(ctx, newloc, &Xattrs::new(), true).await {
+        let target = match dst {
             Ok((ia, _)) if ia.gfid == src_ia.gfid => return Ok((src_ia, None, None)),
             Ok((ia, _)) if ia.is_dir() => return Err(Errno::EISDIR),
             Ok((ia, _)) => Some((ia.gfid, self.cached_subvol(ctx, ia.gfid).await?)),
@@ -69,6 +79,60 @@ impl Distribute {
             merge_post_parents(&[old_parent]),
             merge_post_parents(&[new_parent]),
         ))
+    }
+
+    /// A file this client made or found at its name, renamed within the subvolume both
+    /// names hash to (a frontend's staging file renamed over its final name): no lookup
+    /// first. The brick refuses (ESTALE) when the source is no longer that file's data or
+    /// the target is a linkto (data elsewhere), and the caller then takes the way with
+    /// lookups; a name missing at its hashed subvolume is missing everywhere when the layout
+    /// is trusted. None when this does not apply or was refused.
+    async fn rename_remembered(
+        &self,
+        ctx: &Ctx,
+        oldloc: &Loc,
+        newloc: &Loc,
+    ) -> Result<Option<(Iatt, PostParent, PostParent)>> {
+        let Some((gfid, i)) = oldloc
+            .parent
+            .zip(oldloc.name.clone())
+            .and_then(|k| self.name_hints.get(&k).map(|h| *h))
+        else {
+            return Ok(None);
+        };
+        let trusted = |l: &Loc| {
+            l.parent
+                .and_then(|p| self.layouts.get(&p).map(|lay| self.layout_trusted(&lay)))
+                .unwrap_or(false)
+        };
+        if self.unhashed_always || !self.all_up() || !trusted(oldloc) || !trusted(newloc) {
+            return Ok(None);
+        }
+        if self.hashed(ctx, oldloc).await? != i || self.hashed(ctx, newloc).await? != i {
+            return Ok(None);
+        }
+        let checked = Ctx {
+            refuse_linkto: true,
+            ..ctx.clone()
+        };
+        let old = Loc {
+            gfid: Some(gfid),
+            ..oldloc.clone()
+        };
+        match self.sub(i).rename(&checked, &old, newloc).await {
+            Ok((ia, old_parent, new_parent)) => {
+                self.forget_name(oldloc);
+                self.cached.insert(ia.gfid, i);
+                self.remember_name(newloc, ia.gfid, i);
+                Ok(Some((
+                    ia,
+                    merge_post_parents(&[old_parent]),
+                    merge_post_parents(&[new_parent]),
+                )))
+            }
+            Err(Errno::ESTALE) | Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Renames a directory on every subvolume, the hashed subvolume of the new name first,

@@ -20,10 +20,16 @@ impl Afr {
             gfid: None,
             ..loc.clone()
         };
+        // The arbiter keeps names and metadata, never data.
+        let no_data = NewEntry {
+            data: bytes::Bytes::new(),
+            ..e.clone()
+        };
         let fds: Vec<Mutex<Option<FdRef>>> = (0..a.n()).map(|_| Mutex::new(None)).collect();
         let (ia, parent) = a
             .entry_txn(loc, None, |i| {
-                let (l, e, fds) = (&l, &e, &fds);
+                let (l, fds) = (&l, &fds);
+                let e = if a.is_arbiter(i) { &no_data } else { &e };
                 async move {
                     let (fd, ia, parent) = a.sub(i).create(ctx, l, flags, e).await?;
                     *fds[i].lock() = Some(fd);

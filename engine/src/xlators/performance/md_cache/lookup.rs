@@ -23,8 +23,8 @@ impl MdCache {
             .collect()
     }
 
-    fn cached_prefixed(&self, g: &Gfid, prefixes: &[String]) -> Option<(Iatt, Xattrs)> {
-        let ia = self.cached_iatt(g)?;
+    fn cached_prefixed(&self, ctx: &Ctx, g: &Gfid, prefixes: &[String]) -> Option<(Iatt, Xattrs)> {
+        let ia = self.cached_iatt_for(ctx, g)?;
         let m = self.inodes.get(g)?;
         let mut out = Xattrs::new();
         for p in prefixes {
@@ -79,7 +79,7 @@ impl MdCache {
             },
             None => loc.gfid,
         };
-        if let Some(hit) = known.and_then(|g| self.cached_prefixed(&g, prefixes)) {
+        if let Some(hit) = known.and_then(|g| self.cached_prefixed(ctx, &g, prefixes)) {
             self.hit();
             return Ok(hit);
         }

@@ -106,7 +106,7 @@ impl Xlator for Client {
             flags,
             entry: entry.clone(),
         };
-        match self.call_body(req).await? {
+        match self.call(req, entry.data.clone()).await?.0 {
             ReplyBody::Created(remote, ia, parent) => {
                 Ok((self.new_fd(ia.gfid, flags, false, remote), ia, parent))
             }

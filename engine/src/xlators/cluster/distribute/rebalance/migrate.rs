@@ -147,6 +147,7 @@ impl Distribute {
                             keys::DHT_LINKTO.to_string(),
                             linkto_value(&self.names[c.from]),
                         )]),
+                        ..Default::default()
                     };
                     match to.mknod(ctx, &named, &e).await {
                         Ok(_) => break,
@@ -356,6 +357,7 @@ impl Distribute {
             umask: 0,
             rdev: sia.rdev,
             xattrs,
+            ..Default::default()
         };
         let owner = Ctx {
             uid: sia.uid,

@@ -106,6 +106,7 @@ impl Afr {
             umask: 0,
             rdev: ia.rdev,
             xattrs: Xattrs::new(),
+            ..Default::default()
         };
         if ia.is_dir() {
             self.sub(k).mkdir(&c, &l, &e).await?;
