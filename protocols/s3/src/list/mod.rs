@@ -38,7 +38,17 @@ impl GatewayS3 {
         let looked = futures::stream::iter(found.into_iter().map(|f| async move {
             match f {
                 Found::Prefix(p) => Ok::<_, S3Error>(Some(either(None, Some(p)))),
-                Found::Object { key, parent, name } => {
+                Found::Object {
+                    key,
+                    known: Some(k),
+                    ..
+                } => Ok(Some(either(
+                    Some(listed_object(key, k.size, k.mtime, &k.etag)),
+                    None,
+                ))),
+                Found::Object {
+                    key, parent, name, ..
+                } => {
                     let mut want = Xattrs::new();
                     want.insert(meta::ETAG.to_string(), Bytes::new());
                     want.insert(layout::DIR_OBJECT.to_string(), Bytes::new());
@@ -58,16 +68,7 @@ impl GatewayS3 {
                         return Ok(None);
                     };
                     Ok(Some(either(
-                        Some(Object {
-                            key: Some(key),
-                            size: Some(ia.size as i64),
-                            last_modified: Some(timestamp(ia.mtime)),
-                            e_tag: Some(etag_of(&etag)),
-                            storage_class: Some(ObjectStorageClass::from_static(
-                                ObjectStorageClass::STANDARD,
-                            )),
-                            ..Default::default()
-                        }),
+                        Some(listed_object(key, ia.size, ia.mtime, &etag)),
                         None,
                     )))
                 }
@@ -86,6 +87,19 @@ impl GatewayS3 {
             }
         }
         Ok((objects, prefixes, truncated, last))
+    }
+}
+
+fn listed_object(key: String, size: u64, mtime: engine::fop::Timespec, etag: &str) -> Object {
+    Object {
+        key: Some(key),
+        size: Some(size as i64),
+        last_modified: Some(timestamp(mtime)),
+        e_tag: Some(etag_of(etag)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
+        ..Default::default()
     }
 }
 

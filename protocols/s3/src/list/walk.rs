@@ -9,8 +9,9 @@
 //! reuse a recent page's sorted names (bounded cache) instead of reading the directory again.
 
 use crate::layout;
+use crate::meta;
 use crate::vfs::Vfs;
-use engine::fop::{Gfid, Result};
+use engine::fop::{Gfid, Result, Timespec, Xattrs};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub enum Found {
         key: String,
         parent: Gfid,
         name: String,
+        /// What the listing itself said of the file, when it was read for this request.
+        known: Option<Known>,
     },
     Prefix(String),
 }
@@ -46,6 +49,15 @@ pub struct Query<'a> {
     pub continuation: bool,
 }
 
+/// A file's size, mtime and stored ETag as the directory listing returned them (the ETag
+/// only while its stamp says it still describes the file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known {
+    pub size: u64,
+    pub mtime: Timespec,
+    pub etag: String,
+}
+
 /// A directory entry, as the walk orders it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -53,6 +65,8 @@ pub struct Entry {
     pub kind: Kind,
     /// The entry's gfid, when the listing gave it.
     pub gfid: Option<Gfid>,
+    /// A file's attributes and ETag, when the listing gave them.
+    pub known: Option<Known>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,10 +112,18 @@ impl Names {
             }
             let gfid = e.iatt.as_ref().map(|ia| ia.gfid);
             if !e.is_dir {
+                let known = e.iatt.as_ref().filter(|ia| ia.is_reg()).and_then(|ia| {
+                    Some(Known {
+                        size: ia.size,
+                        mtime: ia.mtime,
+                        etag: meta::stored_etag(&e.xattrs, ia)?,
+                    })
+                });
                 n.entries.push(Entry {
                     name: e.name,
                     kind: Kind::File,
                     gfid,
+                    known,
                 });
                 continue;
             }
@@ -110,6 +132,7 @@ impl Names {
                     name: e.name.clone(),
                     kind: Kind::SelfOf,
                     gfid,
+                    known: None,
                 });
             }
             n.entries.push(Entry {
@@ -118,6 +141,7 @@ impl Names {
                 },
                 name: e.name,
                 gfid,
+                known: None,
             });
         }
         n.entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -142,15 +166,20 @@ impl Default for DirCache {
 }
 
 impl DirCache {
-    async fn names(&self, vfs: &Vfs, gfid: Gfid, reuse: bool) -> Result<Arc<Names>> {
+    /// A directory's names, and whether they were read now (not reused from a recent page).
+    async fn names(&self, vfs: &Vfs, gfid: Gfid, reuse: bool) -> Result<(Arc<Names>, bool)> {
         if reuse {
             let mut c = self.entries.lock();
             c.retain(|(_, t, _)| t.elapsed() < CACHE_TTL);
             if let Some((_, _, n)) = c.iter().find(|(g, _, _)| *g == gfid) {
-                return Ok(n.clone());
+                return Ok((n.clone(), false));
             }
         }
-        let listed = vfs.list_dir_with(gfid, &layout::dir_want()).await?;
+        // The files' stored ETags come with the listing, so a page costs no lookup per
+        // object.
+        let mut want: Xattrs = layout::dir_want();
+        want.insert(meta::ETAG.to_string(), Default::default());
+        let listed = vfs.list_dir_with(gfid, &want).await?;
         let names = Arc::new(Names::new(listed));
         let mut c = self.entries.lock();
         c.retain(|(g, _, _)| *g != gfid);
@@ -158,7 +187,7 @@ impl DirCache {
         while c.len() > CACHE_DIRS {
             c.pop_front();
         }
-        Ok(names)
+        Ok((names, true))
     }
 }
 
@@ -192,7 +221,7 @@ impl Walk<'_> {
     }
 
     /// An object key inside the prefix: itself, or the common prefix it rolls up into.
-    fn push_object(&mut self, key: String, parent: Gfid, name: &str) {
+    fn push_object(&mut self, key: String, parent: Gfid, name: &str, known: Option<Known>) {
         if !self.after(&key) {
             return;
         }
@@ -207,6 +236,7 @@ impl Walk<'_> {
                 key,
                 parent,
                 name: name.to_string(),
+                known,
             }),
         }
     }
@@ -225,7 +255,7 @@ impl Walk<'_> {
     /// Walks directory `gfid`, whose keys start with `path`. `folder` names the directory in
     /// its parent when its folder key (`path`) was PUT.
     async fn dir(&mut self, gfid: Gfid, path: String, folder: Option<(Gfid, &str)>) -> Result<()> {
-        let names = self
+        let (names, fresh) = self
             .cache
             .names(self.vfs, gfid, self.q.continuation)
             .await?;
@@ -233,9 +263,9 @@ impl Walk<'_> {
         // The folder key sorts before every key in the directory.
         if !path.is_empty() && path.starts_with(prefix) {
             if names.folder_data {
-                self.push_object(path.clone(), gfid, layout::DIR_DATA);
+                self.push_object(path.clone(), gfid, layout::DIR_DATA, None);
             } else if let Some((parent, name)) = folder {
-                self.push_object(path.clone(), parent, name);
+                self.push_object(path.clone(), parent, name, None);
             }
         }
         for e in names.entries.iter() {
@@ -254,14 +284,15 @@ impl Walk<'_> {
             }
             match e.kind {
                 Kind::File => {
-                    self.push_object(full, gfid, &e.name);
+                    let known = e.known.clone().filter(|_| fresh);
+                    self.push_object(full, gfid, &e.name, known);
                     continue;
                 }
                 Kind::SelfOf => {
                     if self.after(&full)
                         && let Some(sub) = self.gfid_of(gfid, e).await?
                     {
-                        self.push_object(full, sub, layout::SELF);
+                        self.push_object(full, sub, layout::SELF, None);
                     }
                     continue;
                 }
@@ -373,6 +404,49 @@ mod tests {
             ]
         );
         assert!(n.folder_data);
+    }
+
+    /// A file's size, mtime and ETag come from the listing while the ETag's stamp matches
+    /// the file; a file written since (another size or mtime) is looked up, and its ETag
+    /// computed again, by the caller.
+    #[test]
+    fn a_listed_file_carries_its_etag_only_while_the_stamp_holds() {
+        let ia = |size: u64, sec: i64| engine::fop::Iatt {
+            mode: libc::S_IFREG | 0o644,
+            size,
+            mtime: Timespec { sec, nsec: 7 },
+            ..Default::default()
+        };
+        let stamped = meta::etag_xattr("0123abcd", &ia(10, 100));
+        let file = |name: &str, now: engine::fop::Iatt| crate::vfs::Listed {
+            name: name.to_string(),
+            is_dir: false,
+            iatt: Some(now),
+            xattrs: stamped.clone(),
+        };
+        let n = Names::new(vec![
+            file("same", ia(10, 100)),
+            file("rewritten", ia(12, 101)),
+        ]);
+        let known: Vec<(&str, Option<Known>)> = n
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.known.clone()))
+            .collect();
+        assert_eq!(
+            known,
+            [
+                ("rewritten", None),
+                (
+                    "same",
+                    Some(Known {
+                        size: 10,
+                        mtime: Timespec { sec: 100, nsec: 7 },
+                        etag: "0123abcd".into()
+                    })
+                )
+            ]
+        );
     }
 
     #[test]
