@@ -702,6 +702,11 @@ impl Gateway {
     }
 
     /// The mount point (panics if started without one).
+    /// gatewayd's `/metrics` text.
+    pub fn metrics(&self) -> Result<String> {
+        run_ok(Command::new("curl").args(["-sf", &format!("{}/metrics", self.api_url)]))
+    }
+
     pub fn mnt(&self) -> &Path {
         self.mount.as_deref().expect("gateway started with a mount")
     }
@@ -1464,6 +1469,15 @@ pub fn remove_xattr(path: &Path, name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The sum of the samples of metric `name` (a counter, or a histogram's `_count`) whose
+/// labels contain `labels`, in `/metrics` text.
+pub fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
 }
 
 /// Read an xattr the way an operator would: `getfattr -n NAME -e hex PATH`, decoded.

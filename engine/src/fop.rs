@@ -251,10 +251,11 @@ pub struct Ctx {
     /// The time this fop stamps on the inodes it changes (`features/utime`); None for
     /// lookups, reads and the cluster translators' own fops, which move no times.
     pub stamp: Option<Stamp>,
-    /// An unlink of a file's data by a name distribute remembered: the brick refuses it
-    /// (ESTALE) when the name holds a linkto file instead, as it does once a rebalance
-    /// elsewhere moved the data away, so the caller looks the name up again rather than
-    /// remove only the pointer and leave the data behind.
+    /// An unlink or a rename of a file's data by a name distribute remembered (with the
+    /// gfid it remembered in the loc): the brick refuses it (ESTALE) when the name holds a
+    /// linkto file or another inode instead, as it does once a rebalance elsewhere moved the
+    /// data away, and a rename too when its target is a linkto. The caller then looks the
+    /// names up again rather than act on only the pointer and leave the data behind.
     pub refuse_linkto: bool,
     /// The frontend that asked ("fuse", "nfs", "smb", ...; empty for the gateway's own work):
     /// `debug/io-stats` labels its counts with it. Client side only, never sent to a brick.

@@ -65,18 +65,7 @@ fn mode_of(p: &Path) -> std::result::Result<u32, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Sum of a counter's samples whose labels contain `labels` (e.g. `volume="vol"`).
-fn counter(text: &str, name: &str, labels: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
-fn metrics(gw: &Gateway) -> Result<String> {
-    run_ok(Command::new("curl").args(["-sf", &format!("{}/metrics", gw.api_url)]))
-}
-
+/// The volume's client volfile, as the API serves it.
 fn volfile(gw: &Gateway) -> Result<String> {
     run_ok(Command::new("curl").args([
         "-sf",
@@ -243,15 +232,15 @@ fn a_stat_of_an_unchanged_file_is_answered_without_the_bricks() -> Result<()> {
     statx_sync(&f)?;
     // Let the write's own traffic (heal of nothing, post-ops) settle.
     thread::sleep(Duration::from_millis(500));
-    let before = metrics(&gw)?;
+    let before = gw.metrics()?;
     const STATS: usize = 500;
     for _ in 0..STATS {
         let (_, size, _) = statx_sync(&f)?;
         ensure!(size == 9, "size {size}");
     }
-    let after = metrics(&gw)?;
-    let bricks = |t: &str| counter(t, "gateway_brick_request_seconds_count", r#"volume="vol""#);
-    let hits = |t: &str| counter(t, "gateway_md_cache_total", r#"event="hit""#);
+    let after = gw.metrics()?;
+    let bricks = |t: &str| metric_sum(t, "gateway_brick_request_seconds_count", r#"volume="vol""#);
+    let hits = |t: &str| metric_sum(t, "gateway_md_cache_total", r#"event="hit""#);
     let sent = bricks(&after) - bricks(&before);
     ensure!(
         hits(&after) - hits(&before) >= STATS as f64,
@@ -280,7 +269,7 @@ fn a_directory_is_known_after_each_change_in_it_and_right() -> Result<()> {
     fs::write(dir.join("first"), b"")?;
     statx_sync(&dir)?;
     thread::sleep(Duration::from_millis(500));
-    let before = metrics(&gw)?;
+    let before = gw.metrics()?;
     const CHANGES: usize = 100;
     for i in 0..CHANGES {
         let f = dir.join(format!("f{i}"));
@@ -292,8 +281,8 @@ fn a_directory_is_known_after_each_change_in_it_and_right() -> Result<()> {
         }
         statx_sync(&dir)?;
     }
-    let after = metrics(&gw)?;
-    let misses = |t: &str| counter(t, "gateway_md_cache_total", r#"event="miss""#);
+    let after = gw.metrics()?;
+    let misses = |t: &str| metric_sum(t, "gateway_md_cache_total", r#"event="miss""#);
     let missed = misses(&after) - misses(&before);
     // Each directory stat asked of the bricks would be a miss: 100 of them.
     ensure!(
@@ -412,10 +401,10 @@ fn small_files_come_from_memory_and_lazy_opens_keep_posix_semantics() -> Result<
     thread::sleep(Duration::from_millis(500));
     // The kernel forgets its pages and dentries: what answers now is gatewayd's memory.
     fs::write("/proc/sys/vm/drop_caches", "3\n")?;
-    let before = metrics(&gw)?;
+    let before = gw.metrics()?;
     read_all(b'a')?;
-    let after = metrics(&gw)?;
-    let bricks = |t: &str| counter(t, "gateway_brick_request_seconds_count", r#"volume="vol""#);
+    let after = gw.metrics()?;
+    let bricks = |t: &str| metric_sum(t, "gateway_brick_request_seconds_count", r#"volume="vol""#);
     let sent = bricks(&after) - bricks(&before);
     // Each read done by the bricks would be lookup + open + read + release: 200 and more.
     ensure!(

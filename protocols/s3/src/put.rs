@@ -41,6 +41,17 @@ struct StagingGuard {
     armed: bool,
 }
 
+impl StagingGuard {
+    fn new(vfs: &Vfs, staged: &(Gfid, String)) -> StagingGuard {
+        StagingGuard {
+            vfs: vfs.clone(),
+            dir: staged.0,
+            name: staged.1.clone(),
+            armed: true,
+        }
+    }
+}
+
 impl Drop for StagingGuard {
     fn drop(&mut self) {
         if !self.armed {
@@ -163,12 +174,7 @@ impl GatewayS3 {
                 return Err(fs_error(e, On::Object));
             }
         };
-        let mut guard = StagingGuard {
-            vfs: vfs.clone(),
-            dir: tmp_dir,
-            name: tmp.to_string(),
-            armed: true,
-        };
+        let guard = StagingGuard::new(vfs, &staged);
         let mut h = Md5::new();
         let written = vfs
             .write_stream(&f, body, |c| {
@@ -223,10 +229,8 @@ impl GatewayS3 {
         if let Err(e) = saved {
             return abandon(vfs, staged, key, e).await;
         }
-        if let Err(e) = self.commit(vfs, bucket, &k, (parent, name), &staged).await {
-            return abandon(vfs, staged, key, e).await;
-        }
-        guard.armed = false;
+        self.commit(vfs, bucket, (key, &k), (parent, name), staged, guard)
+            .await?;
         Ok((etag, ia))
     }
 
@@ -267,12 +271,7 @@ impl GatewayS3 {
                 return Err(fs_error(e, On::Object));
             }
         };
-        let mut guard = StagingGuard {
-            vfs: vfs.clone(),
-            dir: staged.0,
-            name: staged.1.clone(),
-            armed: true,
-        };
+        let guard = StagingGuard::new(vfs, &staged);
         if (ia.size, ia.mtime) != (expect.size, expect.mtime) {
             // The volume keeps no client-side times (features/utime is off): the brick's
             // clock stamped the file, so the ETag is stamped again with what it says.
@@ -281,17 +280,34 @@ impl GatewayS3 {
                 return abandon(vfs, staged, key, fs_error(e, On::Object)).await;
             }
         }
-        if let Err(e) = self.commit(vfs, bucket, k, to, &staged).await {
-            return abandon(vfs, staged, key, e).await;
-        }
-        guard.armed = false;
+        self.commit(vfs, bucket, (key, k), to, staged, guard)
+            .await?;
         Ok((etag, ia))
     }
 
-    /// Renames the staging file over the key. A concurrent delete may prune the parent
+    /// Renames the staging file over the key, or removes it when that fails; its guard
+    /// stands down once the object is in place. A concurrent delete may prune the parent
     /// between mkdir_p and here, or the key's name be a directory (a PUT of `key/...`, now or
     /// before): the target is found again once, by a lookup this time.
     async fn commit(
+        &self,
+        vfs: &Vfs,
+        bucket: Gfid,
+        (key, k): (&str, &Key<'_>),
+        to: (Gfid, &str),
+        staged: (Gfid, String),
+        mut guard: StagingGuard,
+    ) -> S3Result<()> {
+        match self.rename_staged(vfs, bucket, k, to, &staged).await {
+            Ok(()) => {
+                guard.armed = false;
+                Ok(())
+            }
+            Err(e) => abandon(vfs, staged, key, e).await,
+        }
+    }
+
+    async fn rename_staged(
         &self,
         vfs: &Vfs,
         bucket: Gfid,
@@ -335,10 +351,10 @@ impl GatewayS3 {
         k: &Key<'k>,
     ) -> S3Result<(Gfid, &'k str)> {
         let err = |e| fs_error(e, On::Object);
-        let parent = layout::mkdir_p(vfs, bucket, &k.dirs).await.map_err(err)?;
-        let Some(name) = k.name else {
-            return Ok((parent, layout::DIR_DATA));
-        };
+        let (parent, name) = self.target(vfs, bucket, k).await?;
+        if k.name.is_none() {
+            return Ok((parent, name));
+        }
         let (dir, name, inside) = layout::write_target(vfs, parent, name).await.map_err(err)?;
         if inside {
             layout::mark_self(vfs, dir).await.map_err(err)?;

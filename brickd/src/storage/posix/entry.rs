@@ -437,22 +437,23 @@ impl Posix {
             let g = h.gfid_of(&src, Some(op.gfid))?;
             // Distribute renamed by names it remembered, without looking them up: the source
             // must still be that inode's data and the target no pointer to data elsewhere.
-            if refuse_linkto {
-                let dmd = fs::symlink_metadata(&*dst).ok();
-                if old.gfid.is_some_and(|want| want != g)
+            let dmd = fs::symlink_metadata(&*dst).ok();
+            if refuse_linkto
+                && (old.gfid.is_some_and(|want| want != g)
                     || is_linkto(&src, &smd)?
-                    || dmd.is_some_and(|d| !d.is_dir() && is_linkto(&dst, &d).unwrap_or(true))
-                {
-                    return Err(Errno::ESTALE);
-                }
+                    || dmd
+                        .as_ref()
+                        .is_some_and(|d| !d.is_dir() && is_linkto(&dst, d).unwrap_or(true)))
+            {
+                return Err(Errno::ESTALE);
             }
-            let replaced = match fs::symlink_metadata(&*dst) {
-                Ok(dmd) if dmd.ino() == smd.ino() => {
+            let replaced = match dmd {
+                Some(dmd) if dmd.ino() == smd.ino() => {
                     // Two names of one inode: POSIX says do nothing.
                     return Ok((times::iatt(&src, g)?, None, None));
                 }
-                Ok(dmd) => Some((dmd, h.read_gfid(&dst)?)),
-                Err(_) => None,
+                Some(dmd) => Some((dmd, h.read_gfid(&dst)?)),
+                None => None,
             };
             io(fs::rename(&*src, &*dst))?;
             if let Some((dmd, Some(dg))) = replaced {

@@ -136,14 +136,20 @@ pub fn xlator_type() -> XlatorType {
 /// What is kept of one inode.
 #[derive(Default)]
 struct Md {
-    iatt: Option<(Iatt, Instant)>,
-    /// A directory's attributes as they were before our own name changes in it dropped
-    /// them: right but for its times, size and link count (see `Ctx::attrs_may_lag`).
-    lagging: Option<(Iatt, Instant)>,
+    iatt: Option<Attrs>,
     /// Cacheable xattrs asked for: the value, or None for "not set" (ENODATA).
     xattrs: Vec<(String, Option<Bytes>, Instant)>,
     /// Every xattr under a prefix of `xattr-cache-list`, as one set.
     prefixed: Vec<(String, Xattrs, Instant)>,
+}
+
+/// An inode's attributes, when they were learnt, and whether they are still current: our own
+/// name change in a directory leaves its attributes right but for its times, size and link
+/// count, for callers that need no more (`Ctx::attrs_may_lag`).
+struct Attrs {
+    ia: Iatt,
+    at: Instant,
+    current: bool,
 }
 
 /// What a name in a directory was found to be.
@@ -227,18 +233,15 @@ impl MdCache {
     }
 
     fn cached_iatt(&self, g: &Gfid) -> Option<Iatt> {
-        let e = self.inodes.get(g)?;
-        let (ia, at) = e.iatt.as_ref()?;
-        self.fresh(*at).then(|| ia.clone())
+        self.known_iatt(g, false)
     }
 
-    /// The attributes known, or for a caller that allows it, the lagging ones.
-    fn cached_iatt_for(&self, ctx: &Ctx, g: &Gfid) -> Option<Iatt> {
-        self.cached_iatt(g).or_else(|| {
-            let e = self.inodes.get(g).filter(|_| ctx.attrs_may_lag)?;
-            let (ia, at) = e.lagging.as_ref()?;
-            self.fresh(*at).then(|| ia.clone())
-        })
+    /// The attributes known, or for a caller that allows it (`Ctx::attrs_may_lag`), the
+    /// lagging ones.
+    fn known_iatt(&self, g: &Gfid, lagging_ok: bool) -> Option<Iatt> {
+        let e = self.inodes.get(g)?;
+        let a = e.iatt.as_ref()?;
+        (self.fresh(a.at) && (a.current || lagging_ok)).then(|| a.ia.clone())
     }
 
     /// The gfid a named loc names, as far as the cache knows; `Some(None)`: known not to exist.
@@ -284,7 +287,11 @@ impl MdCache {
         if ia.gfid.is_null() {
             return;
         }
-        self.inodes.entry(ia.gfid).or_default().iatt = Some((ia.clone(), at));
+        self.inodes.entry(ia.gfid).or_default().iatt = Some(Attrs {
+            ia: ia.clone(),
+            at,
+            current: true,
+        });
     }
 
     fn fill_iatt(&self, t: Ticket, ia: &Iatt) {
@@ -345,9 +352,9 @@ impl MdCache {
             // The directory's attributes (mtime, nlink) move with its names; its xattrs do
             // not.
             if let Some(mut m) = self.inodes.get_mut(p)
-                && let Some(known) = m.iatt.take()
+                && let Some(a) = m.iatt.as_mut()
             {
-                m.lagging = Some(known);
+                a.current = false;
             }
         }
         e
@@ -369,7 +376,6 @@ impl MdCache {
     fn drop_attrs(&self, g: &Gfid) {
         if let Some(mut m) = self.inodes.get_mut(g) {
             m.iatt = None;
-            m.lagging = None;
             m.xattrs.retain(|(_, v, _)| v.is_none());
             m.prefixed.clear();
         }
@@ -430,9 +436,7 @@ impl MdCache {
         let timeout = self.timeout;
         if self.inodes.len() > self.max {
             self.inodes.retain(|_, m| {
-                m.iatt
-                    .as_ref()
-                    .is_some_and(|(_, at)| at.elapsed() < timeout)
+                m.iatt.as_ref().is_some_and(|a| a.at.elapsed() < timeout)
                     || m.xattrs.iter().any(|(_, _, at)| at.elapsed() < timeout)
                     || m.prefixed.iter().any(|(_, _, at)| at.elapsed() < timeout)
             });

@@ -195,16 +195,15 @@ impl Xlator for QuickRead {
         flags: i32,
         entry: &NewEntry,
     ) -> Result<(FdRef, Iatt, PostParent)> {
+        let child = self.base.first_child()?;
         let g = entry.gfid;
+        if entry.data.is_empty() || g.is_null() {
+            return child.create(ctx, loc, flags, entry).await;
+        }
         let epoch = self.epoch(g).load(Ordering::SeqCst);
-        let r = self
-            .base
-            .first_child()?
-            .create(ctx, loc, flags, entry)
-            .await?;
+        let r = child.create(ctx, loc, flags, entry).await?;
         // Created with its content (`NewEntry::data`): that is the whole file.
-        let whole = !g.is_null() && r.1.gfid == g && r.1.size == entry.data.len() as u64;
-        if whole && !entry.data.is_empty() {
+        if r.1.gfid == g && r.1.size == entry.data.len() as u64 {
             self.fill(g, epoch, entry.data.clone());
         }
         Ok(r)

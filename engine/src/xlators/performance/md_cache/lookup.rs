@@ -24,7 +24,7 @@ impl MdCache {
     }
 
     fn cached_prefixed(&self, ctx: &Ctx, g: &Gfid, prefixes: &[String]) -> Option<(Iatt, Xattrs)> {
-        let ia = self.cached_iatt_for(ctx, g)?;
+        let ia = self.known_iatt(g, ctx.attrs_may_lag)?;
         let m = self.inodes.get(g)?;
         let mut out = Xattrs::new();
         for p in prefixes {
