@@ -359,8 +359,8 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
             }
         }
         _ => {
-            if r.smbd.take().is_some() {
-                tracing::warn!(log = %l.log().display(), "smbd exited; starting it again");
+            if let Some(dead) = r.smbd.take() {
+                tracing::warn!(log = %l.log().display(), said = %dead.last_words(), "smbd exited; starting it again");
             }
             protocols_smb::kill_stale(&l);
             // Another server on the port (a host's own Samba) would answer our readiness check
@@ -370,7 +370,7 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
                     "SMB cannot listen on {listen}: {e} (is another Samba running? set --smb or smb_listen)"
                 )));
             }
-            let mut smbd = Smbd::start(&t, &l)?;
+            let mut smbd = Smbd::start(&t, &l, crate::supervisor::spawn_kept).await?;
             let ready = smbd.wait_listening(listen, Duration::from_secs(20)).await;
             r.smbd = Some(smbd);
             ready?;

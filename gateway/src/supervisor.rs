@@ -304,14 +304,15 @@ type SpawnRequest = (
 /// Spawns `cmd` from a thread that lives as long as gatewayd. PR_SET_PDEATHSIG fires when the
 /// *thread* that made the child ends, not the process, and a runtime worker can end long
 /// before gatewayd does (one that ran `block_in_place`, as a wait on etcd does, becomes a
-/// blocking-pool thread that exits when idle): its bricks would be killed under a live volume.
-async fn spawn_kept(cmd: Command) -> std::io::Result<tokio::process::Child> {
+/// blocking-pool thread that exits when idle): bricks and smbd would be killed under a live
+/// volume.
+pub async fn spawn_kept(cmd: Command) -> std::io::Result<tokio::process::Child> {
     static KEEPER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnRequest>>> =
         std::sync::OnceLock::new();
     let keeper = KEEPER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
         std::thread::Builder::new()
-            .name("brickd-spawner".into())
+            .name("child-spawner".into())
             .spawn(move || {
                 for (mut cmd, rt, reply) in rx {
                     // tokio's child reaper needs the runtime's context.
@@ -319,16 +320,16 @@ async fn spawn_kept(cmd: Command) -> std::io::Result<tokio::process::Child> {
                     let _ = reply.send(cmd.spawn());
                 }
             })
-            .expect("spawning the brickd spawner thread");
+            .expect("spawning the child spawner thread");
         Mutex::new(tx)
     });
     let (tx, rx) = tokio::sync::oneshot::channel();
     keeper
         .lock()
         .send((cmd, tokio::runtime::Handle::current(), tx))
-        .map_err(|_| std::io::Error::other("the brickd spawner thread is gone"))?;
+        .map_err(|_| std::io::Error::other("the child spawner thread is gone"))?;
     rx.await
-        .map_err(|_| std::io::Error::other("the brickd spawner thread is gone"))?
+        .map_err(|_| std::io::Error::other("the child spawner thread is gone"))?
 }
 
 async fn supervise(p: Arc<BrickProc>, a: BrickArgs) {

@@ -913,6 +913,24 @@ fn etcd_outage(p: &mut Pool) -> Result<()> {
         },
     )
     .map_err(|e| anyhow!("{e}: {last}"))?;
+    // Every node serves the pool's shares, each on its own loopback address.
+    let back = work.join("before.back");
+    let get_before = format!("get before.txt {}", back.display());
+    wait_every(
+        Duration::from_secs(60),
+        SEC,
+        "smbd of node 2 to serve docs",
+        || {
+            smbclient_ok(n2, "docs", "alice%alice-secret-1", &get_before)
+                .map_err(|e| last = format!("{e:#}"))
+                .ok()
+        },
+    )
+    .map_err(|e| anyhow!("{e}: {last}"))?;
+    ensure!(
+        fs::read(&back)? == fs::read(&before)?,
+        "a file put over SMB on node 1 came back different from node 2"
+    );
     let mnt = work.join("mnt3");
     let _m3 = n3.mount("vol", &mnt)?;
     let s3_before = work.join("s3-before.json");

@@ -33,7 +33,11 @@ pub(crate) fn lookup(fs: &Fs, req: &Request, parent: INodeNo, name: &OsStr, repl
         |s| async move {
             let name = name_of(&name)?;
             let loc = s.child_loc(parent.0, &name)?;
-            let (ia, _) = s.top.lookup(&ctx, &loc, &Xattrs::new()).await?;
+            let (ia, _) = s
+                .top
+                .lookup(&ctx, &loc, &Xattrs::new())
+                .await
+                .map_err(parent_gone)?;
             s.remember(parent.0, &name, &ia);
             Ok(ia)
         },
@@ -117,9 +121,11 @@ pub(crate) fn mkdir(
     );
 }
 
-/// A name removed from a directory another client removed meanwhile: the bricks answer the
-/// stale parent with ESTALE, where a local file system says the name is not there (ENOENT),
-/// which is what `rm -rf` racing another remover expects.
+/// A name looked up or removed in a directory another client removed meanwhile: the bricks
+/// answer the stale parent with ESTALE, where a local file system says the name is not there
+/// (ENOENT), which is what `rm -rf` racing another remover expects. (The kernel retries a
+/// path walk once on ESTALE from the inode it had; the lookup it retries with must not say
+/// ESTALE again.)
 fn parent_gone(e: Errno) -> Errno {
     if e == Errno::ESTALE { Errno::ENOENT } else { e }
 }

@@ -208,7 +208,7 @@ pub fn render_conf(layout: &Layout, listen: SocketAddr, shares: &[Share]) -> Res
     line("security", "user");
     line("smb ports", &listen.port().to_string());
     if !listen.ip().is_unspecified() {
-        line("interfaces", &listen.ip().to_string());
+        line("interfaces", &samba_interface(listen.ip()));
         line("bind interfaces only", "yes");
     }
     line("disable netbios", "yes");
@@ -438,11 +438,25 @@ impl Tools {
     }
 }
 
+/// How `interfaces` names the one address smbd binds. Samba takes a bare address only when a
+/// network interface carries it, and lo carries 127.0.0.1 alone, so a gateway on another
+/// loopback address (nodes of a cluster on one host) would find "no network interfaces" and
+/// smbd would not start. An address with a mask that leaves host bits set is taken as an
+/// interface of its own.
+fn samba_interface(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) if v4.is_loopback() => format!("{v4}/8"),
+        other => other.to_string(),
+    }
+}
+
 /// A running smbd.
 pub struct Smbd {
     child: tokio::process::Child,
     pid_file: PathBuf,
     log: PathBuf,
+    /// Where this smbd's lines start in the log, which earlier ones appended to.
+    log_start: u64,
 }
 
 /// Kills an smbd a previous gateway left running on this state tree (it was killed before it
@@ -476,15 +490,21 @@ pub fn kill_stale(layout: &Layout) {
 }
 
 impl Smbd {
-    /// Starts smbd in the foreground as a child of the calling process. Call from a thread that
-    /// lives as long as the process (a runtime worker, not a blocking-pool thread): the child
-    /// gets SIGTERM when that thread ends.
-    pub fn start(tools: &Tools, layout: &Layout) -> Result<Smbd> {
+    /// Starts smbd in the foreground, as a child made by `spawn`. smbd gets SIGTERM when the
+    /// *thread* that forked it ends (PR_SET_PDEATHSIG), so `spawn` must fork from a thread
+    /// that lives as long as the gateway: a runtime worker can become a blocking-pool thread
+    /// (`block_in_place`) and end when idle, and smbd would go with it.
+    pub async fn start<F, Fut>(tools: &Tools, layout: &Layout, spawn: F) -> Result<Smbd>
+    where
+        F: FnOnce(tokio::process::Command) -> Fut,
+        Fut: std::future::Future<Output = std::io::Result<tokio::process::Child>>,
+    {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(layout.log())
             .map_err(io(layout.log().display().to_string()))?;
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let log2 = log.try_clone().map_err(io("smbd log"))?;
         let mut cmd = tools.command(layout, &tools.smbd);
         // No --no-process-group: smbd leads a group of its own, and the SIGTERM it sends its
@@ -503,7 +523,7 @@ impl Smbd {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(io("starting smbd"))?;
+        let child = spawn(cmd).await.map_err(io("starting smbd"))?;
         let pid_file = layout.pid_file();
         if let Some(pid) = child.id() {
             replace_file(&pid_file, &format!("{pid}\n"))?;
@@ -513,6 +533,7 @@ impl Smbd {
             child,
             pid_file,
             log: layout.log(),
+            log_start,
         })
     }
 
@@ -532,7 +553,7 @@ impl Smbd {
             if !self.running() {
                 return Err(SmbError::Io(
                     format!("smbd exited at start (see {})", self.log.display()),
-                    std::io::Error::other("smbd exited"),
+                    std::io::Error::other(format!("smbd said: {}", self.last_words())),
                 ));
             }
             if tokio::time::Instant::now() >= deadline {
@@ -546,6 +567,26 @@ impl Smbd {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The last lines this smbd wrote to its log: why it stopped, said where the error is
+    /// reported rather than only in a file on the gateway's host.
+    pub fn last_words(&self) -> String {
+        const KEEP: usize = 6;
+        let text = std::fs::read(&self.log)
+            .map(|b| {
+                String::from_utf8_lossy(&b[(self.log_start as usize).min(b.len())..]).into_owned()
+            })
+            .unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            return "nothing".into();
+        }
+        lines[lines.len().saturating_sub(KEEP)..].join(" | ")
     }
 
     /// True while the process runs.
@@ -635,7 +676,7 @@ mod tests {
         )
         .unwrap();
         assert!(text.contains("  smb ports = 10445\n"));
-        assert!(text.contains("  interfaces = 127.0.0.1\n  bind interfaces only = yes\n"));
+        assert!(text.contains("  interfaces = 127.0.0.1/8\n  bind interfaces only = yes\n"));
         assert!(text.contains("  passdb backend = tdbsam:/data/smb/private/passdb.tdb\n"));
         assert_eq!(text.matches("\n[docs]\n").count(), 1);
         let ro_section = text.split("\n[ro]\n").nth(1).unwrap();
