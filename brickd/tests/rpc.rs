@@ -160,6 +160,104 @@ async fn a_file_created_with_its_content_has_it_before_its_name_is_seen() {
 }
 
 #[tokio::test]
+async fn a_create_that_asks_for_a_lock_holds_it_with_the_new_inode_marked_dirty() {
+    let b = brick("s3cret").await;
+    let (g1, g2) = (
+        client(b.port, &b.vid, "s3cret").await,
+        client(b.port, &b.vid, "s3cret").await,
+    );
+    assert!(g1.wait_up(Duration::from_secs(5)).await && g2.wait_up(Duration::from_secs(5)).await);
+    let (c1, c2) = (g1.top(), g2.top());
+    let flock = |typ, owner| Flock {
+        typ,
+        start: 0,
+        len: 0,
+        pid: 0,
+        owner,
+    };
+    let dirty = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let e = NewEntry {
+        xattrs: Xattrs::from([(keys::AFR_DIRTY.to_string(), dirty.clone())]),
+        lock: Some(NewLock {
+            domain: "vol-replicate-0".into(),
+            lock: flock(LockType::Write, 7),
+        }),
+        ..entry(libc::S_IFREG | 0o644)
+    };
+    let at = Loc::child(Gfid::ROOT, "locked");
+    let (fd, _, _) = c1
+        .create(&Ctx::root(), &at, libc::O_WRONLY, &e)
+        .await
+        .unwrap();
+    // Another client cannot take the lock the create was granted.
+    let other = Ctx {
+        lk_owner: 9,
+        ..Ctx::root()
+    };
+    let try_lock = |c: std::sync::Arc<dyn Xlator>, ctx: Ctx| async move {
+        c.inodelk(
+            &ctx,
+            "vol-replicate-0",
+            &Loc::gfid(e.gfid),
+            LockCmd::Set,
+            &flock(LockType::Write, ctx.lk_owner),
+        )
+        .await
+    };
+    assert_eq!(
+        try_lock(c2.clone(), other.clone()).await.err(),
+        Some(Errno::EAGAIN)
+    );
+    // The new inode carries the dirty mark and is in the heal index, as after a pre-op.
+    let x = c1
+        .getxattr(&Ctx::root(), &Loc::gfid(e.gfid), Some(keys::AFR_DIRTY))
+        .await
+        .unwrap();
+    assert_eq!(x[keys::AFR_DIRTY], dirty);
+    let index = b._dir.path().join(".glusterfs/indices/dirty");
+    assert!(index.join(e.gfid.to_string()).exists());
+    // Its owner releases it like any inodelk; then the other client gets it.
+    let owner = Ctx {
+        lk_owner: 7,
+        ..Ctx::root()
+    };
+    c1.inodelk(
+        &owner,
+        "vol-replicate-0",
+        &Loc::gfid(e.gfid),
+        LockCmd::Set,
+        &flock(LockType::Unlock, 7),
+    )
+    .await
+    .unwrap();
+    try_lock(c2.clone(), other).await.unwrap();
+    c1.release(&fd).await;
+    // A create that fails (the name exists) keeps no lock.
+    let again = NewEntry {
+        gfid: Gfid::random(),
+        ..e.clone()
+    };
+    let r = c1.create(&Ctx::root(), &at, libc::O_WRONLY, &again).await;
+    assert_eq!(r.err(), Some(Errno::EEXIST));
+    let after = Ctx {
+        lk_owner: 11,
+        ..Ctx::root()
+    };
+    c2.inodelk(
+        &after,
+        "vol-replicate-0",
+        &Loc::gfid(again.gfid),
+        LockCmd::Set,
+        &flock(LockType::Write, 11),
+    )
+    .await
+    .unwrap();
+    g1.fini().await;
+    g2.fini().await;
+    b.task.abort();
+}
+
+#[tokio::test]
 async fn a_client_without_the_secret_is_refused() {
     let b = brick("right").await;
     let g = client(b.port, &b.vid, "wrong").await;

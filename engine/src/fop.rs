@@ -467,6 +467,19 @@ pub struct NewEntry {
     /// entry; on the wire it is the create's frame payload, as a write's data is.
     #[serde(skip)]
     pub data: Bytes,
+    /// An inodelk the brick grants on the new inode as it makes it (replicate's eager data
+    /// lock, taken with the create instead of before the first write). Nobody else can have
+    /// locked an inode that does not exist yet, so it never waits; a brick that cannot grant
+    /// it makes nothing and answers EAGAIN. None for every other entry.
+    pub lock: Option<NewLock>,
+}
+
+/// The inodelk a create asks for on its new inode, owned by the connection it comes on and
+/// `lock.owner`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NewLock {
+    pub domain: String,
+    pub lock: Flock,
 }
 
 /// Events that travel up the graph (GlusterFS `GF_EVENT_*`).

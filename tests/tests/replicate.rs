@@ -292,6 +292,80 @@ fn changes_answered_before_their_post_op_leave_no_mark_once_done() -> Result<()>
     Ok(())
 }
 
+/// A file created for writing is created holding its first write's lock and dirty mark
+/// (replicate's eager data lock, granted by each brick with the new inode), so a small file
+/// written through FUSE costs no lock and pre-op round trip of its own before its write
+/// (14.2 brick requests per 4 KiB file before, 12.2 with it). Every mark and lock is given
+/// back once the files are closed: no changelog is left raised, the heal index is empty, and
+/// a file only created (never written) gives its lock back too.
+#[test]
+fn a_file_created_for_writing_is_written_under_the_lock_its_create_took() -> Result<()> {
+    const COUNT: usize = 100;
+    let gw = Gateway::up()?;
+    let dir = gw.mnt().join("small");
+    fs::create_dir(&dir)?;
+    fs::write(dir.join("first"), b"x")?;
+    let requests = || -> Result<f64> {
+        Ok(metric_sum(
+            &gw.metrics()?,
+            "gateway_brick_request_seconds_count",
+            r#"volume="vol""#,
+        ))
+    };
+    // Settled: the releases behind the answers are counted too.
+    let settled = || -> Result<f64> {
+        let mut last = requests()?;
+        wait_for(Duration::from_secs(30), "brick requests to settle", || {
+            thread::sleep(Duration::from_millis(1500));
+            let now = requests().ok()?;
+            let same = now == last;
+            last = now;
+            same.then_some(now)
+        })
+    };
+    let before = settled()?;
+    let body = vec![b'z'; 4096];
+    for i in 0..COUNT {
+        fs::write(dir.join(format!("f{i}")), &body)?;
+    }
+    let per_file = (settled()? - before) / COUNT as f64;
+    ensure!(
+        per_file < 13.2,
+        "{per_file:.1} brick requests per 4 KiB file written through FUSE"
+    );
+    // Only created: its lock and mark go when it is closed.
+    fs::File::create(dir.join("empty"))?;
+    settled()?;
+    for b in gw.brick_dirs() {
+        let marks = afr_marks(&b);
+        ensure!(marks.is_empty(), "{} holds marks: {marks:?}", b.display());
+        let index = b.join(".glusterfs/indices/dirty");
+        let listed: Vec<String> = fs::read_dir(&index)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with("dirty-"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ensure!(
+            listed.is_empty(),
+            "{} still lists {listed:?}",
+            index.display()
+        );
+    }
+    for s in gw.replica_sets() {
+        same_tree(&s[0], &s[1])?;
+    }
+    for i in 0..COUNT {
+        ensure!(
+            fs::read(dir.join(format!("f{i}")))? == body,
+            "f{i} read back different"
+        );
+    }
+    Ok(())
+}
+
 /// A brick that stops answering (SIGSTOP: a hung host or a cut link, no RST) rather than dying:
 /// after ping-timeout the writer goes on with the other replica; when it answers again the
 /// heal catches it up.

@@ -299,20 +299,51 @@ impl Xlator for Index {
             && let Some(g) = loc.gfid
             && !g.is_null()
         {
-            let (state, values) = (self.state.clone(), out.clone());
-            // A link or an unlink in the index directory: cheap, like the xattr update
-            // below it, so it runs where that did.
-            let res = crate::storage::posix::metadata(move || {
-                state.update(g, &values).map_err(|e| Errno::from_io(&e))
-            })
-            .await;
-            if let Err(e) = res {
-                // The changelog itself is written; a missing index entry only delays a heal
-                // until the next full crawl, so the fop does not fail for it.
-                tracing::error!(xlator = %self.base.name, gfid = %g, "updating the heal index: {e}");
-            }
+            self.follow(g, out.clone()).await;
         }
         Ok(out)
+    }
+
+    /// A file made with a changelog counter already raised (replicate's create that takes
+    /// the first write's dirty mark with it) enters the index as that pre-op would have.
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        flags: i32,
+        entry: &NewEntry,
+    ) -> Result<(FdRef, Iatt, PostParent)> {
+        let made = self
+            .base
+            .first_child()?
+            .create(ctx, loc, flags, entry)
+            .await?;
+        let raised = entry
+            .xattrs
+            .iter()
+            .any(|(k, v)| self.state.watch(k).is_some() && v.iter().any(|b| *b != 0));
+        if raised {
+            self.follow(entry.gfid, entry.xattrs.clone()).await;
+        }
+        Ok(made)
+    }
+}
+
+impl Index {
+    /// Puts `g` in or out of the indexes its changelog `values` (as they now are) call for.
+    async fn follow(&self, g: Gfid, values: Xattrs) {
+        let state = self.state.clone();
+        // A link or an unlink in the index directory: cheap, like the xattr update before
+        // it, so it runs where that did.
+        let res = crate::storage::posix::metadata(move || {
+            state.update(g, &values).map_err(|e| Errno::from_io(&e))
+        })
+        .await;
+        if let Err(e) = res {
+            // The changelog itself is written; a missing index entry only delays a heal
+            // until the next full crawl, so the fop does not fail for it.
+            tracing::error!(xlator = %self.base.name, gfid = %g, "updating the heal index: {e}");
+        }
     }
 }
 

@@ -181,48 +181,15 @@ impl Locks {
     fn gfid_of(loc: &Loc) -> Result<Gfid> {
         loc.gfid.ok_or(Errno::EINVAL)
     }
-}
 
-#[async_trait]
-impl Xlator for Locks {
-    fn base(&self) -> &XlatorBase {
-        &self.base
-    }
-
-    async fn inodelk(
-        &self,
+    /// Takes, or with `EntrylkCmd::Unlock` releases, one entry lock in `set`.
+    async fn entry_lock(
+        set: &EntrySet,
         ctx: &Ctx,
-        domain: &str,
-        loc: &Loc,
-        cmd: LockCmd,
-        lock: &Flock,
-    ) -> Result<Flock> {
-        let g = Self::gfid_of(loc)?;
-        let set = self
-            .inode
-            .lock()
-            .entry((domain.to_string(), g))
-            .or_default()
-            .clone();
-        set.lock(cmd, lock, (ctx.client_id, ctx.lk_owner)).await
-    }
-
-    async fn entrylk(
-        &self,
-        ctx: &Ctx,
-        domain: &str,
-        loc: &Loc,
         basename: Option<&str>,
         cmd: EntrylkCmd,
         typ: EntrylkType,
     ) -> Result<()> {
-        let g = Self::gfid_of(loc)?;
-        let set = self
-            .entry
-            .lock()
-            .entry((domain.to_string(), g))
-            .or_default()
-            .clone();
         let owner = (ctx.client_id, ctx.lk_owner);
         let me = EntryLock {
             basename: basename.map(String::from),
@@ -262,10 +229,113 @@ impl Xlator for Locks {
             notified.await;
         }
     }
+}
+
+/// Drops `key`'s lock set from `map` once no lock is held in it and nobody waits on it, so
+/// a brick keeps no record for every inode it ever locked. Every user takes its `Arc` from
+/// the map under the map's lock, so a count of one there means nobody else has the set.
+fn prune<K: Eq + std::hash::Hash, S>(
+    map: &Mutex<HashMap<K, Arc<S>>>,
+    key: &K,
+    idle: impl Fn(&S) -> bool,
+) {
+    let mut m = map.lock();
+    if m.get(key)
+        .is_some_and(|s| Arc::strong_count(s) == 1 && idle(s))
+    {
+        m.remove(key);
+    }
+}
+
+fn ranges_idle(s: &RangeSet) -> bool {
+    s.held.lock().is_empty()
+}
+
+fn entries_idle(s: &EntrySet) -> bool {
+    s.held.lock().is_empty()
+}
+
+#[async_trait]
+impl Xlator for Locks {
+    fn base(&self) -> &XlatorBase {
+        &self.base
+    }
+
+    async fn inodelk(
+        &self,
+        ctx: &Ctx,
+        domain: &str,
+        loc: &Loc,
+        cmd: LockCmd,
+        lock: &Flock,
+    ) -> Result<Flock> {
+        let key = (domain.to_string(), Self::gfid_of(loc)?);
+        let set = self.inode.lock().entry(key.clone()).or_default().clone();
+        let r = set.lock(cmd, lock, (ctx.client_id, ctx.lk_owner)).await;
+        drop(set);
+        prune(&self.inode, &key, ranges_idle);
+        r
+    }
+
+    async fn entrylk(
+        &self,
+        ctx: &Ctx,
+        domain: &str,
+        loc: &Loc,
+        basename: Option<&str>,
+        cmd: EntrylkCmd,
+        typ: EntrylkType,
+    ) -> Result<()> {
+        let key = (domain.to_string(), Self::gfid_of(loc)?);
+        let set = self.entry.lock().entry(key.clone()).or_default().clone();
+        let r = Self::entry_lock(&set, ctx, basename, cmd, typ).await;
+        drop(set);
+        prune(&self.entry, &key, entries_idle);
+        r
+    }
 
     async fn lk(&self, ctx: &Ctx, fd: &FdRef, cmd: LockCmd, lock: &Flock) -> Result<Flock> {
         let set = self.posix.lock().entry(fd.gfid).or_default().clone();
-        set.lock(cmd, lock, (ctx.client_id, lock.owner)).await
+        let r = set.lock(cmd, lock, (ctx.client_id, lock.owner)).await;
+        drop(set);
+        prune(&self.posix, &fd.gfid, ranges_idle);
+        r
+    }
+    /// A create that asks for an inodelk on its new inode (`NewEntry::lock`) gets it before
+    /// the inode exists, so nobody can take it between the two; when it cannot be granted
+    /// nothing is made (EAGAIN), and when the create fails it is given back.
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        loc: &Loc,
+        flags: i32,
+        entry: &NewEntry,
+    ) -> Result<(FdRef, Iatt, PostParent)> {
+        let child = self.base.first_child()?;
+        let Some(want) = &entry.lock else {
+            return child.create(ctx, loc, flags, entry).await;
+        };
+        let key = (want.domain.clone(), entry.gfid);
+        let set = self.inode.lock().entry(key.clone()).or_default().clone();
+        let owner = (ctx.client_id, want.lock.owner);
+        let made = match set.lock(LockCmd::Set, &want.lock, owner).await {
+            Ok(_) => {
+                let made = child.create(ctx, loc, flags, entry).await;
+                if made.is_err() {
+                    let unlock = Flock {
+                        typ: LockType::Unlock,
+                        ..want.lock
+                    };
+                    // An unlock never waits and never fails.
+                    let _ = set.lock(LockCmd::Set, &unlock, owner).await;
+                }
+                made
+            }
+            Err(e) => Err(e),
+        };
+        drop(set);
+        prune(&self.inode, &key, ranges_idle);
+        made
     }
 
     async fn client_disconnect(&self, client_id: u64) {
@@ -288,6 +358,13 @@ impl Xlator for Locks {
                 s.wake.notify_waiters();
             }
         }
+        // The sets cloned above are dropped: those left idle go.
+        let idle = |s: &Arc<RangeSet>| Arc::strong_count(s) == 1 && ranges_idle(s);
+        self.inode.lock().retain(|_, s| !idle(s));
+        self.posix.lock().retain(|_, s| !idle(s));
+        self.entry
+            .lock()
+            .retain(|_, s| !(Arc::strong_count(s) == 1 && entries_idle(s)));
         for c in &self.base.children {
             c.client_disconnect(client_id).await;
         }
@@ -428,6 +505,19 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
+        // No record outlives the locks: an unlock and a disconnect leave none.
+        l.inodelk(
+            &ctx(2, 1),
+            "d",
+            &loc,
+            LockCmd::Set,
+            &fl(LockType::Unlock, 0, 0, 1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(l.inode.lock().len(), 1, "the other domain's lock is held");
+        l.client_disconnect(3).await;
+        assert!(l.inode.lock().is_empty());
     }
 
     #[tokio::test]
@@ -455,5 +545,9 @@ mod tests {
         l.entrylk(&ctx(2, 1), "d", &loc, None, EntrylkCmd::LockNb, w)
             .await
             .unwrap();
+        l.entrylk(&ctx(2, 1), "d", &loc, None, EntrylkCmd::Unlock, w)
+            .await
+            .unwrap();
+        assert!(l.entry.lock().is_empty(), "no record outlives the locks");
     }
 }

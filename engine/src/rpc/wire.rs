@@ -4,8 +4,9 @@ use crate::fop::*;
 use serde::{Deserialize, Serialize};
 
 /// 3: create, mkdir, mknod, symlink, unlink, rmdir and rename answer with the parents'
-/// attributes after the change. 4: a create's payload is the new file's first bytes.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// attributes after the change. 4: a create's payload is the new file's first bytes. 5: a
+/// create may ask for an inodelk on its new inode (`NewEntry::lock`).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// How a request names an open file: the brick's fd number, or none for an anonymous fd
 /// (the brick opens the inode by its gfid).

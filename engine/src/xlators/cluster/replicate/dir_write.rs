@@ -15,7 +15,24 @@ impl Afr {
         entry: &NewEntry,
     ) -> Result<(FdRef, Iatt, PostParent)> {
         let a = self;
-        let e = Afr::new_gfid(entry);
+        let mut e = Afr::new_gfid(entry);
+        // A file opened for writing is written next, most often: its data transaction's lock
+        // and dirty mark come with the create (see `eager_adopt`) instead of costing the
+        // first write a round trip of its own. A create that carries the data has none.
+        let eager_owner =
+            (a.eager_lock && flags & libc::O_ACCMODE != libc::O_RDONLY && entry.data.is_empty())
+                .then(|| a.next_owner());
+        if let Some(owner) = eager_owner {
+            let (x, lock) = a.data_lock_at_create(owner);
+            e.xattrs.extend(x);
+            e.lock = Some(lock);
+        }
+        // What a brick that cannot grant the lock is asked for instead.
+        let plain = NewEntry {
+            gfid: e.gfid,
+            lock: None,
+            ..entry.clone()
+        };
         let l = Loc {
             gfid: None,
             ..loc.clone()
@@ -25,19 +42,39 @@ impl Afr {
             data: bytes::Bytes::new(),
             ..e.clone()
         };
-        let fds: Vec<Mutex<Option<FdRef>>> = (0..a.n()).map(|_| Mutex::new(None)).collect();
+        // Each replica's fd, and whether its brick granted the lock asked for.
+        let fds: Vec<Mutex<Option<(FdRef, bool)>>> = (0..a.n()).map(|_| Mutex::new(None)).collect();
         let (ia, parent) = a
             .entry_txn(loc, None, |i| {
-                let (l, fds) = (&l, &fds);
+                let (l, fds, plain) = (&l, &fds, &plain);
                 let e = if a.is_arbiter(i) { &no_data } else { &e };
                 async move {
-                    let (fd, ia, parent) = a.sub(i).create(ctx, l, flags, e).await?;
-                    *fds[i].lock() = Some(fd);
+                    let (fd, ia, parent, locked) = match a.sub(i).create(ctx, l, flags, e).await {
+                        // The brick made nothing: nobody should hold a lock on a new inode,
+                        // but whoever does, the file is made without it.
+                        Err(Errno::EAGAIN) if e.lock.is_some() => {
+                            let (fd, ia, parent) = a.sub(i).create(ctx, l, flags, plain).await?;
+                            (fd, ia, parent, false)
+                        }
+                        r => {
+                            let (fd, ia, parent) = r?;
+                            (fd, ia, parent, e.lock.is_some())
+                        }
+                    };
+                    *fds[i].lock() = Some((fd, locked));
                     Ok((ia, parent))
                 }
             })
             .await?;
-        let fds: Vec<Option<FdRef>> = fds.into_iter().map(|m| m.into_inner()).collect();
+        let fds: Vec<Option<(FdRef, bool)>> = fds.into_iter().map(|m| m.into_inner()).collect();
+        if let Some(owner) = eager_owner {
+            let locked = fds
+                .iter()
+                .map(|f| f.as_ref().is_some_and(|f| f.1))
+                .collect();
+            a.eager_adopt(ia.gfid, owner, locked);
+        }
+        let fds: Vec<Option<FdRef>> = fds.into_iter().map(|f| f.map(|f| f.0)).collect();
         a.saw_name(ia.gfid, loc);
         // Made on every replica in one transaction: the copies are equal, which is all the
         // lookup that the next read (the kernel's getxattr before a write) would make to

@@ -1,7 +1,7 @@
 //! Eager locking with delayed post-op (GlusterFS's eager-lock): a data transaction's lock and
 //! dirty mark taken once and kept across the changes to an inode, released when it goes idle.
 
-use super::common::{Afr, Eager, Quorum};
+use super::common::{Afr, Eager, EagerSlot, Quorum};
 use super::lock::Change;
 use crate::fop::*;
 use std::sync::Arc;
@@ -35,6 +35,66 @@ impl Afr {
         } else {
             Errno::EROFS
         })
+    }
+
+    /// Takes on the eager data transaction a create of `g` left behind: the bricks in `locked`
+    /// granted the data lock to `owner` and hold the dirty mark (`data_lock_at_create`). It
+    /// ends as one `eager_acquire` began would: after the post-op delay idle, or at close.
+    pub(super) fn eager_adopt(self: &Arc<Self>, g: Gfid, owner: u64, locked: Vec<bool>) {
+        if !locked.iter().any(|l| *l) {
+            return;
+        }
+        let n = self.n();
+        let e = Eager {
+            owner,
+            ready: locked.clone(),
+            locked,
+            failed: vec![false; n],
+            inflight: 0,
+            changed: false,
+            epoch: 0,
+        };
+        if !self.quorum_met(&e.locked) {
+            // Too few copies to write through: given back, and the first write takes the
+            // lock the usual way (and fails as it would).
+            let me = self.clone();
+            tokio::spawn(async move { me.eager_release(g, e).await });
+            return;
+        }
+        let slot: EagerSlot = Arc::new(tokio::sync::Mutex::new(Some(e)));
+        match self.eager.entry(g) {
+            dashmap::mapref::entry::Entry::Vacant(v) => {
+                v.insert(slot.clone());
+                self.release_when_idle(g, slot, 0);
+            }
+            // A slot on an inode just made cannot be; if one is, it stands and ours goes.
+            dashmap::mapref::entry::Entry::Occupied(_) => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Some(e) = slot.lock().await.take() {
+                        me.eager_release(g, e).await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Ends the eager transaction in `slot` once it has been idle for the post-op delay, if
+    /// nothing changed it after `epoch`.
+    pub(super) fn release_when_idle(self: &Arc<Self>, g: Gfid, slot: EagerSlot, epoch: u64) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(me.post_op_delay).await;
+            let mut st = slot.lock().await;
+            if st
+                .as_ref()
+                .is_some_and(|e| e.inflight == 0 && e.epoch == epoch)
+            {
+                let e = st.take().expect("checked");
+                me.eager_release(g, e).await;
+                me.eager.remove_if(&g, |_, s| Arc::ptr_eq(s, &slot));
+            }
+        });
     }
 
     /// Post-op and unlock of an eager data transaction.

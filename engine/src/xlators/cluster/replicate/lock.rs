@@ -67,7 +67,32 @@ fn range(ty: TxnType) -> (u64, u64) {
     }
 }
 
+/// The write lock on an inode's range for `ty`.
+fn inode_flock(ty: TxnType, owner: u64) -> Flock {
+    let (start, len) = range(ty);
+    Flock {
+        typ: LockType::Write,
+        start,
+        len,
+        pid: 0,
+        owner,
+    }
+}
+
 impl Afr {
+    /// What a create asks its bricks for so that it ends holding the eager data transaction
+    /// `eager_acquire` would take: the dirty mark among the new inode's xattrs (a pre-op on a
+    /// file with no changelog yet) and the data lock, granted with the inode.
+    pub(super) fn data_lock_at_create(&self, owner: u64) -> (Xattrs, NewLock) {
+        // The dirty counter alone: a new file has no counters against the other replicas.
+        let mark = changelog::delta(&[], TxnType::Data, 1, &[]);
+        let lock = NewLock {
+            domain: self.base.name.clone(),
+            lock: inode_flock(TxnType::Data, owner),
+        };
+        (mark, lock)
+    }
+
     /// Takes `lock` on every up replica; returns where it was got. First without waiting, on
     /// all replicas at once (one round trip when nobody else holds it); if any is held
     /// elsewhere, what was got is given back and the locks are taken one replica after another
@@ -278,21 +303,12 @@ impl Afr {
             typ: EntrylkType::Write,
         };
         match lock {
-            LockOn::Inode(g, ty) => {
-                let (start, len) = range(*ty);
-                vec![TxnStep::Inodelk {
-                    domain: domain.clone(),
-                    loc: Loc::gfid(*g),
-                    cmd: if wait { LockCmd::SetWait } else { LockCmd::Set },
-                    lock: Flock {
-                        typ: LockType::Write,
-                        start,
-                        len,
-                        pid: 0,
-                        owner,
-                    },
-                }]
-            }
+            LockOn::Inode(g, ty) => vec![TxnStep::Inodelk {
+                domain: domain.clone(),
+                loc: Loc::gfid(*g),
+                cmd: if wait { LockCmd::SetWait } else { LockCmd::Set },
+                lock: inode_flock(*ty, owner),
+            }],
             LockOn::Entries(names) => names
                 .iter()
                 .enumerate()

@@ -202,19 +202,7 @@ impl Afr {
             }
             e.inflight -= 1;
             if e.inflight == 0 {
-                let (me, epoch, slot) = (self.clone(), e.epoch, slot.clone());
-                tokio::spawn(async move {
-                    tokio::time::sleep(me.post_op_delay).await;
-                    let mut st = slot.lock().await;
-                    if st
-                        .as_ref()
-                        .is_some_and(|e| e.inflight == 0 && e.epoch == epoch)
-                    {
-                        let e = st.take().expect("checked");
-                        me.eager_release(g, e).await;
-                        me.eager.remove_if(&g, |_, s| Arc::ptr_eq(s, &slot));
-                    }
-                });
+                self.release_when_idle(g, slot.clone(), e.epoch);
             }
             if any_ok && let Some(mut info) = self.inodes.get_mut(&g) {
                 for (k, good) in info.good.iter_mut().enumerate() {
