@@ -60,13 +60,15 @@ fn ensure_token(store: &Store, data: &Path) -> anyhow::Result<(PathBuf, bool)> {
 
 impl Daemon {
     pub async fn start(mut cfg: GatewayConfig) -> anyhow::Result<Daemon> {
+        let mut smb_port_held = None;
         if let Some(a) = &mut cfg.smb_listen
             && a.port() == 0
         {
             // smbd takes a port number, not a socket: pick a free one for it.
-            let l = std::net::TcpListener::bind(*a)
+            let (port, held) = crate::smb::reserve_port(a.ip())
                 .with_context(|| format!("finding a free port for SMB on {}", a.ip()))?;
-            a.set_port(l.local_addr()?.port());
+            a.set_port(port);
+            smb_port_held = Some(held);
         }
         let data = cfg.data_dir.clone();
         std::fs::create_dir_all(&data)
@@ -174,6 +176,7 @@ impl Daemon {
         if let Some(a) = smb_addr {
             write_private(&data.join("smb.addr"), &format!("{a}\n"))?;
         }
+        manager.smb.inner.lock().await.reserved = smb_port_held;
         let smb = crate::smb::start(&manager);
         let heal = crate::heal::start(&manager);
         let follow = manager.follow_pool();

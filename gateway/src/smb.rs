@@ -363,6 +363,8 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
                 tracing::warn!(log = %l.log().display(), said = %dead.last_words(), "smbd exited; starting it again");
             }
             protocols_smb::kill_stale(&l);
+            // The port picked at start is smbd's to bind now.
+            r.reserved = None;
             // Another server on the port (a host's own Samba) would answer our readiness check
             // and leave our smbd failing behind it: say so instead.
             if let Err(e) = std::net::TcpListener::bind(listen) {
@@ -377,6 +379,39 @@ pub async fn reconcile(m: &Manager) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A port on `ip` for smbd, which binds it itself when the first share appears: held until
+/// then by the socket returned, bound but not listening (a client is refused, not left
+/// hanging). It is taken below the kernel's ephemeral range, which every bind to port 0 (a
+/// brickd's, another gateway's) and every outgoing connection draws from, so none of them
+/// takes it between this socket's close and smbd's bind, or while smbd is down between a
+/// crash and its restart.
+pub fn reserve_port(ip: std::net::IpAddr) -> std::io::Result<(u16, tokio::net::TcpSocket)> {
+    const LOWEST: u16 = 10_000;
+    let socket = || {
+        if ip.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+    };
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_from > LOWEST {
+        for _ in 0..64 {
+            let port = LOWEST + rand::random::<u16>() % (ephemeral_from - LOWEST);
+            let s = socket()?;
+            if s.bind((ip, port).into()).is_ok() {
+                return Ok((port, s));
+            }
+        }
+    }
+    let s = socket()?;
+    s.bind((ip, 0).into())?;
+    Ok((s.local_addr()?.port(), s))
 }
 
 /// Stops smbd and the SMB mounts (the shares stay recorded for the next start).
@@ -419,5 +454,24 @@ mod tests {
             super::nt_hash("password"),
             "8846F7EAEE8FB117AD06BDD830B7586C"
         );
+    }
+
+    #[tokio::test]
+    async fn the_smb_port_is_held_outside_the_ephemeral_range_until_smbd_takes_it() {
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let (port, held) = super::reserve_port(ip).unwrap();
+        let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(port < ephemeral_from, "{port} is in the ephemeral range");
+        // Nobody binds it while it is held, and nothing listens on it meanwhile.
+        assert!(std::net::TcpListener::bind((ip, port)).is_err());
+        assert!(std::net::TcpStream::connect((ip, port)).is_err());
+        drop(held);
+        std::net::TcpListener::bind((ip, port)).unwrap();
     }
 }

@@ -17,6 +17,8 @@ pub(crate) struct Running {
     pub(crate) smbd: Option<Smbd>,
     /// In a pool: the NT hash of each SMB user's password this node's Samba holds.
     pub(crate) passwords: HashMap<String, String>,
+    /// The port picked for smbd (`smb_listen` with port 0), held until smbd binds it itself.
+    pub(crate) reserved: Option<tokio::net::TcpSocket>,
 }
 
 /// A volume's FUSE mount for Samba. Its top is the volume's current graph
