@@ -535,3 +535,69 @@ async fn sparse_files_stay_sparse_and_append_appends() {
         .unwrap();
     assert_eq!(ia.size, (1 << 30) + 5);
 }
+
+#[tokio::test]
+async fn a_lookup_and_a_listing_return_just_the_wanted_xattrs_that_exist() {
+    let (_d, p) = brick();
+    let ctx = Ctx::root();
+    let e = NewEntry {
+        xattrs: Xattrs::from([
+            ("user.etag".to_string(), Bytes::from_static(b"e")),
+            ("trusted.afr.dirty".to_string(), Bytes::from_static(b"d")),
+            ("user.meta.a".to_string(), Bytes::from_static(b"1")),
+            ("user.meta.b".to_string(), Bytes::from_static(b"2")),
+        ]),
+        ..entry(0o644)
+    };
+    p.create(&ctx, &Loc::child(Gfid::ROOT, "f"), libc::O_RDWR, &e)
+        .await
+        .unwrap();
+    let want = |names: &[&str]| -> Xattrs {
+        names
+            .iter()
+            .map(|n| (n.to_string(), Bytes::new()))
+            .collect()
+    };
+    let expect = Xattrs::from([
+        ("user.etag".to_string(), Bytes::from_static(b"e")),
+        ("trusted.afr.dirty".to_string(), Bytes::from_static(b"d")),
+        ("user.meta.a".to_string(), Bytes::from_static(b"1")),
+        ("user.meta.b".to_string(), Bytes::from_static(b"2")),
+    ]);
+    // A prefix, and many names (the inode's names are listed first).
+    for names in [
+        &["user.etag", "trusted.afr.dirty", "user.meta.*"][..],
+        &[
+            "user.etag",
+            "trusted.afr.dirty",
+            "security.selinux",
+            "system.posix_acl_access",
+            "security.capability",
+            "user.meta.a",
+            "user.meta.b",
+            "user.none",
+        ][..],
+    ] {
+        let (_, x) = p
+            .lookup(&ctx, &Loc::child(Gfid::ROOT, "f"), &want(names))
+            .await
+            .unwrap();
+        assert_eq!(x, expect, "{names:?}");
+        let fd = p.opendir(&ctx, &Loc::root()).await.unwrap();
+        let listed = p.readdirp(&ctx, &fd, 0, 65536, &want(names)).await.unwrap();
+        let f = listed.iter().find(|d| d.name == "f").expect("listed");
+        assert_eq!(f.xattrs, expect, "{names:?}");
+    }
+    let (_, x) = p
+        .lookup(
+            &ctx,
+            &Loc::child(Gfid::ROOT, "f"),
+            &want(&["user.etag", "user.none"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        x,
+        Xattrs::from([("user.etag".to_string(), Bytes::from_static(b"e"))])
+    );
+}

@@ -18,28 +18,38 @@ pub(super) fn wanted(path: &Path, want: &Xattrs) -> Result<Xattrs> {
     if want.is_empty() {
         return Ok(out);
     }
-    let mut names: Option<Vec<String>> = None;
+    // Most names asked for are absent (ACLs, capabilities and labels a brick rarely holds;
+    // an object's ETag on a directory): past a few, one listxattr says which are there,
+    // where a getxattr of each would fail one by one. Every entry of a readdirp and every
+    // lookup asks for them.
+    let exact = want.keys().filter(|k| !k.ends_with('*')).count();
+    let present = if exact >= LIST_FIRST || exact < want.len() {
+        Some(xattr::list(path)?)
+    } else {
+        None
+    };
     for k in want.keys() {
         if let Some(prefix) = k.strip_suffix('*') {
-            let all = match &names {
-                Some(n) => n.clone(),
-                None => {
-                    let n = xattr::list(path)?;
-                    names = Some(n.clone());
-                    n
-                }
-            };
+            let all = present.as_deref().unwrap_or_default();
             for n in all.iter().filter(|n| n.starts_with(prefix)) {
                 if let Some(v) = xattr::get(path, n)? {
                     out.insert(n.clone(), Bytes::from(v));
                 }
             }
-        } else if let Some(v) = xattr::get(path, k)? {
+            continue;
+        }
+        if present.as_ref().is_some_and(|all| !all.contains(k)) {
+            continue;
+        }
+        if let Some(v) = xattr::get(path, k)? {
             out.insert(k.clone(), Bytes::from(v));
         }
     }
     Ok(out)
 }
+
+/// How many names `wanted` reads one by one before it lists the inode's names first.
+const LIST_FIRST: usize = 3;
 
 pub(super) fn is_protected_xattr(name: &str) -> bool {
     name == keys::GFID || name == keys::VOLUME_ID || name.starts_with(keys::GFID2PATH_PREFIX)
