@@ -701,12 +701,21 @@ impl Gateway {
         Ok(())
     }
 
-    /// The mount point (panics if started without one).
     /// gatewayd's `/metrics` text.
     pub fn metrics(&self) -> Result<String> {
         run_ok(Command::new("curl").args(["-sf", &format!("{}/metrics", self.api_url)]))
     }
 
+    /// Requests sent to the default volume's bricks so far, from `/metrics`.
+    pub fn brick_requests(&self) -> Result<f64> {
+        Ok(metric_sum(
+            &self.metrics()?,
+            "gateway_brick_request_seconds_count",
+            r#"volume="vol""#,
+        ))
+    }
+
+    /// The mount point (panics if started without one).
     pub fn mnt(&self) -> &Path {
         self.mount.as_deref().expect("gateway started with a mount")
     }

@@ -305,19 +305,12 @@ fn a_file_created_for_writing_is_written_under_the_lock_its_create_took() -> Res
     let dir = gw.mnt().join("small");
     fs::create_dir(&dir)?;
     fs::write(dir.join("first"), b"x")?;
-    let requests = || -> Result<f64> {
-        Ok(metric_sum(
-            &gw.metrics()?,
-            "gateway_brick_request_seconds_count",
-            r#"volume="vol""#,
-        ))
-    };
     // Settled: the releases behind the answers are counted too.
     let settled = || -> Result<f64> {
-        let mut last = requests()?;
+        let mut last = gw.brick_requests()?;
         wait_for(Duration::from_secs(30), "brick requests to settle", || {
             thread::sleep(Duration::from_millis(1500));
-            let now = requests().ok()?;
+            let now = gw.brick_requests().ok()?;
             let same = now == last;
             last = now;
             same.then_some(now)

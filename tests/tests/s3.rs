@@ -352,14 +352,6 @@ fn curl(args: &[&str]) -> Result<(u16, String)> {
     Ok((code.trim().parse()?, body.to_string()))
 }
 
-fn brick_requests(gw: &Gateway) -> Result<f64> {
-    Ok(metric_sum(
-        &gw.metrics()?,
-        "gateway_brick_request_seconds_count",
-        r#"volume="vol""#,
-    ))
-}
-
 /// A small object is made whole in one create on each brick of its replica set, with its
 /// ETag and metadata (and its times chosen by the gateway, so the ETag's stamp is right from
 /// the start): every copy holds the same bytes and the same stamped ETag, GET and HEAD answer
@@ -383,9 +375,9 @@ fn a_small_put_is_one_create_per_brick_and_lands_whole_on_every_copy() -> Result
     };
     // The bucket's first object pays for learning the bucket; the count starts after it.
     env.aws_ok(&["s3api", "put-object", "--bucket", "small", "--key", "first"])?;
-    let before = brick_requests(&gw)?;
+    let before = gw.brick_requests()?;
     script("put")?;
-    let per_put = (brick_requests(&gw)? - before) / (COUNT + 2) as f64;
+    let per_put = (gw.brick_requests()? - before) / (COUNT + 2) as f64;
     ensure!(per_put < 28.0, "{per_put:.1} brick requests per small PUT");
 
     let back: serde_json::Value = serde_json::from_str(script("check")?.trim())?;

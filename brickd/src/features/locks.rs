@@ -240,11 +240,14 @@ fn prune<K: Eq + std::hash::Hash, S>(
     idle: impl Fn(&S) -> bool,
 ) {
     let mut m = map.lock();
-    if m.get(key)
-        .is_some_and(|s| Arc::strong_count(s) == 1 && idle(s))
-    {
+    if m.get(key).is_some_and(|s| unused(s, &idle)) {
         m.remove(key);
     }
+}
+
+/// Nobody but the map holds `s`, and nothing is held in it.
+fn unused<S>(s: &Arc<S>, idle: impl Fn(&S) -> bool) -> bool {
+    Arc::strong_count(s) == 1 && idle(s)
 }
 
 fn ranges_idle(s: &RangeSet) -> bool {
@@ -359,12 +362,9 @@ impl Xlator for Locks {
             }
         }
         // The sets cloned above are dropped: those left idle go.
-        let idle = |s: &Arc<RangeSet>| Arc::strong_count(s) == 1 && ranges_idle(s);
-        self.inode.lock().retain(|_, s| !idle(s));
-        self.posix.lock().retain(|_, s| !idle(s));
-        self.entry
-            .lock()
-            .retain(|_, s| !(Arc::strong_count(s) == 1 && entries_idle(s)));
+        self.inode.lock().retain(|_, s| !unused(s, ranges_idle));
+        self.posix.lock().retain(|_, s| !unused(s, ranges_idle));
+        self.entry.lock().retain(|_, s| !unused(s, entries_idle));
         for c in &self.base.children {
             c.client_disconnect(client_id).await;
         }

@@ -27,8 +27,9 @@ impl Afr {
             e.xattrs.extend(x);
             e.lock = Some(lock);
         }
-        // What a brick that cannot grant the lock is asked for instead.
-        let plain = NewEntry {
+        // What a brick that cannot grant the lock is asked for instead (a copy made only
+        // then: every create passes here).
+        let plain = || NewEntry {
             gfid: e.gfid,
             lock: None,
             ..entry.clone()
@@ -53,7 +54,7 @@ impl Afr {
                         // The brick made nothing: nobody should hold a lock on a new inode,
                         // but whoever does, the file is made without it.
                         Err(Errno::EAGAIN) if e.lock.is_some() => {
-                            let (fd, ia, parent) = a.sub(i).create(ctx, l, flags, plain).await?;
+                            let (fd, ia, parent) = a.sub(i).create(ctx, l, flags, &plain()).await?;
                             (fd, ia, parent, false)
                         }
                         r => {
